@@ -1,0 +1,37 @@
+"""rerankkit: LLM-based retrieval and reranking behind one small API.
+
+    >>> from rerankkit import Reranker
+    >>> Reranker("pointwise-smollm2-135m").rerank("what is bm25?", ["BM25 is a ranking function.", "Cats."])
+
+Importing this package loads no deep-learning framework; backends import theirs on first use.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from .errors import (
+    BackendError,
+    CapabilityError,
+    ConfigError,
+    DataNotFoundError,
+    DuplicateNameError,
+    InputError,
+    MissingExtraError,
+    ParseError,
+    RerankkitError,
+    TemplateError,
+    UnknownNameError,
+)
+from .reranker import Reranker
+from .spec import RerankerSpec
+from .types import Doc, Qrel, Query, Ranking, Run, ScoredDoc
+
+__version__ = "0.1.0"
+logging.getLogger(__name__).addHandler(logging.NullHandler())
+
+__all__ = [
+    "BackendError", "CapabilityError", "ConfigError", "DataNotFoundError", "Doc", "DuplicateNameError",
+    "InputError", "MissingExtraError", "ParseError", "Qrel", "Query", "Ranking", "Reranker", "RerankerSpec",
+    "RerankkitError", "Run", "ScoredDoc", "TemplateError", "UnknownNameError", "__version__",
+]

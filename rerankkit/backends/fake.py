@@ -1,0 +1,202 @@
+"""Test backends that need no model: scripted replies, and an oracle that knows the relevance.
+
+Both are public so users can test their own pipelines. The oracle reads the rendered prompt, finds
+the documents it knows (by text) and the label printed before each (``[3]``, ``Passage A``, ``B``),
+and answers any strategy's question from the known relevance.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from .base import BackendBase, Capability, Generation, Prompt, ScoreRequest
+
+ScoreFn = Callable[[str, tuple[str, ...]], Sequence[float]]
+GenerateFn = Callable[[str], str]
+
+_POSITIVE = {"yes", "true", "relevant", "1"}
+_LABEL_BEFORE = re.compile(r"(\[[^\]\s]{1,4}\]|(?:Passage|Document|Doc)\s+\w{1,3}|\b[A-Z]\b|\(\w{1,3}\))\W{0,4}$")
+
+
+class ScriptedBackend(BackendBase):
+    """Answers from functions or fixed lists you provide; records every rendered prompt it saw."""
+
+    backend_name = "scripted"
+
+    def __init__(
+        self,
+        *,
+        score: ScoreFn | None = None,
+        generate: GenerateFn | Sequence[str] | None = None,
+        embed: Callable[[str], Sequence[float]] | None = None,
+        model: str = "scripted",
+    ) -> None:
+        super().__init__(model)
+        self._score = score
+        self._generate = generate
+        self._embed = embed
+        self._replies = iter(generate) if isinstance(generate, (list, tuple)) else None
+        self.capabilities = (
+            (Capability.SCORE if score else Capability.NONE)
+            | (Capability.GENERATE if generate is not None else Capability.NONE)
+            | (Capability.EMBED if embed else Capability.NONE)
+        )
+        self.seen: list[str] = []
+
+    def score(self, requests: Sequence[ScoreRequest]) -> list[np.ndarray]:
+        if self._score is None:
+            return self._lacks(Capability.SCORE)
+        out = []
+        for r in requests:
+            text = self.render(r.prompt)
+            self.seen.append(text)
+            out.append(np.asarray(self._score(text, r.choices), dtype=np.float64))
+        self.usage.add(len(requests), sum(self.count_tokens([self.render(r.prompt) for r in requests])))
+        return out
+
+    def generate(self, prompts: Sequence[Prompt], max_new_tokens: int) -> list[Generation]:
+        if self._generate is None:
+            return self._lacks(Capability.GENERATE)
+        out = []
+        for p in prompts:
+            text = self.render(p)
+            self.seen.append(text)
+            reply = next(self._replies) if self._replies is not None else self._generate(text)  # type: ignore[operator]
+            out.append(Generation(reply, len(text.split()), len(reply.split())))
+        self.usage.add(len(prompts), sum(g.prompt_tokens for g in out), sum(g.generated_tokens for g in out))
+        return out
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if self._embed is None:
+            return self._lacks(Capability.EMBED)
+        v = np.asarray([self._embed(t) for t in texts], dtype=np.float32)
+        self.usage.add(len(texts), sum(self.count_tokens(texts)))
+        return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+
+
+class OracleBackend(BackendBase):
+    """Answers from known relevance (``{document text: grade}``), optionally with seeded noise.
+
+    Noise is a pure function of (seed, rendered prompt, document), so the same question always gets
+    the same answer whatever the call order.
+    """
+
+    backend_name = "oracle"
+    capabilities = Capability.SCORE | Capability.GENERATE | Capability.EMBED
+
+    def __init__(self, relevance: Mapping[str, float], noise: float = 0.0, seed: int = 0, model: str = "oracle"):
+        super().__init__(model)
+        self.relevance = dict(relevance)
+        self.noise = noise
+        self.seed = seed
+        # longest texts first so a text that contains another is matched as itself
+        self._texts = sorted(self.relevance, key=len, reverse=True)
+
+    def options(self) -> dict[str, Any]:
+        return {"noise": self.noise, "seed": self.seed}
+
+    # -- reading the prompt ---------------------------------------------------------------------
+    def docs_in(self, text: str) -> list[tuple[str, str, float]]:
+        """(label, doc text, relevance) for each known document in ``text``, in prompt order."""
+        found: list[tuple[int, str]] = []
+        taken: list[tuple[int, int]] = []
+        for t in self._texts:
+            if not t:
+                continue
+            start = 0
+            while (i := text.find(t, start)) >= 0:
+                j = i + len(t)
+                if not any(a < j and i < b for a, b in taken):
+                    found.append((i, t))
+                    taken.append((i, j))
+                start = j
+        found.sort()
+        out = []
+        for pos, t in found:
+            m = _LABEL_BEFORE.search(text[max(0, pos - 40) : pos])
+            label = m.group(1) if m else ""
+            out.append((label, t, self._rel(text, t)))
+        return out
+
+    def _rel(self, prompt: str, doc: str) -> float:
+        r = float(self.relevance[doc])
+        if self.noise:
+            h = hashlib.sha256(f"{self.seed}\0{prompt}\0{doc}".encode()).digest()
+            r += self.noise * float(np.random.default_rng(int.from_bytes(h[:8], "little")).standard_normal())
+        return r
+
+    # -- answering ------------------------------------------------------------------------------
+    def score(self, requests: Sequence[ScoreRequest]) -> list[np.ndarray]:
+        out = []
+        for req in requests:
+            text = self.render(req.prompt)
+            docs = self.docs_in(text)
+            out.append(self._score_one(docs, req.choices))
+        self.usage.add(len(requests), sum(self.count_tokens([self.render(r.prompt) for r in requests])))
+        return out
+
+    def _score_one(self, docs: list[tuple[str, str, float]], choices: tuple[str, ...]) -> np.ndarray:
+        if len(docs) == 1:  # pointwise: positive words (or graded labels) follow the relevance
+            rel = docs[0][2]
+            logits = []
+            for c in choices:
+                w = c.strip().lower()
+                if w.isdigit() and w not in ("0", "1"):
+                    logits.append(-abs(float(w) - rel))
+                else:
+                    logits.append(rel if w in _POSITIVE else -rel)
+            return _log_softmax(np.asarray(logits, dtype=np.float64))
+        # label choices: map each choice to the document printed with that label
+        by_label = {_norm_label(lbl): rel for lbl, _, rel in docs}
+        logits = [by_label.get(_norm_label(c), -1e9) for c in choices]
+        return _log_softmax(np.asarray(logits, dtype=np.float64) * 4.0)
+
+    def generate(self, prompts: Sequence[Prompt], max_new_tokens: int) -> list[Generation]:
+        out = []
+        for p in prompts:
+            text = self.render(p)
+            reply = self._reply(text, self.docs_in(text))
+            out.append(Generation(reply, len(text.split()), len(reply.split())))
+        self.usage.add(len(prompts), sum(g.prompt_tokens for g in out), sum(g.generated_tokens for g in out))
+        return out
+
+    def _reply(self, text: str, docs: list[tuple[str, str, float]]) -> str:
+        if len(docs) == 1:
+            return "Yes" if docs[0][2] > 0 else "No"
+        ranked = sorted(docs, key=lambda d: -d[2])
+        if "JSON" in text or "json" in text:
+            top = max((d[2] for d in docs), default=1.0) or 1.0
+            return json.dumps({lbl: round(10 * max(rel, 0) / top) for lbl, _, rel in docs})
+        if " > " in text or "[] >" in text:
+            return " > ".join(lbl for lbl, _, _ in ranked)
+        return ranked[0][0] if ranked else ""
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """A 2-d embedding whose angle grows as relevance falls (relevance must be in [0, 3])."""
+        vecs = []
+        for t in texts:
+            rel = self.relevance.get(t, 0.0)
+            a = (3.0 - max(0.0, min(3.0, rel))) / 3.0 * (math.pi / 2)
+            vecs.append([math.cos(a), math.sin(a)])
+        self.usage.add(len(texts), sum(self.count_tokens(texts)))
+        return np.asarray(vecs, dtype=np.float32)
+
+
+def _norm_label(label: str) -> str:
+    s = label.strip().strip('"').strip("[]()").strip()
+    for word in ("Passage", "Document", "Doc"):
+        if s.startswith(word):
+            s = s[len(word) :].strip()
+    return s
+
+
+def _log_softmax(x: np.ndarray) -> np.ndarray:
+    m = np.max(x)
+    return x - (m + np.log(np.sum(np.exp(x - m))))

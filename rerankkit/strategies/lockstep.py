@@ -1,0 +1,81 @@
+"""Lock-step driver: many per-query algorithms share every backend call.
+
+Each query's algorithm is a generator that yields a list of requests (``ScoreRequest`` or
+``GenerateRequest``) and receives the list of results. The driver gathers the pending requests of
+*all* queries, sends them to the backend in one call per request kind, and hands the results back.
+So sequential algorithms (heapsort, sliding windows) batch across queries, and embarrassingly
+parallel ones (pointwise, allpair) send everything at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar, Union
+
+from ..backends.base import Backend, Generation, Prompt, ScoreRequest
+
+
+@dataclass(frozen=True, slots=True)
+class GenerateRequest:
+    prompt: Prompt
+    max_new_tokens: int
+
+
+Request = Union[ScoreRequest, GenerateRequest]
+R = TypeVar("R")
+Algorithm = Generator[list[Request], list[Any], R]
+
+
+def run_lockstep(
+    algorithms: Sequence[Algorithm[R]],
+    backend: Backend,
+    on_done: Callable[[int], None] | None = None,
+) -> tuple[list[R], list[int]]:
+    """Drive ``algorithms`` to completion; return their results and the requests each one made."""
+    results: list[Any] = [None] * len(algorithms)
+    calls = [0] * len(algorithms)
+    pending: dict[int, list[Request]] = {}
+    for i, alg in enumerate(algorithms):
+        _advance(i, alg, None, pending, results, on_done)
+    while pending:
+        order = list(pending)
+        scores = [(i, j, r) for i in order for j, r in enumerate(pending[i]) if isinstance(r, ScoreRequest)]
+        gens = [(i, j, r) for i in order for j, r in enumerate(pending[i]) if isinstance(r, GenerateRequest)]
+        answers: dict[int, list[Any]] = {i: [None] * len(pending[i]) for i in order}
+        if scores:
+            for (i, j, _), out in zip(scores, backend.score([r for _, _, r in scores])):
+                answers[i][j] = out
+        for max_new, group in _by_max_tokens(gens).items():
+            outs: list[Generation] = backend.generate([r.prompt for _, _, r in group], max_new)
+            for (i, j, _), out in zip(group, outs):
+                answers[i][j] = out
+        for i in order:
+            calls[i] += len(pending[i])
+        current = pending
+        pending = {}
+        for i in current:
+            _advance(i, algorithms[i], answers[i], pending, results, on_done)
+    return results, calls
+
+
+def _advance(i: int, alg: Algorithm[Any], send: list[Any] | None, pending: dict[int, list[Request]],
+             results: list[Any], on_done: Callable[[int], None] | None) -> None:
+    try:
+        while True:
+            reqs = alg.send(send) if send is not None else next(alg)
+            if reqs:
+                pending[i] = list(reqs)
+                return
+            send = []  # an empty batch needs no model call
+    except StopIteration as stop:
+        results[i] = stop.value
+        if on_done:
+            on_done(i)
+
+
+def _by_max_tokens(items: list[tuple[int, int, GenerateRequest]]) -> dict[int, list[tuple[int, int, GenerateRequest]]]:
+    groups: dict[int, list[tuple[int, int, GenerateRequest]]] = {}
+    for item in items:
+        groups.setdefault(item[2].max_new_tokens, []).append(item)
+    return groups

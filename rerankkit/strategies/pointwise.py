@@ -1,0 +1,58 @@
+"""Pointwise reranking: one prompt per document, scored from the next-token answer distribution.
+
+Templates declare ``choices`` as numeric relevance labels mapped to their token variants
+(yes/no -> 1/0, monoT5 true/false, graded labels). ``mode=logodds`` scores a document by
+log p(top label) - log p(bottom label); ``mode=expected`` by the expected label value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ..backends.base import Capability, ScoreRequest
+from ..errors import ConfigError
+from ..prompts.template import TemplateSchema
+from ..types import Doc, Query, Ranking
+from .base import QueryContext, Strategy, register_strategy
+from .lockstep import Algorithm
+from .scoring import flatten_choices, relevance_score
+
+
+@dataclass
+class PointwiseParams:
+    mode: str = ""  # "logodds" | "expected"; empty = the template's default
+    max_doc_tokens: int | None = 512
+
+    def validate(self) -> None:
+        if self.mode not in ("", "logodds", "expected"):
+            raise ConfigError(f"pointwise mode must be 'logodds' or 'expected', not {self.mode!r}")
+
+
+@register_strategy
+class Pointwise(Strategy):
+    name = "pointwise"
+    requires = Capability.SCORE
+    schema = TemplateSchema.of({"user": {"doc"}}, {"user": {"query"}, "system": {"query"}, "prefix": {"query"}},
+                               needs_choices=True)
+    Params = PointwiseParams
+
+    def __init__(self, template, params=None):
+        super().__init__(template, params)
+        self.choices, self.spans = flatten_choices(self.template.choices)
+        try:
+            [float(k) for k in self.template.choices]
+        except ValueError:
+            raise ConfigError(f"template {template.name!r}: pointwise choice labels must be numbers") from None
+        self.mode = self.params.mode or str(self.template.extra.get("mode", "logodds"))
+
+    def requests(self, query: Query, docs: Sequence[Doc], ctx: QueryContext) -> list[ScoreRequest]:
+        return [
+            ScoreRequest(self.template.prompt(query=query.text, doc=ctx.truncate(d.prompt_text())), self.choices)
+            for d in docs
+        ]
+
+    def algorithm(self, query: Query, docs: Sequence[Doc], ctx: QueryContext) -> Algorithm[Ranking]:
+        logprobs = yield self.requests(query, docs, ctx)
+        scores = [relevance_score(lp, self.spans, self.mode) for lp in logprobs]
+        return Ranking.from_scores(query, docs, scores)
