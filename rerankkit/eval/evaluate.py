@@ -72,12 +72,15 @@ def resolve_qrels(qrels: QrelsLike) -> tuple[list[Qrel], Mapping[str, set[str]]]
     return items, {}
 
 
-def evaluate(run: Run, qrels: QrelsLike, measures: str | Iterable[Any] = ("nDCG@10",)) -> EvalResult:
+def evaluate(
+    run: Run, qrels: QrelsLike, measures: str | Iterable[Any] = ("nDCG@10",), missing_as_zero: bool = False
+) -> EvalResult:
     """Score ``run`` against ``qrels`` with ir-measures.
 
     ``qrels``: a list of :class:`Qrel`, a dataset name or object (its judgments; BRIGHT's
     ``excluded_ids`` are removed from the run first), or a path to a TREC/BEIR qrels file.
-    The aggregate averages over the run's queries that have judgments (trec_eval's default).
+    The aggregate averages over the run's queries that have judgments (trec_eval's default);
+    ``missing_as_zero=True`` also counts judged queries absent from the run, as 0 (``trec_eval -c``).
     """
     import ir_measures
 
@@ -88,8 +91,10 @@ def evaluate(run: Run, qrels: QrelsLike, measures: str | Iterable[Any] = ("nDCG@
 
         run = apply_exclusions(run, excluded)
         log.info("removed %s excluded documents before scoring", run.metadata.get("excluded_docs"))
-    irq = [ir_measures.Qrel(q.qid, q.docid, int(q.relevance)) for q in judgments]
     judged = {q.qid for q in judgments}
+    if not missing_as_zero:
+        judgments = [q for q in judgments if q.qid in run]
+    irq = [ir_measures.Qrel(q.qid, q.docid, int(q.relevance)) for q in judgments]
     if not judged & set(run):
         raise InputError(f"no query of the run ({len(run)} queries) has judgments ({len(judged)} judged queries): "
                          "wrong qrels for this run?")
