@@ -11,6 +11,7 @@ import hashlib
 import json
 import math
 import re
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -50,6 +51,10 @@ class ScriptedBackend(BackendBase):
             | (Capability.EMBED if embed else Capability.NONE)
         )
         self.seen: list[str] = []
+        self._instance = uuid.uuid4().hex  # the functions are opaque: keep caches of two instances apart
+
+    def options(self) -> dict[str, Any]:
+        return {"instance": self._instance}
 
     def score(self, requests: Sequence[ScoreRequest]) -> list[np.ndarray]:
         if self._score is None:
@@ -102,7 +107,8 @@ class OracleBackend(BackendBase):
         self._max_rel = max([abs(float(v)) for v in self.relevance.values()] + [1e-9])
 
     def options(self) -> dict[str, Any]:
-        return {"noise": self.noise, "seed": self.seed}
+        rel = hashlib.sha256(json.dumps(sorted(self.relevance.items()), default=str).encode()).hexdigest()[:16]
+        return {"noise": self.noise, "seed": self.seed, "relevance": rel}
 
     # -- reading the prompt ---------------------------------------------------------------------
     def docs_in(self, text: str) -> list[tuple[str, str, float]]:
@@ -169,19 +175,23 @@ class OracleBackend(BackendBase):
         if len(docs) == 1:
             return "Yes" if docs[0][2] > 0 else "No"
         ranked = sorted(docs, key=lambda d: -d[2])
-        if "JSON" in text or "json" in text:
-            top = max((d[2] for d in docs), default=1.0) or 1.0
-            return json.dumps({lbl: round(10 * max(rel, 0) / top) for lbl, _, rel in docs})
+        if "JSON" in text or "json" in text:  # integer grades 0-10 on one scale for every prompt
+            return json.dumps({lbl: round(10 * max(rel, 0) / self._max_rel) for lbl, _, rel in docs})
         if " > " in text or "[] >" in text:
             return " > ".join(lbl for lbl, _, _ in ranked)
         return ranked[0][0] if ranked else ""
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """A 2-d embedding whose angle grows as relevance falls (relevance must be in [0, 3])."""
+        """A 2-d embedding whose angle grows as relevance falls (relevance must be in [0, 3]).
+
+        A text holding exactly one known document (perhaps with text around it) is that document;
+        any other text (a query, a prompt listing several documents) points at full relevance.
+        """
         vecs = []
         for t in texts:
-            rel = self.relevance.get(t, 0.0)
-            a = (3.0 - max(0.0, min(3.0, rel))) / 3.0 * (math.pi / 2)
+            docs = self.docs_in(t)
+            rel = self.relevance[docs[0][1]] if len(docs) == 1 else 3.0
+            a = (3.0 - max(0.0, min(3.0, float(rel)))) / 3.0 * (math.pi / 2)
             vecs.append([math.cos(a), math.sin(a)])
         self.usage.add(len(texts), sum(self.count_tokens(texts)))
         return np.asarray(vecs, dtype=np.float32)
