@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError, RerankkitError, UnknownNameError
+from ..errors import ConfigError, RerankkitError
 from .validate import (
     Where,
     check_backend_options,
@@ -374,4 +374,4 @@ def _positive(value: Any, what: str, at: str) -> int:
     return int(value)
 
 
-__all__ = ["BenchConfig", "Condition", "Expectation", "UnknownNameError", "load_config"]
+__all__ = ["BenchConfig", "Condition", "Expectation", "load_config"]

@@ -69,7 +69,7 @@ def run_bench(
             except RerankkitError as exc:
                 log.error("%s/%s failed: %s", cond.name, config.label(ds), exc)
                 rec = {"condition": cond.name, "dataset": ds, "dataset_label": config.label(ds), "error": str(exc)}
-            rec["cache"] = str(store_path) if store_path else None
+            rec["cache"] = _shown(store_path, out) if store_path else None
             save_record(out, rec, order)
             records.append(rec)
             if last[cond.name] == i:
@@ -137,8 +137,9 @@ class _State:
             "setup": _setup(cond),
             "expected": {e.measure: {"value": e.value, "tolerance": e.tolerance}
                          for e in cond.expected if e.dataset == ds_name},
-            "config": {"name": self.config.name, "path": str(self.config.path), "sha256": self.config.sha256},
-            "run_file": str(run_file),
+            "config": {"name": self.config.name, "path": _shown(self.config.path, Path.cwd()),
+                       "sha256": self.config.sha256},
+            "run_file": _shown(run_file, out),
             "versions": versions(),
             "machine": machine(),
             "started": started,
@@ -271,6 +272,14 @@ def _write_per_query(run: Run, per_query: dict[str, dict[str, float]], path: Pat
         for qid, ranking in run.items():
             row = {"qid": qid, "requests": int(ranking.metadata.get("model_calls", 0)), **per_query.get(qid, {})}
             f.write(json.dumps(row) + "\n")
+
+
+def _shown(path: Path, base: Path) -> str:
+    """``path`` relative to ``base`` when it lies inside it (results stay valid when the folder moves)."""
+    try:
+        return str(Path(path).resolve().relative_to(Path(base).resolve()))
+    except ValueError:
+        return str(path)
 
 
 def _slug(text: str) -> str:

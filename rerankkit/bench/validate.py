@@ -101,8 +101,10 @@ def resolve_retriever(name: str, at: str) -> str:
     except ModuleNotFoundError as exc:
         if exc.name != "rerankkit.retrievers":
             raise
+        mod = None
+    if not hasattr(mod, "RETRIEVER_PRESETS"):  # absent, or a leftover folder without the package
         raise ConfigError(f"{at}: retriever {name!r}: this rerankkit has no retrieval layer "
-                          "(rerankkit.retrievers); use 'candidates' (a dataset's list or a file) instead") from None
+                          "(rerankkit.retrievers); use 'candidates' (a dataset's list or a file) instead")
     try:
         return str(mod.RETRIEVER_PRESETS.resolve(name))
     except UnknownNameError as exc:

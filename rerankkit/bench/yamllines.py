@@ -13,8 +13,10 @@ from ..errors import ConfigError
 class LineDict(dict):  # type: ignore[type-arg]
     """A mapping plus the line of the mapping (``line``) and of each key (``lines``)."""
 
-    line: int = 0
-    lines: dict[Any, int]
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.line = 0
+        self.lines: dict[Any, int] = {}
 
     def line_of(self, key: Any) -> int:
         return self.lines.get(key, self.line)
@@ -23,8 +25,10 @@ class LineDict(dict):  # type: ignore[type-arg]
 class LineList(list):  # type: ignore[type-arg]
     """A sequence plus its line (``line``) and each item's line (``lines``)."""
 
-    line: int = 0
-    lines: list[int]
+    def __init__(self, *args: Any):
+        super().__init__(*args)
+        self.line = 0
+        self.lines: list[int] = []
 
     def line_of(self, index: int) -> int:
         return self.lines[index] if 0 <= index < len(self.lines) else self.line
@@ -38,7 +42,6 @@ def _mapping(loader: _Loader, node: yaml.MappingNode) -> LineDict:
     loader.flatten_mapping(node)
     out = LineDict()
     out.line = node.start_mark.line + 1
-    out.lines = {}
     for knode, vnode in node.value:
         key = loader.construct_object(knode, deep=True)
         if not isinstance(key, (str, int, float, bool)) and key is not None:
