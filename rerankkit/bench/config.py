@@ -29,8 +29,8 @@ from .yamllines import LineDict, LineList, load_yaml
 
 TOP_KEYS = ("name", "description", "datasets", "measures", "defaults", "conditions", "output", "cache",
             "cache_chunk", "presets", "tolerance")
-SHARED_KEYS = ("reranker", "overrides", "retriever", "retriever_overrides", "candidates", "k", "depth", "queries",
-               "chunk_size", "datasets", "tolerance")
+SHARED_KEYS = ("reranker", "overrides", "retriever", "retriever_overrides", "remove_query", "candidates", "k", "depth",
+               "queries", "chunk_size", "datasets", "tolerance")
 CONDITION_KEYS = ("name", *SHARED_KEYS, "expected", "notes")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 _NONE = ("none", "null", "")
@@ -57,6 +57,7 @@ class Condition:
     overrides: Mapping[str, Any] = field(default_factory=dict)
     retriever: str | None = None
     retriever_overrides: Mapping[str, Any] = field(default_factory=dict)
+    remove_query: bool = False  # drop a retrieved document whose id is the query's (BEIR / Anserini -removeQuery)
     candidates: str | None = None  # a dataset's candidate source name, or a file path
     k: int | None = None  # first-stage depth (retriever k, or candidates cut to k)
     depth: int | None = None  # rerank the first `depth` candidates
@@ -191,6 +192,11 @@ def _condition(c: LineDict, defaults: LineDict, all_datasets: list[str], labels:
             candidates = None
     if retriever:
         retriever = resolve_retriever(str(retriever), where.at(t_line))
+    remove_query, rq_line = get("remove_query")
+    if remove_query is not None and not isinstance(remove_query, bool):
+        raise ConfigError(f"{where.at(rq_line)}: remove_query must be true or false")
+    if remove_query and not retriever:
+        raise ConfigError(f"{where.at(rq_line)}: remove_query applies to a retriever's results only")
     ds_raw, d_line = get("datasets")
     if ds_raw is None:
         datasets = list(all_datasets)
@@ -211,7 +217,8 @@ def _condition(c: LineDict, defaults: LineDict, all_datasets: list[str], labels:
                           "digits, '.', '_', '+', '-' (it names files and run tags)")
     expected = _expectations(c.get("expected"), datasets, labels, tol, where, c.line_of("expected"))
     return Condition(name=name, datasets=tuple(datasets), reranker=reranker, overrides=overrides,
-                     retriever=retriever, retriever_overrides=retriever_overrides, candidates=candidates,
+                     retriever=retriever, retriever_overrides=retriever_overrides,
+                     remove_query=bool(remove_query), candidates=candidates,
                      expected=tuple(expected), notes=str(c.get("notes") or ""), line=c.line, **ints)
 
 

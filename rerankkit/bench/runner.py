@@ -157,7 +157,7 @@ class _State:
         return self.datasets[name]
 
     def _first_stage(self, cond: Condition, ds: Any) -> tuple[Run, dict[str, Any]]:
-        key = (cond.retriever, json.dumps(dict(cond.retriever_overrides), sort_keys=True, default=str),
+        key = (cond.retriever, cond.remove_query, json.dumps(dict(cond.retriever_overrides), sort_keys=True, default=str),
                cond.candidates, ds.name, cond.k, cond.queries)
         if key in self.first:
             run, stage = self.first[key]
@@ -234,11 +234,12 @@ def _retrieve(cond: Condition, ds: Any, progress: bool) -> tuple[Run, dict[str, 
     try:
         info = retriever.index(ds, progress=progress)
         queries = ds.queries()[: cond.queries] if cond.queries else ds.queries()
-        run = retriever.search(queries, k=cond.k or 100, progress=progress)
+        run = retriever.search(queries, k=cond.k or 100, remove_query=cond.remove_query, progress=progress)
     finally:
         retriever.close()
     return run, {"kind": "retriever", "retriever": cond.retriever, "spec": retriever.spec.to_dict(),
-                 "index": info.to_dict(), "search_s": run.metadata.get("search_s"), "k": cond.k or 100}
+                 "index": info.to_dict(), "search_s": run.metadata.get("search_s"), "k": cond.k or 100,
+                 "remove_query": cond.remove_query}
 
 
 def _candidates(cond: Condition, ds: Any) -> tuple[Run, dict[str, Any]]:
@@ -263,7 +264,7 @@ def _candidates(cond: Condition, ds: Any) -> tuple[Run, dict[str, Any]]:
 
 def _setup(cond: Condition) -> dict[str, Any]:
     return {"reranker": cond.reranker, "overrides": dict(cond.overrides), "retriever": cond.retriever,
-            "retriever_overrides": dict(cond.retriever_overrides), "candidates": cond.candidates, "k": cond.k,
+            "retriever_overrides": dict(cond.retriever_overrides), "remove_query": cond.remove_query, "candidates": cond.candidates, "k": cond.k,
             "depth": cond.depth, "queries_limit": cond.queries, "chunk_size": cond.chunk_size, "notes": cond.notes}
 
 

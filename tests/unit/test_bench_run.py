@@ -21,6 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 PRESETS = """
 [pointwise-random]
 description = "pointwise yes/no over reproducible pseudo-random answers (no model)"
+paper = "none: a model-free test preset"
 strategy = "pointwise"
 template = "yes-no"
 backend = "random"
