@@ -126,3 +126,22 @@ def test_shipped_configs_are_valid():
                 continue  # beir.yaml needs rerankkit.retrievers (issue 3)
             raise
         assert cfg.pairs()
+
+
+def test_retriever_presets_are_checked(tmp_path):
+    import importlib
+
+    body = "datasets: [beir/scifact]\ndefaults: {{k: 100}}\nconditions:\n  - {{reranker: none, retriever: {name}}}\n"
+    try:
+        has_layer = hasattr(importlib.import_module("rerankkit.retrievers"), "RETRIEVER_PRESETS")
+    except ModuleNotFoundError:
+        has_layer = False
+    path = _write(tmp_path, body.format(name="bm52"))
+    if not has_layer:
+        with pytest.raises(ConfigError, match=r"cfg.yaml:4: retriever 'bm52': this rerankkit has no retrieval layer"):
+            load_config(path)
+        return
+    with pytest.raises(ConfigError, match=r"cfg.yaml:4: unknown retriever preset 'bm52'; did you mean 'bm25'"):
+        load_config(path)
+    cfg = load_config(_write(tmp_path, body.format(name="bm25")))
+    assert cfg.conditions[0].retriever == "bm25" and cfg.conditions[0].name == "bm25"
