@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 
 from ._common import add_presets_file, load_presets_files, parse_sets
@@ -64,8 +65,11 @@ def run(args: argparse.Namespace) -> int:
     print(f"rerankkit: serving {config.model_name} on http://{args.host}:{args.port} "
           f"(POST /v1/rerank, /v2/rerank; GET /health, /v1/models)", file=sys.stderr, flush=True)
     try:
-        serve(app, args.host, args.port, graceful_timeout_s=args.graceful_timeout,
-              limit_concurrency=args.max_queue + 64)
+        stopped_by = serve(app, args.host, args.port, graceful_timeout_s=args.graceful_timeout,
+                           limit_concurrency=args.max_queue + 64)
     finally:
         reranker.close()
+    if stopped_by is not None:
+        print(f"rerankkit: stopped by {signal.Signals(stopped_by).name} after finishing the requests in flight",
+              file=sys.stderr)
     return 0

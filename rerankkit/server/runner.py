@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import signal
 import socket
 import threading
 import time
@@ -32,13 +33,30 @@ def uvicorn_config(app: Any, host: str, port: int, graceful_timeout_s: float = 6
                           server_header=False)
 
 
-def serve(app: Any, host: str = "127.0.0.1", port: int = 8000, **kwargs: Any) -> None:
-    """Serve ``app`` until SIGINT/SIGTERM; requests in flight finish before it returns."""
+def serve(app: Any, host: str = "127.0.0.1", port: int = 8000, **kwargs: Any) -> int | None:
+    """Serve ``app`` until SIGINT/SIGTERM; requests in flight finish before it returns.
+
+    Returns the signal that stopped the server (None if it stopped otherwise).
+    """
     uvicorn = require("uvicorn", "server", "the rerank server")
     if not is_loopback(host):
         log.warning("listening on %s: the server is reachable from other machines%s", host,
                     "" if app.state.config.api_key else " and has NO API key")
-    uvicorn.Server(uvicorn_config(app, host, port, **kwargs)).run()
+    server = uvicorn.Server(uvicorn_config(app, host, port, **kwargs))
+    if threading.current_thread() is not threading.main_thread():
+        server.run()
+        return None
+    # uvicorn handles the signals while it runs, then re-raises them once it has shut down gracefully;
+    # these handlers receive that re-raised signal, so a stop by signal ends with a normal return
+    received: list[int] = []
+    stops = (signal.SIGINT, signal.SIGTERM)
+    previous = {s: signal.signal(s, lambda sig, frame: received.append(sig)) for s in stops}
+    try:
+        server.run()
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    return received[0] if received else None
 
 
 class ServerThread:
