@@ -184,3 +184,11 @@ def test_cli_serve_refuses_an_unset_api_key_variable():
     p = subprocess.run([sys.executable, "-m", "rerankkit.cli.main", "serve", "pointwise-yes-no", "--api-key-env",
                         env_var], capture_output=True, text=True, timeout=60, env=env)
     assert p.returncode == 2 and env_var in p.stderr
+
+
+def test_server_without_fastapi_names_the_extra(monkeypatch, reranker):
+    from rerankkit import MissingExtraError
+
+    monkeypatch.setitem(sys.modules, "fastapi", None)
+    with pytest.raises(MissingExtraError, match=r"rerankkit\[server\]"):
+        create_app(reranker)
