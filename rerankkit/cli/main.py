@@ -24,6 +24,7 @@ COMMANDS: list[str] = [
     "datasets",
     "doctor",
     "bench",
+    "serve",
 ]
 
 
