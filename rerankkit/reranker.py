@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -27,9 +28,11 @@ class Reranker:
     parameters (``k=10``), and backend options (``dtype="bf16"``, ``batch_size=8``). A bare key goes
     to the strategy when it declares that parameter, else to the backend; ``params.KEY`` and
     ``backend.KEY`` say it explicitly. ``backend_instance=`` passes a ready backend object.
+    ``cache=PATH`` answers repeated model calls from a content-addressed SQLite cache (``CachedBackend``).
     """
 
-    def __init__(self, name_or_spec: str | RerankerSpec, backend_instance: Backend | None = None, **overrides: Any):
+    def __init__(self, name_or_spec: str | RerankerSpec, backend_instance: Backend | None = None,
+                 cache: str | os.PathLike[str] | None = None, **overrides: Any):
         base = name_or_spec if isinstance(name_or_spec, RerankerSpec) else RERANKER_PRESETS.get(name_or_spec)
         self.spec = apply_overrides(base, overrides)
         STRATEGIES.resolve(self.spec.strategy)
@@ -41,17 +44,20 @@ class Reranker:
             # fail on a capability mismatch before loading any model
             entry = BACKENDS.get(self.spec.backend)
             self.strategy.check_backend(_Declared(self.spec.backend, entry.capabilities))
+        self.cache = cache
         self._backend = backend_instance
         if backend_instance is not None:
             self.strategy.check_backend(backend_instance)
+            self._backend = _cached(backend_instance, cache)
 
     @property
     def backend(self) -> Backend:
         """The backend, created (and the model loaded) on first use."""
         if self._backend is None:
             log.info("loading backend %s for %s", self.spec.backend, self.spec.model)
-            self._backend = create_backend(self.spec.backend, self.spec.model, **dict(self.spec.backend_options))
-            self.strategy.check_backend(self._backend)
+            backend = create_backend(self.spec.backend, self.spec.model, **dict(self.spec.backend_options))
+            self.strategy.check_backend(backend)
+            self._backend = _cached(backend, self.cache)
         return self._backend
 
     def rerank(self, query: str | Query, docs: Sequence[str | Doc], top_k: int | None = None) -> Ranking:
@@ -147,6 +153,14 @@ def _append_tail(new: Ranking, old: Ranking, depth: int | None) -> Ranking:
 
     shifted = tuple(ScoredDoc(d.doc, low - 1.0 - i) for i, d in enumerate(tail))
     return Ranking(new.query, new.docs + shifted, new.metadata)
+
+
+def _cached(backend: Backend, cache: str | os.PathLike[str] | None) -> Backend:
+    if cache is None:
+        return backend
+    from .backends.cached import CachedBackend
+
+    return CachedBackend(backend, cache)
 
 
 def _text(query: Any) -> str:

@@ -42,11 +42,16 @@ BACKENDS.register(
     BackendEntry("rerankkit.backends.fake:ScriptedBackend", Capability.SCORE | Capability.GENERATE | Capability.EMBED,
                  None, "answers from functions you give; for tests"),
 )
+BACKENDS.register(
+    "random",
+    BackendEntry("rerankkit.backends.fake:RandomBackend", Capability.SCORE | Capability.GENERATE | Capability.EMBED,
+                 None, "reproducible pseudo-random answers (optional delay per request); for dry runs and tests"),
+)
 
 
 def backends_with(caps: Capability) -> list[str]:
     """Names of registered backends that declare every capability in ``caps``."""
-    return [n for n, e in BACKENDS.items() if caps in e.capabilities and n not in ("oracle", "scripted")]
+    return [n for n, e in BACKENDS.items() if caps in e.capabilities and n not in ("oracle", "scripted", "random")]
 
 
 def create_backend(name: str, model: str, **options: Any) -> Backend:

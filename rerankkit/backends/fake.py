@@ -216,3 +216,57 @@ def _norm_label(label: str) -> str:
 def _log_softmax(x: np.ndarray) -> np.ndarray:
     m = np.max(x)
     return x - (m + np.log(np.sum(np.exp(x - m))))
+
+
+class RandomBackend(BackendBase):
+    """Answers that are a pure function of (seed, rendered prompt, choice): no model, fully reproducible.
+
+    For dry runs of pipelines and benchmarks: ``delay`` seconds per request imitate a model's cost.
+    Scores are log-softmax normalised pseudo-random logits; replies are short label-like strings.
+    """
+
+    backend_name = "random"
+    capabilities = Capability.SCORE | Capability.GENERATE | Capability.EMBED
+
+    def __init__(self, model: str = "random", seed: int | str = 0, delay: float | str = 0.0, dim: int | str = 8):
+        super().__init__(model)
+        self.seed = int(seed)
+        self.delay = float(delay)
+        self.dim = int(dim)
+
+    def options(self) -> dict[str, Any]:
+        return {"seed": self.seed, "dim": self.dim}
+
+    def _rng(self, *parts: str) -> np.random.Generator:
+        h = hashlib.sha256("\0".join((str(self.seed), *parts)).encode()).digest()
+        return np.random.default_rng(int.from_bytes(h[:8], "little"))
+
+    def _wait(self, n: int) -> None:
+        if self.delay > 0:
+            import time
+
+            time.sleep(self.delay * n)
+
+    def score(self, requests: Sequence[ScoreRequest]) -> list[np.ndarray]:
+        texts = [self.render(r.prompt) for r in requests]
+        self._wait(len(requests))
+        out = [_log_softmax(np.asarray([self._rng(t, c).standard_normal() for c in r.choices], dtype=np.float64))
+               for t, r in zip(texts, requests)]
+        self.usage.add(len(requests), sum(self.count_tokens(texts)))
+        return out
+
+    def generate(self, prompts: Sequence[Prompt], max_new_tokens: int) -> list[Generation]:
+        self._wait(len(prompts))
+        out = []
+        for p in prompts:
+            text = self.render(p)
+            reply = " > ".join(f"[{i}]" for i in self._rng(text).permutation(4) + 1)
+            out.append(Generation(reply, len(text.split()), len(reply.split())))
+        self.usage.add(len(prompts), sum(g.prompt_tokens for g in out), sum(g.generated_tokens for g in out))
+        return out
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        self._wait(len(texts))
+        v = np.asarray([self._rng(t).standard_normal(self.dim) for t in texts], dtype=np.float32).reshape(-1, self.dim)
+        self.usage.add(len(texts), sum(self.count_tokens(texts)))
+        return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)

@@ -23,6 +23,8 @@ COMMANDS: list[str] = [
     "prompt",
     "datasets",
     "doctor",
+    "bench",
+    "serve",
 ]
 
 

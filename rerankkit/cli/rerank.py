@@ -27,6 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", required=True, metavar="RUN", help="output TREC run file")
     p.add_argument("--tag", help="run tag (default: the preset name)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--cache", metavar="PATH", help="answer cache (SQLite): reruns and interrupted runs reuse answers")
     add_presets_file(p)
     p.set_defaults(func=run)
 
@@ -36,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     from ..reranker import Reranker
 
     load_presets_files(args.presets)
-    reranker = Reranker(args.preset, **parse_sets(args.overrides))
+    reranker = Reranker(args.preset, cache=args.cache, **parse_sets(args.overrides))
     if args.dataset:
         candidates = load_dataset(args.dataset).candidates(args.source)
     else:

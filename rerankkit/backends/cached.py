@@ -1,0 +1,176 @@
+"""``CachedBackend(inner, path)``: any backend behind the content-addressed answer cache.
+
+Each request is looked up on its own; only the misses go to the inner backend, in batches of
+``chunk`` requests, and every batch is committed as soon as it returns (a SIGKILL loses at most the
+batch in flight). Answers from the cache count as ``usage.cached_calls``, never as model calls, and
+keep the token counts and compute time measured when they were made (see :meth:`CachedBackend.stats`).
+Repeated identical requests inside one call are computed once (the repeats count as cached).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from ..cache import CallCache, Entry, call_key
+from ..errors import BackendError
+from .base import Backend, Capability, Generation, Prompt, ScoreRequest, Usage
+
+log = logging.getLogger(__name__)
+
+
+class CachedBackend:
+    """Wraps ``inner`` (any :class:`Backend`); ``cache`` is a :class:`CallCache` (shared) or a path to one."""
+
+    def __init__(self, inner: Backend, cache: CallCache | str | os.PathLike[str], chunk: int = 32):
+        if isinstance(inner, CachedBackend):
+            inner = inner.inner
+        self.inner = inner
+        self._owns_store = not isinstance(cache, CallCache)
+        self.store = cache if isinstance(cache, CallCache) else CallCache(cache)
+        self.chunk = max(1, int(chunk))
+        self.usage = Usage()
+        self._lock = threading.Lock()
+        self._extra = {"cached_prompt_tokens": 0, "cached_generated_tokens": 0, "model_s": 0.0,
+                       "cached_model_s": 0.0}
+        self._base = {"backend": inner.name, "model": inner.model_id, "options": inner.options()}
+
+    # -- the protocol, passed through ------------------------------------------------------------
+    @property
+    def capabilities(self) -> Capability:
+        return self.inner.capabilities
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    @property
+    def model_id(self) -> str:
+        return self.inner.model_id
+
+    def render(self, prompt: Prompt) -> str:
+        return self.inner.render(prompt)
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return self.inner.count_tokens(texts)
+
+    def truncate(self, text: str, max_tokens: int) -> str:
+        return self.inner.truncate(text, max_tokens)
+
+    def options(self) -> dict[str, Any]:
+        return self.inner.options()
+
+    def close(self) -> None:
+        """Close the inner backend, and the cache when this wrapper opened it (a shared one stays open)."""
+        try:
+            self.inner.close()
+        finally:
+            if self._owns_store:
+                self.store.close()
+
+    def stats(self) -> dict[str, Any]:
+        """Usage plus what cached answers cost when they were computed, and corrupt entries seen."""
+        with self._lock:
+            extra = dict(self._extra)
+        return {**self.usage.snapshot(), **extra, "corrupt_entries": self.store.corrupt}
+
+    # -- cached request kinds ----------------------------------------------------------------------
+    def score(self, requests: Sequence[ScoreRequest]) -> list[np.ndarray]:
+        texts = [self.inner.render(r.prompt) for r in requests]
+        keys = [self._key("score", t, choices=list(r.choices)) for t, r in zip(texts, requests)]
+        sizes = {k: len(r.choices) for k, r in zip(keys, requests)}
+
+        def compute(idx: list[int]) -> list[Entry]:
+            out = self.inner.score([requests[i] for i in idx])
+            tokens = self.inner.count_tokens([texts[i] for i in idx])
+            return [Entry(keys[i], "score", [float(x) for x in np.asarray(o, dtype=np.float64)], n)
+                    for i, o, n in zip(idx, out, tokens)]
+
+        entries = self._answer(keys, compute, lambda e: len(e.value) == sizes[e.key])
+        return [np.asarray(entries[k].value, dtype=np.float64) for k in keys]
+
+    def generate(self, prompts: Sequence[Prompt], max_new_tokens: int) -> list[Generation]:
+        texts = [self.inner.render(p) for p in prompts]
+        keys = [self._key("generate", t, max_new_tokens=int(max_new_tokens)) for t in texts]
+
+        def compute(idx: list[int]) -> list[Entry]:
+            out = self.inner.generate([prompts[i] for i in idx], max_new_tokens)
+            return [Entry(keys[i], "generate", {"text": g.text}, g.prompt_tokens, g.generated_tokens)
+                    for i, g in zip(idx, out)]
+
+        entries = self._answer(keys, compute, lambda e: isinstance(e.value, dict) and isinstance(e.value.get("text"), str))
+        return [Generation(entries[k].value["text"], entries[k].prompt_tokens, entries[k].generated_tokens)
+                for k in keys]
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        keys = [self._key("embed", t) for t in texts]
+
+        def compute(idx: list[int]) -> list[Entry]:
+            out = np.asarray(self.inner.embed([texts[i] for i in idx]), dtype=np.float32)
+            tokens = self.inner.count_tokens([texts[i] for i in idx])
+            return [Entry(keys[i], "embed", [float(x) for x in row], n) for i, row, n in zip(idx, out, tokens)]
+
+        entries = self._answer(keys, compute, lambda e: isinstance(e.value, list) and len(e.value) > 0)
+        if not keys:
+            return np.zeros((0, 0), dtype=np.float32)
+        return np.asarray([entries[k].value for k in keys], dtype=np.float32)
+
+    def represent(self, prompts: Sequence[Prompt]) -> tuple[np.ndarray, np.ndarray]:
+        """Not cached (vocabulary-sized logits); counted as model calls."""
+        before = self.inner.usage.snapshot()
+        t0 = time.perf_counter()
+        out = self.inner.represent(prompts)
+        self._count_inner(before, time.perf_counter() - t0)
+        return out
+
+    # -- the lookup / compute / store loop ----------------------------------------------------------
+    def _key(self, kind: str, prompt: str, **params: Any) -> str:
+        b = self._base
+        return call_key(b["backend"], b["model"], b["options"], kind, prompt, **params)
+
+    def _answer(self, keys: list[str], compute: Callable[[list[int]], list[Entry]],
+                valid: Callable[[Entry], bool]) -> dict[str, Entry]:
+        found = self.store.get_many(keys)
+        for k in [k for k, e in found.items() if not valid(e)]:
+            self.store.mark_corrupt(k, f"{found[k].kind} value of the wrong shape")
+            del found[k]
+        first: dict[str, int] = {}
+        for i, k in enumerate(keys):
+            if k not in found:
+                first.setdefault(k, i)
+        misses = list(first.values())
+        for s in range(0, len(misses), self.chunk):
+            idx = misses[s : s + self.chunk]
+            before = self.inner.usage.snapshot()
+            t0 = time.perf_counter()
+            new = compute(idx)
+            dt = time.perf_counter() - t0
+            if len(new) != len(idx):
+                raise BackendError(f"backend {self.name!r} answered {len(new)} of {len(idx)} requests")
+            new = [Entry(e.key, e.kind, e.value, e.prompt_tokens, e.generated_tokens, dt / len(new)) for e in new]
+            self.store.put_many(new, self.model_id)
+            self._count_inner(before, dt)
+            found.update((e.key, e) for e in new)
+        hits = len(keys) - len(misses)
+        if hits:
+            fresh = set(first)
+            reused = [found[k] for i, k in enumerate(keys) if k not in fresh or first[k] != i]
+            self.usage.add(cached=hits)
+            with self._lock:
+                self._extra["cached_prompt_tokens"] += sum(e.prompt_tokens for e in reused)
+                self._extra["cached_generated_tokens"] += sum(e.generated_tokens for e in reused)
+                self._extra["cached_model_s"] += sum(e.compute_s for e in reused)
+        return found
+
+    def _count_inner(self, before: dict[str, int], seconds: float) -> None:
+        after = self.inner.usage.snapshot()
+        self.usage.add(after["model_calls"] - before["model_calls"], after["prompt_tokens"] - before["prompt_tokens"],
+                       after["generated_tokens"] - before["generated_tokens"])
+        with self._lock:
+            self._extra["model_s"] += seconds

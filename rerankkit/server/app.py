@@ -1,0 +1,134 @@
+"""The FastAPI app: ``POST /v1/rerank`` and ``/v2/rerank``, ``GET /health`` and ``GET /v1/models``.
+
+``create_app(reranker, config)`` takes any :class:`~rerankkit.Reranker` (tests pass one over the
+oracle backend). Requests are validated (:mod:`.protocol`), then micro-batched (:mod:`.batcher`).
+"""
+
+# no `from __future__ import annotations`: FastAPI reads the (locally imported) Request annotation
+import contextlib
+import hmac
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from .._lazy import require
+from ..errors import RerankkitError
+from ..reranker import Reranker
+from .batcher import MicroBatcher, Overloaded
+from .config import ServerConfig
+from .protocol import RequestError, build_response, error_body, parse_request
+
+log = logging.getLogger(__name__)
+
+
+def create_app(reranker: Reranker, config: ServerConfig | None = None) -> Any:
+    """A FastAPI app serving ``reranker`` under the common rerank API (see module docstring)."""
+    fastapi = require("fastapi", "server", "the rerank server")
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+
+    cfg = config or ServerConfig()
+    batcher = MicroBatcher(reranker.rerank_many, cfg.max_batch_requests, cfg.max_batch_documents,
+                           cfg.max_queue_requests, cfg.max_queue_documents)
+    started = int(time.time())
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[None]:
+        batcher.start()
+        log.info("serving %s (micro-batching up to %d requests)", cfg.model_name, cfg.max_batch_requests)
+        try:
+            yield
+        finally:
+            # the HTTP server has stopped taking requests and waited for those in flight
+            batcher.stop(cfg.graceful_timeout_s)
+
+    app = fastapi.FastAPI(title="rerankkit rerank server", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.state.batcher = batcher
+    app.state.config = cfg
+
+    def refuse(status: int, message: str, kind: str = "invalid_request_error",
+               headers: dict[str, str] | None = None) -> JSONResponse:
+        return JSONResponse(error_body(status, message, kind), status_code=status, headers=headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return refuse(exc.status_code, f"{exc.detail}: {request.method} {request.url.path}", "not_found_error"
+                      if exc.status_code == 404 else "invalid_request_error")
+
+    def check_key(request: Request) -> None:
+        if cfg.api_key is None:
+            return
+        auth = request.headers.get("authorization", "")
+        scheme, _, token = auth.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise RequestError(401, "missing API key: send the header 'Authorization: Bearer <key>'",
+                               "authentication_error")
+        if not hmac.compare_digest(token.strip().encode(), cfg.api_key.encode()):
+            raise RequestError(401, "invalid API key", "authentication_error")
+
+    async def read_body(request: Request) -> bytes:
+        limit = cfg.max_body_bytes
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise RequestError(413, f"the request body has {declared} bytes; the limit is max_body_bytes={limit}")
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise RequestError(413, f"the request body exceeds max_body_bytes={limit}")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def rerank(request: Request, version: str) -> JSONResponse:
+        try:
+            check_key(request)
+            job = parse_request(await read_body(request), cfg)
+            result = await batcher.submit(job.query, job.docs)
+        except RequestError as exc:
+            headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+            return refuse(exc.status, exc.message, exc.kind, headers)
+        except Overloaded as exc:
+            return refuse(503, f"server overloaded: {exc}; retry later", "overloaded_error", {"Retry-After": "1"})
+        except RerankkitError as exc:
+            return refuse(400, str(exc))
+        except Exception:
+            log.exception("rerank failed")
+            return refuse(500, "internal error while reranking (see the server log)", "server_error")
+        meta = {"rerankkit": {"batch_requests": result.batch_requests, "queue_ms": round(result.queue_s * 1e3, 2),
+                              "compute_ms": round(result.compute_s * 1e3, 2),
+                              "truncated_docs": int(result.ranking.metadata.get("truncated_docs", 0))}}
+        return JSONResponse(build_response(job, result.ranking, cfg, version, meta))
+
+    @app.post("/v1/rerank")
+    async def rerank_v1(request: Request) -> JSONResponse:
+        return await rerank(request, "1")
+
+    @app.post("/v2/rerank")
+    async def rerank_v2(request: Request) -> JSONResponse:
+        return await rerank(request, "2")
+
+    @app.post("/rerank")
+    async def rerank_plain(request: Request) -> JSONResponse:
+        return await rerank(request, "1")
+
+    @app.get("/health")
+    async def health() -> JSONResponse:
+        status = "ok" if batcher.accepting else "shutting down"
+        body = {"status": status, "model": cfg.model_name, "queued_requests": batcher.queued,
+                "running_requests": batcher.running, "batches": batcher.batches, "completed": batcher.completed}
+        return JSONResponse(body, status_code=200 if batcher.accepting else 503)
+
+    @app.get("/v1/models")
+    async def models(request: Request) -> JSONResponse:
+        try:
+            check_key(request)
+        except RequestError as exc:
+            return refuse(exc.status, exc.message, exc.kind, {"WWW-Authenticate": "Bearer"})
+        spec = reranker.spec
+        card = {"id": cfg.model_name, "object": "model", "created": started, "owned_by": "rerankkit",
+                "strategy": spec.strategy, "template": spec.template, "backend": spec.backend, "model": spec.model}
+        return JSONResponse({"object": "list", "data": [card]})
+
+    return app

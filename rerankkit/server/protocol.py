@@ -1,0 +1,139 @@
+"""The common rerank API (Cohere v1/v2, Jina, vLLM, TEI-style): request validation and response shape.
+
+Request: ``{model, query, documents: [str | {"text": str, ...}], top_n, return_documents}``.
+Response: ``{id, results: [{index, relevance_score, document?}], meta}``, best first.
+Pure Python: no web framework here, so it is easy to test and reuse.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..types import Doc, Query, Ranking
+from .config import ServerConfig
+
+#: request fields we read; other Cohere fields are accepted and reported as ignored in meta.warnings
+_FIELDS = {"model", "query", "documents", "top_n", "return_documents"}
+_IGNORED = {"rank_fields", "max_chunks_per_doc", "max_tokens_per_doc", "priority", "relevant_spans", "truncation",
+            "raw_scores", "return_text"}
+
+
+class RequestError(Exception):
+    """A request the server refuses: an HTTP status and a message for the caller."""
+
+    def __init__(self, status: int, message: str, kind: str = "invalid_request_error"):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.kind = kind
+
+
+@dataclass
+class RerankJob:
+    """A validated request."""
+
+    query: Query
+    docs: list[Doc]
+    originals: list[Any]
+    top_n: int | None
+    return_documents: bool
+    model: str | None
+    warnings: list[str] = field(default_factory=list)
+
+
+def parse_request(body: bytes, config: ServerConfig) -> RerankJob:
+    """Validate a request body; raises :class:`RequestError` (400 or 413) naming what is wrong."""
+    try:
+        data = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RequestError(400, f"malformed JSON in the request body: {exc}") from None
+    if not isinstance(data, dict):
+        raise RequestError(400, f"the request body must be a JSON object, not {type(data).__name__}")
+    query = data.get("query")
+    if query is None:
+        raise RequestError(400, "missing field 'query' (a non-empty string)")
+    if not isinstance(query, str) or not query.strip():
+        raise RequestError(400, "field 'query' must be a non-empty string")
+    if len(query) > config.max_query_chars:
+        raise RequestError(413, f"the query has {len(query)} characters; the limit is "
+                                f"max_query_chars={config.max_query_chars}")
+    docs_in = data.get("documents")
+    if docs_in is None:
+        raise RequestError(400, "missing field 'documents' (a non-empty list of strings or {\"text\": ...} objects)")
+    if not isinstance(docs_in, list):
+        raise RequestError(400, "field 'documents' must be a list of strings or {\"text\": ...} objects")
+    if not docs_in:
+        raise RequestError(400, "field 'documents' must not be empty")
+    if len(docs_in) > config.max_documents:
+        raise RequestError(413, f"{len(docs_in)} documents in one request; the limit is "
+                                f"max_documents={config.max_documents}")
+    docs = [Doc(str(i), _doc_text(d, i, config)) for i, d in enumerate(docs_in)]
+    top_n = data.get("top_n")
+    if top_n is not None and (isinstance(top_n, bool) or not isinstance(top_n, int) or top_n < 1):
+        raise RequestError(400, f"field 'top_n' must be a positive integer, not {top_n!r}")
+    ret = data.get("return_documents", False)
+    if ret is None:
+        ret = False
+    if not isinstance(ret, bool):
+        raise RequestError(400, f"field 'return_documents' must be true or false, not {ret!r}")
+    model = data.get("model")
+    if model is not None and not isinstance(model, str):
+        raise RequestError(400, "field 'model' must be a string")
+    warnings = [f"field {k!r} is not supported by this server and was ignored"
+                for k in sorted(set(data) - _FIELDS) if data[k] is not None and k in _IGNORED]
+    warnings += [f"unknown field {k!r} was ignored" for k in sorted(set(data) - _FIELDS - _IGNORED)]
+    return RerankJob(Query("q", query), docs, docs_in, top_n, ret, model, warnings)
+
+
+def _doc_text(d: Any, i: int, config: ServerConfig) -> str:
+    text = d.get("text") if isinstance(d, dict) else d
+    if not isinstance(text, str):
+        raise RequestError(400, f"documents[{i}] must be a string or an object with a string 'text' field")
+    if len(text) > config.max_document_chars:
+        raise RequestError(413, f"documents[{i}] has {len(text)} characters; the limit is "
+                                f"max_document_chars={config.max_document_chars}")
+    return text
+
+
+def relevance_scores(ranking: Ranking, scale: str) -> list[float]:
+    """Scores along the ranking as JSON-safe floats: squashed to (0, 1) by a sigmoid, or raw."""
+    raw = ranking.eval_scores()  # finite and strictly decreasing
+    if scale == "raw":
+        return raw
+    return [_sigmoid(s) for s in raw]
+
+
+def _sigmoid(x: float) -> float:
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)
+
+
+def build_response(job: RerankJob, ranking: Ranking, config: ServerConfig, api_version: str,
+                   extra_meta: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The response body for ``job`` from its ``ranking`` (best first, cut to ``top_n``)."""
+    scores = relevance_scores(ranking, config.score)
+    results = []
+    for sd, score in list(zip(ranking.docs, scores))[: job.top_n]:
+        i = int(sd.doc.docid)
+        item: dict[str, Any] = {"index": i, "relevance_score": score}
+        if job.return_documents:
+            orig = job.originals[i]
+            item["document"] = dict(orig) if isinstance(orig, dict) else {"text": orig}
+        results.append(item)
+    meta: dict[str, Any] = {"api_version": {"version": api_version}}
+    if job.warnings:
+        meta["warnings"] = job.warnings
+    if extra_meta:
+        meta.update(extra_meta)
+    return {"id": str(uuid.uuid4()), "model": config.model_name, "results": results, "meta": meta}
+
+
+def error_body(status: int, message: str, kind: str = "invalid_request_error") -> dict[str, Any]:
+    """The error body every refusal uses (``message`` as Cohere, plus a type and the status)."""
+    return {"message": message, "type": kind, "code": status}
