@@ -9,12 +9,13 @@ Quality (nDCG@10, all 43 judged queries, the same 100 candidates each):
 
 Latency per query (same process, same candidates):
   e2rank cold     prompt + 100 document embeddings
-  e2rank warm     prompt only, document vectors from the embedding cache (as when the retriever used the model)
+  e2rank warm     prompt only: document vectors come from the call cache (Reranker(..., cache=PATH)), as when
+                  they were embedded before by the same model and settings
   listwise window SmolLM2-135M (bf16) generating a permutation of one window of 20 with the RankZephyr
                   prompt through the hf backend directly (the listwise strategy is not on main yet);
                   a sliding window w20/s10 over 100 candidates needs 9 such windows per query.
 
-    python eval/bench_e2rank.py --out eval/results/e2rank_minilm_dl19.json
+    nice -n 10 python eval/bench_e2rank.py --threads 1 --out eval/results/e2rank_minilm_dl19.json
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ import argparse
 import json
 import platform
 import statistics
+import tempfile
 import time
+from pathlib import Path
 
 import torch
 
@@ -53,8 +56,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--docs", type=int, default=100)
     ap.add_argument("--latency-queries", type=int, default=5, help="queries timed for listwise windows")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads for both models (1 on a crowded machine)")
     ap.add_argument("--out", default="eval/results/e2rank_minilm_dl19.json")
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     ds = load_dataset("trec-dl-2019/passage")
     run = ds.candidates().top(args.docs)
@@ -63,31 +69,35 @@ def main() -> None:
                  "machine": platform.processor() or platform.machine(), "torch": torch.__version__,
                  "ndcg@10": {"bm25": round(evaluate(run, ds)["nDCG@10"], 4)}, "latency_s_per_query": {}}
 
-    cosine = Reranker("cosine-minilm", cache="none")
+    cosine = Reranker("cosine-minilm")
     backend = cosine.backend
     for name, kw in (("cosine-minilm", {"preset": "cosine-minilm"}),
                      ("e2rank-minilm", {"preset": "e2rank-minilm"}),
                      ("e2rank-plain", {"preset": "e2rank-minilm", "template": "e2rank-plain"})):
         kw = dict(kw)
-        rr = Reranker(kw.pop("preset"), backend_instance=backend, cache="none", **kw)
+        rr = Reranker(kw.pop("preset"), backend_instance=backend, **kw)
         reranked = rr.rerank_run(run)
         out["ndcg@10"][name] = round(evaluate(reranked, ds)["nDCG@10"], 4)
         print(name, out["ndcg@10"][name], flush=True)
 
     # latency: one query at a time
-    cold = Reranker("e2rank-minilm", backend_instance=backend, cache="none")
-    warm = Reranker("e2rank-minilm", backend_instance=backend, cache="memory")
-    cold.rerank_many(items[:1])  # warm-up
-    warm.rerank_many(items)  # fills the cache with every candidate's vector
-    t_cold, t_warm = [], []
-    for it in items:
-        t = time.perf_counter()
-        cold.rerank_many([it])
-        t_cold.append(time.perf_counter() - t)
-        t = time.perf_counter()
-        r = warm.rerank_many([it])[0]
-        t_warm.append(time.perf_counter() - t)
-        assert r.metadata["embedding_cached_docs"] == len(it[1])
+    cold = Reranker("e2rank-minilm", backend_instance=backend)
+    with tempfile.TemporaryDirectory() as tmp:
+        warm = Reranker("e2rank-minilm", backend_instance=backend, cache=Path(tmp) / "calls.sqlite")
+        cold.rerank_many(items[:1])  # warm-up
+        warm.rerank_many(items)  # fills the call cache with every candidate's vector (and the prompts)
+        timed = Reranker("e2rank-minilm", backend_instance=backend, prompt_docs=19,
+                                     cache=Path(tmp) / "calls.sqlite")  # new prompts, cached documents
+        t_cold, t_warm = [], []
+        for it in items:
+            t = time.perf_counter()
+            cold.rerank_many([it])
+            t_cold.append(time.perf_counter() - t)
+            before = timed.backend.usage.snapshot()["cached_calls"]
+            t = time.perf_counter()
+            timed.rerank_many([it])
+            t_warm.append(time.perf_counter() - t)
+            assert timed.backend.usage.snapshot()["cached_calls"] - before == len(it[1])
     out["latency_s_per_query"]["e2rank_minilm_cold"] = round(statistics.mean(t_cold), 4)
     out["latency_s_per_query"]["e2rank_minilm_warm_cache"] = round(statistics.mean(t_warm), 4)
     print("e2rank cold/warm", out["latency_s_per_query"], flush=True)

@@ -5,10 +5,10 @@ first ``prompt_docs`` candidates (chat-templated by the backend); its embedding 
 with each candidate's embedding, a pseudo-relevance-feedback query. ``mode="query"``: the query text
 alone (the template's ``query`` part) is embedded: ordinary bi-encoder reranking.
 
-One embedding call covers the prompts of every query and every document not embedded before:
-document vectors are kept in an :class:`~rerankkit.embedcache.EmbeddingCache` keyed by the backend's
-model and settings and the exact text, so a document embedded earlier by the same model (another
-query, another run, a retriever that shares the cache) is not embedded again.
+One embedding call covers the prompts of every query and all their documents (a document shared by
+several queries is embedded once). Across calls and runs, document vectors are reused through the
+content-addressed call cache (``Reranker(..., cache=PATH)``): an embedding is keyed by backend, model,
+settings and the exact text, so a document embedded before by the same model is not embedded again.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..backends.base import Capability
-from ..embedcache import EmbeddingCache, model_key, shared_cache
 from ..errors import ConfigError
 from ..prompts.template import TemplateSchema
 from ..types import Doc, Query, Ranking
@@ -32,7 +31,6 @@ class EmbeddingParams:
     mode: str = "listwise"  # "listwise" (E²Rank prompt as the query) | "query" (the query alone)
     prompt_docs: int = 20  # candidates listed in the listwise prompt (the first ones of the input order)
     max_doc_tokens: int | None = 1024
-    cache: str = "memory"  # "memory" (shared in this process) | "none" | path of a SQLite file
 
     def validate(self) -> None:
         if self.mode not in ("listwise", "query"):
@@ -62,9 +60,6 @@ class Embedding(Strategy):
             raise ConfigError(f"template {template.name!r} has no 'query' part, needed by mode='query'")
         self.separator = str(self.template.extra.get("item_separator", "\n"))
         self.doc_suffix = str(self.template.extra.get("doc_suffix", ""))
-        cache = self.params.cache
-        self.cache: EmbeddingCache | None = (None if cache in ("none", "") else
-                                             shared_cache(None if cache == "memory" else cache))
 
     def query_request(self, query: Query, texts: Sequence[str]) -> EmbedRequest:
         """What is embedded as the query: the listwise prompt over ``texts`` (or the query alone)."""
@@ -76,18 +71,9 @@ class Embedding(Strategy):
 
     def algorithm(self, query: Query, docs: Sequence[Doc], ctx: QueryContext) -> Algorithm[Ranking]:
         texts = [ctx.truncate(d.prompt_text()) for d in docs]
-        doc_inputs = [t + self.doc_suffix for t in texts]
-        key = model_key(ctx.backend)
-        vectors = self.cache.get(key, doc_inputs) if self.cache is not None else [None] * len(docs)
-        missing = [i for i, v in enumerate(vectors) if v is None]
-        out = yield [self.query_request(query, texts), *(EmbedRequest(doc_inputs[i]) for i in missing)]
+        out = yield [self.query_request(query, texts), *(EmbedRequest(t + self.doc_suffix) for t in texts)]
         q = _unit(out[0])
-        for i, v in zip(missing, out[1:]):
-            vectors[i] = np.asarray(v, dtype=np.float32)
-        if self.cache is not None and missing:
-            self.cache.put(key, [doc_inputs[i] for i in missing], [vectors[i] for i in missing])
-        ctx.counters["embedding_cached_docs"] += len(docs) - len(missing)
-        scores = [float(np.dot(q, _unit(v))) for v in vectors]
+        scores = [float(np.dot(q, _unit(v))) for v in out[1:]]
         return Ranking.from_scores(query, docs, scores)
 
 

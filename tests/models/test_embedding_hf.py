@@ -22,7 +22,7 @@ def causal(tiny_causal_dir):
 
 
 def test_e2rank_scores_are_cosines_of_the_rendered_prompt_and_suffixed_documents(causal):
-    r = Reranker("e2rank-0.6b", backend_instance=causal, prompt_docs=3, cache="none")
+    r = Reranker("e2rank-0.6b", backend_instance=causal, prompt_docs=3)
     ranking = r.rerank_many([(Query("q", "a topic"), DOCS)])[0]
     items = "\n".join(f"[{k}] {d.text}" for k, d in enumerate(DOCS[:3], start=1))
     prompt = Prompt.user("Given a web search query and some relevant documents, rerank the documents that answer "
@@ -35,7 +35,7 @@ def test_e2rank_scores_are_cosines_of_the_rendered_prompt_and_suffixed_documents
 
 
 def test_queries_batched_together_equal_one_at_a_time(causal):
-    r = Reranker("e2rank-minilm", backend_instance=causal, cache="none")
+    r = Reranker("e2rank-minilm", backend_instance=causal)
     items = [(Query("a", "first"), DOCS[:4]), (Query("b", "second query"), DOCS[2:])]
     together = r.rerank_many(items)
     alone = [r.rerank_many([it])[0] for it in items]

@@ -1,4 +1,4 @@
-"""E²Rank / plain embedding reranking over fake backends, and the embedding cache."""
+"""E²Rank / plain embedding reranking over fake backends; document vectors reused through the call cache."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import pytest
 
 from rerankkit import ConfigError, Doc, Query, Reranker
 from rerankkit.backends.fake import OracleBackend, ScriptedBackend
-from rerankkit.embedcache import EmbeddingCache, model_key
 
 DOCS = [Doc(f"d{i}", f"passage number {i} on subject {i % 3}") for i in range(8)]
 REL = {d.text: [3, 0, 1, 0, 2, 0, 3, 1][i] for i, d in enumerate(DOCS)}
@@ -33,7 +32,7 @@ class Recorder(ScriptedBackend):
 
 @pytest.mark.parametrize("mode", ["listwise", "query"])
 def test_oracle_gives_the_ideal_order(mode):
-    r = Reranker("e2rank-minilm", backend_instance=OracleBackend(REL), mode=mode, cache="none")
+    r = Reranker("e2rank-minilm", backend_instance=OracleBackend(REL), mode=mode)
     ranking = r.rerank("what subject", DOCS)
     grades = [REL[d.doc.text] for d in ranking.docs]
     assert grades == sorted(grades, reverse=True)
@@ -41,7 +40,7 @@ def test_oracle_gives_the_ideal_order(mode):
 
 def test_listwise_prompt_holds_the_first_m_candidates_and_everything_is_one_embed_call():
     backend = Recorder()
-    r = Reranker("e2rank-0.6b", backend_instance=backend, prompt_docs=3, cache="none")
+    r = Reranker("e2rank-0.6b", backend_instance=backend, prompt_docs=3)
     items = [(Query("a", "first query"), DOCS[:5]), (Query("b", "second query"), DOCS[3:])]
     rankings = r.rerank_many(items)
     assert len(backend.calls) == 1
@@ -62,40 +61,26 @@ def test_listwise_prompt_holds_the_first_m_candidates_and_everything_is_one_embe
 
 def test_query_mode_embeds_the_instructed_query_without_a_chat_prompt():
     backend = Recorder()
-    Reranker("e2rank-0.6b", backend_instance=backend, mode="query", cache="none").rerank("capital of china", DOCS[:2])
+    Reranker("e2rank-0.6b", backend_instance=backend, mode="query").rerank("capital of china", DOCS[:2])
     assert ("Instruct: Given a web search query, retrieve relevant passages that answer the query\n"
             "Query:capital of china<|endoftext|>") in backend.calls[0]
 
 
-def test_document_vectors_are_reused_from_the_cache(tmp_path):
-    backend = Recorder()
-    path = tmp_path / "vectors.sqlite"
-    r = Reranker("e2rank-minilm", backend_instance=backend, cache=str(path))
-    first = r.rerank("query one", DOCS)
-    assert first.metadata["embedding_cached_docs"] == 0
+def test_document_vectors_are_reused_through_the_call_cache(tmp_path):
+    path = tmp_path / "calls.sqlite"
+    first_backend = Recorder()
+    Reranker("e2rank-minilm", backend_instance=first_backend, cache=path).rerank("query one", DOCS)
+    assert len(first_backend.calls[0]) == 1 + len(DOCS)
+    again = Recorder()  # a later run, same model and settings
+    r = Reranker("e2rank-minilm", backend_instance=again, cache=path)
     second = r.rerank("query two", DOCS[2:])
-    assert second.metadata["embedding_cached_docs"] == 6
-    assert backend.calls[1] == [next(t for t in backend.calls[1] if "query two" in t)]  # only the prompt
-    # a fresh process-level cache on the same file still has them
-    cache = EmbeddingCache(path)
-    got = cache.get(model_key(backend), [d.text for d in DOCS])
-    assert all(v is not None for v in got)
-    assert np.allclose(got[0], np.asarray(hashed(DOCS[0].text)) / np.linalg.norm(hashed(DOCS[0].text)), atol=1e-6)
-
-
-def test_cache_is_keyed_by_model_and_settings():
-    cache = EmbeddingCache()
-    a, b = Recorder(), ScriptedBackend(embed=hashed, model="other")
-    cache.put(model_key(a), ["x"], [np.ones(3)])
-    assert cache.get(model_key(b), ["x"]) == [None]
-    assert cache.get(model_key(a), ["x", "y"])[1] is None and cache.hits == 1 and cache.misses == 2
-    small = EmbeddingCache(max_items=2)
-    small.put("k", ["1", "2", "3"], np.eye(3))
-    assert len(small) == 2 and small.get("k", ["1"]) == [None]
+    assert again.calls == [[next(t for t in again.calls[0] if "query two" in t)]]  # only the new prompt
+    assert r.backend.usage.snapshot()["cached_calls"] == 6
+    assert sorted(second.docids) == sorted(d.docid for d in DOCS[2:])
 
 
 def test_empty_and_whitespace_documents_are_ranked_not_dropped():
-    r = Reranker("e2rank-minilm", backend_instance=Recorder(), cache="none")
+    r = Reranker("e2rank-minilm", backend_instance=Recorder())
     ranking = r.rerank("q", ["", "   ", "text"])
     assert sorted(ranking.docids) == ["0", "1", "2"]
 
