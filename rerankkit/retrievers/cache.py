@@ -26,11 +26,13 @@ FORMAT = 1
 
 
 def cache_root(cache_dir: str | os.PathLike[str] | None = None) -> Path:
-    """``cache_dir``, else ``$RERANKKIT_CACHE``, else ``~/.cache/rerankkit``."""
+    """``cache_dir``, else ``$RERANKKIT_CACHE``, else ``$XDG_CACHE_HOME/rerankkit`` (``~/.cache/rerankkit``)."""
     if cache_dir is not None:
         return Path(cache_dir).expanduser()
     env = os.environ.get("RERANKKIT_CACHE")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "rerankkit"
+    if env:
+        return Path(env).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser() / "rerankkit"
 
 
 def index_key(engine: str, settings: Mapping[str, Any], fingerprint: str) -> str:

@@ -83,7 +83,11 @@ class Retriever:
     # ------------------------------------------------------------------ indexing
     def index(self, corpus: Iterable[Doc | str] | Any, *, rebuild: bool = False, progress: bool = False) -> IndexInfo:
         """Index ``corpus`` (docs, strings, or a dataset), reusing an intact cached index when there is one."""
+        decode = getattr(corpus, "decode_stats", None)
+        before = getattr(decode, "replaced", 0)
         docs, stats = read_corpus(as_corpus(corpus))
+        if decode is not None:  # undecodable bytes the dataset reader already replaced with U+FFFD
+            stats.replaced_chars += getattr(decode, "replaced", 0) - before
         if not docs:
             raise InputError("the corpus is empty: nothing to index")
         settings = {k: self.spec.params[k] for k in self.engine.index_params}
