@@ -62,7 +62,7 @@ class Engine(ABC):
     def search(self, texts: Sequence[str], k: int, progress: bool = False) -> list[Hits]:
         """Top-``k`` hits for each (non-empty) query text, best first."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook, most engines hold nothing to release
         """Release resources (models, processes)."""
 
     def index_text(self, doc: Doc) -> str:

@@ -7,8 +7,9 @@ Built-ins live in ``rerankkit/presets/retrievers/*.toml``. Add your own with
 from __future__ import annotations
 
 import os
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 from ..errors import ConfigError
 from ..registry import Registry

@@ -7,8 +7,7 @@ import sys
 import pytest
 
 from rerankkit.errors import DataNotFoundError
-from rerankkit.retrievers import Retriever
-from rerankkit.retrievers import _java
+from rerankkit.retrievers import Retriever, _java
 
 
 @pytest.fixture
