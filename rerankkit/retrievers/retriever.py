@@ -155,7 +155,7 @@ class Retriever:
     # ------------------------------------------------------------------ searching
     def search(
         self,
-        queries: Iterable[Query | str] | Query | str,
+        queries: Iterable[Query | str] | Query | str | Any,
         k: int = 1000,
         *,
         remove_query: bool = False,
@@ -163,7 +163,8 @@ class Retriever:
     ) -> Run:
         """Top-``k`` documents (with their texts) for every query.
 
-        Strings become queries ``q0, q1, ...``. An empty query gets an empty ranking; ``k`` larger
+        ``queries`` may also be a dataset (its ``queries()``). Strings become queries ``q0, q1, ...``.
+        An empty query gets an empty ranking; ``k`` larger
         than the corpus returns every document the engine scores (BM25: every document sharing a
         term with the query). ``remove_query`` drops a document whose id equals the query id (BEIR
         convention for ArguAna/Quora, as Anserini's ``-removeQuery``).
@@ -213,9 +214,11 @@ class Retriever:
         self.close()
 
 
-def _as_queries(queries: Iterable[Query | str] | Query | str) -> list[Query]:
+def _as_queries(queries: Iterable[Query | str] | Query | str | Any) -> list[Query]:
     if isinstance(queries, (str, Query)):
         queries = [queries]
+    elif callable(getattr(queries, "queries", None)):  # a dataset
+        queries = queries.queries()
     out = []
     for i, q in enumerate(queries):
         if isinstance(q, str):
