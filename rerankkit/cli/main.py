@@ -18,12 +18,12 @@ from ..errors import RerankkitError
 #: command modules (under ``rerankkit.cli``) in the order their commands appear in ``--help``
 COMMANDS: list[str] = [
     "rerank",
-    "retrieval",
     "evaluation",
     "presets",
     "prompt",
     "datasets",
     "doctor",
+    "retrieval",
 ]
 
 
