@@ -10,6 +10,7 @@ from rerankkit.errors import DataNotFoundError
 from rerankkit.retrievers import Retriever
 from rerankkit.retrievers.dense import resolve_model
 
+pytestmark = pytest.mark.golden
 pytest.importorskip("faiss")
 pytest.importorskip("sentence_transformers")
 
