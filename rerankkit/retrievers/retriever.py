@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import DataNotFoundError, InputError
+from ..errors import ConfigError, DataNotFoundError, InputError, MissingExtraError
 from ..types import Doc, Query, Ranking, Run, ScoredDoc
 from .base import ENGINES, Engine, make_params
 from .cache import MANIFEST, build_index, cache_root, check_index, index_key, remove_index
@@ -102,6 +102,8 @@ class Retriever:
         if manifest is not None:
             try:
                 return self._open(folder, docs, stats, manifest, reused=True)
+            except (MissingExtraError, ConfigError):
+                raise  # the index is fine; this environment cannot open it
             except Exception as exc:  # a file that passed the check but does not load
                 remove_index(folder, f"failed to load: {exc!r}")
         folder, manifest = self._build(docs, stats, key, settings, progress)
