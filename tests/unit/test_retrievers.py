@@ -210,3 +210,14 @@ def test_import_rerankkit_loads_no_heavy_library():
             "print(sorted(m for m in ('torch', 'faiss', 'bm25s', 'sentence_transformers', 'jnius') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_an_index_that_passes_a_size_check_but_fails_to_load_is_rebuilt(cache, caplog):
+    info = Retriever("bm25", cache_dir=cache).index(DOCS)
+    victim = next(info.path.rglob("data.csc.index.npy"))
+    data = victim.read_bytes()
+    victim.write_bytes(b"XXXXXX" + data[6:])  # same size, broken .npy header
+    caplog.set_level(logging.WARNING)
+    again = Retriever("bm25", cache_dir=cache, verify="size")
+    assert not again.index(DOCS).reused and "failed to load" in caplog.text
+    assert again.search(["cats"], k=2)["q0"].docids == ["d2", "d5"]
