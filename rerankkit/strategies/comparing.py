@@ -41,6 +41,8 @@ class GroupJudge:
         self.ctx = ctx
         self.memo: dict[Group, int | None] = {}  # group -> index of the chosen member (None: no answer)
         self._choices: dict[int, tuple[str, tuple[str, ...]]] = {}
+        for key in ("rounds", "unparsed"):
+            ctx.counters[key] += 0  # reported even when zero
 
     def choices(self, size: int) -> tuple[str, tuple[str, ...]]:
         """(shared answer prefix, one continuation per label) for a group of ``size``."""

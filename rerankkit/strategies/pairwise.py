@@ -56,6 +56,8 @@ class PairJudge:
     def __init__(self, judge: GroupJudge):
         self.judge = judge
         self.outcome: dict[tuple[int, int], int | None] = {}
+        for key in ("comparisons", "ties"):
+            judge.ctx.counters[key] += 0
 
     def compare(self, pairs: list[Group]) -> Generator[list[Request], list[Any], list[Winner]]:
         """Winner of each pair (a document index), or None for a tie."""

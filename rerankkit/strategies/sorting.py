@@ -2,8 +2,10 @@
 
 An algorithm sorts the items ``0..n-1`` (their input order is the initial ranking) and never sees
 a model: it *yields* a list of groups (tuples of item indices) whose best member it needs to
-know, and receives one winner per group (an item of that group, or ``None`` for "no decision",
-which keeps the current arrangement). It returns the final order, best first.
+know, and receives one winner per group (an item of that group, or ``None`` for "no decision").
+It returns the final order, best first. Undecided questions fall back on the input order in
+heapsort (the item ranked higher in the input wins) and keep the current arrangement in bubble
+passes (no swap), so a comparator that never decides returns the input order.
 
 Everything that is independent is asked in the same yield: the sift-downs of one heap level
 (disjoint subtrees) and the windows of consecutive bubble passes that no longer overlap. The
@@ -17,23 +19,27 @@ from collections.abc import Callable, Generator, Sequence
 
 Group = tuple[int, ...]
 Winner = int | None
-Ask = Generator[list[Group], list[Winner], object]
-Best = Callable[[Group], Generator[list[Group], list[Winner], int]]
+Tie = Callable[[Group], int]
+Best = Callable[[Group, Tie], Generator[list[Group], list[Winner], int]]
 
 
-def set_best(group: Group) -> Generator[list[Group], list[Winner], int]:
-    """Ask for the best of ``group`` in one question (setwise); no decision keeps ``group[0]``."""
+def first(group: Group) -> int:
+    """Tie rule of bubble passes: the item on top keeps its place."""
+    return group[0]
+
+
+def set_best(group: Group, tie: Tie = first) -> Generator[list[Group], list[Winner], int]:
+    """Ask for the best of ``group`` in one question (setwise)."""
     (winner,) = yield [group]
-    return group[0] if winner is None else winner
+    return tie(group) if winner is None else winner
 
 
-def pair_best(group: Group) -> Generator[list[Group], list[Winner], int]:
-    """The best of ``group`` by pairwise comparisons, current best first (a tie keeps the current)."""
+def pair_best(group: Group, tie: Tie = first) -> Generator[list[Group], list[Winner], int]:
+    """The best of ``group`` by pairwise comparisons, current best against the next."""
     best = group[0]
     for other in group[1:]:
         (winner,) = yield [(best, other)]
-        if winner == other:
-            best = other
+        best = tie((best, other)) if winner is None else winner
     return best
 
 
@@ -94,7 +100,7 @@ def heapsort(n: int, k: int, arity: int, best: Best, parallel: bool = True) -> G
             kids = range(arity * pos + 1, min(arity * pos + arity + 1, size))
             if not kids:
                 return
-            winner = yield from best((heap[pos], *(heap[c] for c in kids)))
+            winner = yield from best((heap[pos], *(heap[c] for c in kids)), min)
             if winner == heap[pos]:
                 return
             child = next(c for c in kids if heap[c] == winner)
@@ -166,7 +172,7 @@ def bubble_passes(n: int, passes: int, width: int, best: Best, parallel: bool = 
             go = [next(p for p in range(passes) if nxt[p] < len(plans[p]))]
         starts = [plans[p][nxt[p]] for p in go]
         groups = [window(s) for s in starts]
-        winners = yield from run_parallel([best(g) for g in groups])
+        winners = yield from run_parallel([best(g, first) for g in groups])
         for s, g, w in zip(starts, groups, winners):
             j = s + g.index(w)  # type: ignore[arg-type]
             order[s], order[j] = order[j], order[s]
