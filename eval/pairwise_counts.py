@@ -25,8 +25,8 @@ from rerankkit.strategies import STRATEGIES
 VARIANTS = [
     ("PRP heapsort", "pairwise", "prp", {"method": "heapsort"}),
     ("PRP sliding-10", "pairwise", "prp", {"method": "sliding"}),
-    ("setwise heapsort c=3", "setwise", "setwise", {"method": "heapsort", "num_child": 3}),
-    ("setwise bubblesort c=3", "setwise", "setwise", {"method": "bubblesort", "num_child": 3}),
+    ("setwise heapsort c=3", "setwise", "setwise", {"method": "heapsort", "num_child": 2}),
+    ("setwise bubblesort c=3", "setwise", "setwise", {"method": "bubblesort", "num_child": 2}),
     ("PRP allpair", "pairwise", "prp", {"method": "allpair"}),
 ]
 

@@ -33,7 +33,7 @@ METHODS = ("heapsort", "bubblesort")
 class SetwiseParams:
     method: str = "heapsort"  # heapsort | bubblesort
     k: int = 10
-    num_child: int = 3  # passages per prompt = num_child + 1 (the reference code's default)
+    num_child: int = 2  # passages per prompt c = num_child + 1 = 3, the paper's c=3 (--num_child 2 in its code)
     mode: str = "score"  # score (label likelihoods, the paper's "likelihood") | generate
     max_doc_tokens: int | None = 128
     max_new_tokens: int = 8
