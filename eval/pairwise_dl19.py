@@ -23,14 +23,14 @@ from rerankkit.reranker import Reranker
 
 VARIANTS: list[tuple[str, str, dict]] = [  # most important first: the run can be stopped and resumed
     ("pointwise yes/no", "pointwise-smollm2-135m", {}),
-    ("PRP allpair, score", "prp-smollm2-135m", {"method": "allpair", "mode": "score"}),
     ("PRP heapsort k=10, score", "prp-smollm2-135m", {"method": "heapsort", "mode": "score"}),
     ("PRP sliding-10, score", "prp-smollm2-135m", {"method": "sliding", "mode": "score"}),
     ("setwise heapsort c=3, score", "setwise-smollm2-135m", {"method": "heapsort", "mode": "score"}),
     ("setwise bubblesort c=3, score", "setwise-smollm2-135m", {"method": "bubblesort", "mode": "score"}),
-    ("PRP allpair, generate", "prp-smollm2-135m", {"method": "allpair", "mode": "generate"}),
+    ("PRP allpair, score", "prp-smollm2-135m", {"method": "allpair", "mode": "score"}),
     ("PRP heapsort k=10, generate", "prp-smollm2-135m", {"method": "heapsort", "mode": "generate"}),
     ("PRP sliding-10, generate", "prp-smollm2-135m", {"method": "sliding", "mode": "generate"}),
+    ("PRP allpair, generate", "prp-smollm2-135m", {"method": "allpair", "mode": "generate"}),
     ("setwise heapsort c=3, generate", "setwise-smollm2-135m", {"method": "heapsort", "mode": "generate"}),
     ("setwise bubblesort c=3, generate", "setwise-smollm2-135m", {"method": "bubblesort", "mode": "generate"}),
 ]
