@@ -39,10 +39,7 @@ def ours(backend, items, method: str, mode: str, lockstep: bool, parallel: bool)
                         parallel=parallel)
     u0 = backend.usage.snapshot()
     wall0, cpu0 = time.perf_counter(), time.process_time()
-    if lockstep:
-        rankings = reranker.rerank_many(items)
-    else:
-        rankings = [reranker.rerank_many([it])[0] for it in items]
+    rankings = reranker.rerank_many(items) if lockstep else [reranker.rerank_many([it])[0] for it in items]
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
     u1 = backend.usage.snapshot()
     calls = u1["model_calls"] - u0["model_calls"]

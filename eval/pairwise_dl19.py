@@ -22,7 +22,6 @@ from pairwise_common import CachedBackend, hf_backend, load_dl19, ndcg10
 from rerankkit.reranker import Reranker
 
 VARIANTS: list[tuple[str, str, dict]] = [  # most important first: the run can be stopped and resumed
-    ("pointwise yes/no", "pointwise-smollm2-135m", {}),
     ("PRP heapsort k=10, score", "prp-smollm2-135m", {"method": "heapsort", "mode": "score"}),
     ("PRP sliding-10, score", "prp-smollm2-135m", {"method": "sliding", "mode": "score"}),
     ("setwise heapsort c=3, score", "setwise-smollm2-135m", {"method": "heapsort", "mode": "score"}),
@@ -33,6 +32,9 @@ VARIANTS: list[tuple[str, str, dict]] = [  # most important first: the run can b
     ("PRP allpair, generate", "prp-smollm2-135m", {"method": "allpair", "mode": "generate"}),
     ("setwise heapsort c=3, generate", "setwise-smollm2-135m", {"method": "heapsort", "mode": "generate"}),
     ("setwise bubblesort c=3, generate", "setwise-smollm2-135m", {"method": "bubblesort", "mode": "generate"}),
+    # last: the yes-no template has a two-token variant ("YES"), which sends every pointwise prompt through
+    # the backend's multi-token path (one forward per answer variant): ~10x the cost of the others
+    ("pointwise yes/no", "pointwise-smollm2-135m", {}),
 ]
 
 META_KEYS = ("model_calls", "comparisons", "ties", "unparsed", "rounds", "truncated_docs")

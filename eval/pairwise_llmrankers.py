@@ -53,7 +53,8 @@ def main() -> None:
         pw.AutoModelForCausalLM = _BF16  # patch: the module-level name llm-rankers calls
 
     ranker = pw.PairwiseLlmRanker(args.model, None, "cpu", method=args.method, k=args.k)
-    items = json.loads(open(args.items).read())
+    with open(args.items) as f:
+        items = json.load(f)
     prepared = [
         (it["qid"], it["query"],
          [SearchResult(docid=d, score=0.0, text=ranker.truncate(t, args.passage_length)) for d, t in it["docs"]])
