@@ -102,6 +102,7 @@ class Reranker:
             "depth": depth,
             "usage": {k: after[k] - before[k] for k in after},
             "truncated_docs": sum(int(r.metadata.get("truncated_docs", 0)) for r in results),
+            "totals": _int_totals(results),  # every per-query counter (repairs, windows, ...) summed
         }
         return Run(out, meta)
 
@@ -147,6 +148,15 @@ def _append_tail(new: Ranking, old: Ranking, depth: int | None) -> Ranking:
 
     shifted = tuple(ScoredDoc(d.doc, low - 1.0 - i) for i, d in enumerate(tail))
     return Ranking(new.query, new.docs + shifted, new.metadata)
+
+
+def _int_totals(rankings: Sequence[Ranking]) -> dict[str, int]:
+    totals: dict[str, int] = {}
+    for r in rankings:
+        for k, v in r.metadata.items():
+            if isinstance(v, int) and not isinstance(v, bool):
+                totals[k] = totals.get(k, 0) + v
+    return totals
 
 
 def _text(query: Any) -> str:
