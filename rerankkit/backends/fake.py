@@ -21,7 +21,8 @@ from .base import BackendBase, Capability, Generation, Prompt, ScoreRequest
 ScoreFn = Callable[[str, tuple[str, ...]], Sequence[float]]
 GenerateFn = Callable[[str], str]
 
-_POSITIVE = {"yes", "true", "relevant", "1"}
+_LABEL_WORDS = {"yes": 1.0, "true": 1.0, "relevant": 1.0, "no": 0.0, "false": 0.0, "not": 0.0,
+                "irrelevant": 0.0, "highly": 2.0, "somewhat": 1.0, "perfectly": 3.0}
 _LABEL_BEFORE = re.compile(r"(\[[^\]\s]{1,4}\]|(?:Passage|Document|Doc)\s+\w{1,3}|\b[A-Z]\b|\(\w{1,3}\))\W{0,4}$")
 
 
@@ -98,6 +99,7 @@ class OracleBackend(BackendBase):
         self.seed = seed
         # longest texts first so a text that contains another is matched as itself
         self._texts = sorted(self.relevance, key=len, reverse=True)
+        self._max_rel = max([abs(float(v)) for v in self.relevance.values()] + [1e-9])
 
     def options(self) -> dict[str, Any]:
         return {"noise": self.noise, "seed": self.seed}
@@ -143,15 +145,11 @@ class OracleBackend(BackendBase):
         return out
 
     def _score_one(self, docs: list[tuple[str, str, float]], choices: tuple[str, ...]) -> np.ndarray:
-        if len(docs) == 1:  # pointwise: positive words (or graded labels) follow the relevance
-            rel = docs[0][2]
-            logits = []
-            for c in choices:
-                w = c.strip().lower()
-                if w.isdigit() and w not in ("0", "1"):
-                    logits.append(-abs(float(w) - rel))
-                else:
-                    logits.append(rel if w in _POSITIVE else -rel)
+        if len(docs) == 1:  # pointwise: the answer whose label value is closest to the relevance wins
+            values = [_label_value(c) for c in choices]
+            top = max((v for v in values if v is not None), default=1.0) or 1.0
+            r = docs[0][2] / self._max_rel
+            logits = [-8.0 * ((v / top) - r) ** 2 if v is not None else -30.0 for v in values]
             return _log_softmax(np.asarray(logits, dtype=np.float64))
         # label choices: map each choice to the document printed with that label
         by_label = {_norm_label(lbl): rel for lbl, _, rel in docs}
@@ -187,6 +185,14 @@ class OracleBackend(BackendBase):
             vecs.append([math.cos(a), math.sin(a)])
         self.usage.add(len(texts), sum(self.count_tokens(texts)))
         return np.asarray(vecs, dtype=np.float32)
+
+
+def _label_value(choice: str) -> float | None:
+    """The relevance value an answer word stands for (digits, yes/no, graded words), else None."""
+    w = choice.strip().strip('"').lower()
+    if w.isdigit():
+        return float(w)
+    return _LABEL_WORDS.get(w)
 
 
 def _norm_label(label: str) -> str:

@@ -1,0 +1,383 @@
+"""transformers backend: causal and seq2seq LMs (and encoders for EMBED) on CPU or CUDA.
+
+Speed comes from: length-sorted batches (little padding), logits for the last position only when
+scoring single-token answers, ``torch.inference_mode``, and bf16 where asked. Left padding with
+explicit position ids makes a batched prompt score the same as the prompt alone.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from .._lazy import require
+from ..errors import BackendError, ConfigError
+from ..models import materialize_gguf, resolve_model
+from .base import BackendBase, Capability, Generation, Prompt, ScoreRequest
+
+log = logging.getLogger(__name__)
+_DTYPES = {"fp32": "float32", "float32": "float32", "bf16": "bfloat16", "bfloat16": "bfloat16",
+           "fp16": "float16", "float16": "float16", "auto": "auto"}
+
+
+class HFBackend(BackendBase):
+    """A model loaded with transformers from a hub id, a local folder, a GGUF file or ``packaged:NAME``.
+
+    Options: ``dtype`` (fp32 | bf16 | fp16 | auto: bf16 on CUDA, fp32 on CPU), ``device`` (auto | cpu | cuda[:i]),
+    ``batch_size``, ``max_batch_tokens`` (padded tokens per forward), ``max_length`` (prompt tokens; longer
+    prompts are cut from the left), ``chat_template`` (apply the tokenizer's chat template when it has one),
+    ``pooling`` (last | mean | cls for EMBED), ``adapter`` (a PEFT/LoRA folder), ``gguf_file``,
+    ``revision``, ``trust_remote_code``.
+    """
+
+    backend_name = "hf"
+
+    def __init__(
+        self,
+        model: str,
+        dtype: str = "auto",
+        device: str = "auto",
+        batch_size: int | str = 16,
+        max_batch_tokens: int | str = 32768,
+        max_length: int | str | None = None,
+        chat_template: bool | str = True,
+        pooling: str = "",
+        adapter: str | None = None,
+        gguf_file: str | None = None,
+        revision: str | None = None,
+        trust_remote_code: bool | str = False,
+        threads: int | str | None = None,
+    ) -> None:
+        super().__init__(model)
+        self.torch = torch = require("torch", "hf", "the transformers backend")
+        transformers = require("transformers", "hf", "the transformers backend")
+        if str(dtype) not in _DTYPES:
+            raise ConfigError(f"dtype must be one of {sorted(_DTYPES)}, not {dtype!r}")
+        self.device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else str(device)
+        name = _DTYPES[str(dtype)]
+        if name == "auto":
+            name = "bfloat16" if self.device.startswith("cuda") else "float32"
+        self.dtype_name = name
+        if threads:
+            torch.set_num_threads(int(threads))
+        self.batch_size = int(batch_size)
+        self.max_batch_tokens = int(max_batch_tokens)
+        self.max_length = int(max_length) if max_length not in (None, "", "none", "None") else None
+        self.use_chat = _truthy(chat_template)
+        self.adapter = adapter or None
+        res = resolve_model(model, gguf_file)
+        path = str(materialize_gguf(res.path, res.gguf_file)) if res.gguf_file else res.path
+        self.path = path
+        kw: dict[str, Any] = {"revision": revision, "trust_remote_code": _truthy(trust_remote_code)}
+        try:
+            config = transformers.AutoConfig.from_pretrained(path, **kw)
+            self.tokenizer = transformers.AutoTokenizer.from_pretrained(path, **kw)
+        except OSError as exc:
+            raise BackendError(f"cannot load model {model!r} from {path!r}: {exc}") from None
+        self.kind = _model_kind(config)
+        auto = {"causal": transformers.AutoModelForCausalLM, "seq2seq": transformers.AutoModelForSeq2SeqLM,
+                "encoder": transformers.AutoModel}[self.kind]
+        self.model = auto.from_pretrained(path, dtype=getattr(torch, name), **kw)
+        if self.adapter:
+            peft = require("peft", "peft", "LoRA adapters")
+            self.model = peft.PeftModel.from_pretrained(self.model, self.adapter)
+        self.model.to(self.device).eval()
+        self.pooling = pooling or ("last" if self.kind == "causal" else "mean")
+        if self.tokenizer.pad_token_id is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token or self.tokenizer.unk_token
+        self.capabilities = {
+            "causal": Capability.GENERATE | Capability.SCORE | Capability.EMBED | Capability.REPRESENT,
+            "seq2seq": Capability.GENERATE | Capability.SCORE,
+            "encoder": Capability.EMBED,
+        }[self.kind]
+        self._has_chat = bool(getattr(self.tokenizer, "chat_template", None)) and self.kind == "causal"
+        self._system_ok: bool | None = None
+        self._cont_cache: dict[tuple[str, str], list[int]] = {}
+        log.info("hf backend: %s (%s, %s, %s)", model, self.kind, self.dtype_name, self.device)
+
+    # -- text ---------------------------------------------------------------------------------
+    def options(self) -> dict[str, Any]:
+        return {"dtype": self.dtype_name, "chat_template": self.use_chat, "max_length": self.max_length,
+                "pooling": self.pooling, "adapter": self.adapter, "kind": self.kind}
+
+    def render(self, prompt: Prompt) -> str:
+        if not (self.use_chat and self._has_chat):
+            return prompt.plain_text()
+        msgs = [{"role": m.role, "content": m.content} for m in prompt.messages]
+        if self._system_ok is not False and msgs and msgs[0]["role"] == "system":
+            try:
+                text = self.tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
+                self._system_ok = True
+                return text + prompt.prefix
+            except Exception:  # some templates reject a system role: fold it into the user turn
+                self._system_ok = False
+        if msgs and msgs[0]["role"] == "system" and len(msgs) > 1:
+            msgs = [{"role": msgs[1]["role"], "content": msgs[0]["content"] + "\n\n" + msgs[1]["content"]}, *msgs[2:]]
+        text = self.tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
+        return text + prompt.prefix
+
+    def _special(self) -> bool:
+        """Whether tokenising rendered text should add special tokens (chat templates carry their own)."""
+        return not (self.use_chat and self._has_chat)
+
+    def encode(self, text: str) -> list[int]:
+        ids = self.tokenizer(text, add_special_tokens=self._special())["input_ids"]
+        if self.max_length and len(ids) > self.max_length:
+            ids = ids[-self.max_length :]
+        return list(ids)
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        if not texts:
+            return []
+        return [len(x) for x in self.tokenizer(list(texts), add_special_tokens=False)["input_ids"]]
+
+    def truncate(self, text: str, max_tokens: int) -> str:
+        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        if len(ids) <= max_tokens:
+            return text
+        return self.tokenizer.decode(ids[:max_tokens], skip_special_tokens=True)
+
+    def continuation_ids(self, rendered: str, choice: str) -> list[int]:
+        """Token ids of ``choice`` as the model would produce it right after ``rendered``."""
+        if self.kind == "seq2seq":
+            key = ("", choice)
+        else:
+            key = (rendered[-48:], choice)
+        ids = self._cont_cache.get(key)
+        if ids is None:
+            if self.kind == "seq2seq":
+                ids = list(self.tokenizer(choice, add_special_tokens=False)["input_ids"])
+            else:
+                ctx = self.tokenizer(key[0], add_special_tokens=False)["input_ids"]
+                full = self.tokenizer(key[0] + choice, add_special_tokens=False)["input_ids"]
+                if full[: len(ctx)] == ctx and len(full) > len(ctx):
+                    ids = list(full[len(ctx) :])
+                else:  # the choice merges with the context's last token: score it standalone
+                    ids = list(self.tokenizer(choice, add_special_tokens=False)["input_ids"])
+            if not ids:
+                raise BackendError(f"choice {choice!r} tokenises to nothing")
+            self._cont_cache[key] = ids
+        return ids
+
+    # -- batching -----------------------------------------------------------------------------
+    def _batches(self, lengths: Sequence[int]) -> Iterator[list[int]]:
+        """Indices grouped into length-sorted batches bounded by batch_size and max_batch_tokens."""
+        order = sorted(range(len(lengths)), key=lambda i: lengths[i], reverse=True)
+        batch: list[int] = []
+        for i in order:
+            longest = lengths[batch[0]] if batch else lengths[i]
+            if batch and (len(batch) >= self.batch_size or longest * (len(batch) + 1) > self.max_batch_tokens):
+                yield batch
+                batch = []
+            batch.append(i)
+        if batch:
+            yield batch
+
+    def _left_pad(self, seqs: Sequence[Sequence[int]]) -> tuple[Any, Any, Any]:
+        torch = self.torch
+        width = max(len(s) for s in seqs)
+        pad = self.tokenizer.pad_token_id
+        ids = torch.full((len(seqs), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(seqs), width), dtype=torch.long)
+        for r, s in enumerate(seqs):
+            ids[r, width - len(s) :] = torch.tensor(s, dtype=torch.long)
+            mask[r, width - len(s) :] = 1
+        pos = (mask.cumsum(-1) - 1).clamp(min=0)
+        return ids.to(self.device), mask.to(self.device), pos.to(self.device)
+
+    def _causal_forward(self, seqs: Sequence[Sequence[int]], keep: int, hidden: bool = False) -> Any:
+        ids, mask, pos = self._left_pad(seqs)
+        return self.model(input_ids=ids, attention_mask=mask, position_ids=pos, logits_to_keep=keep,
+                          output_hidden_states=hidden, use_cache=False)
+
+    # -- SCORE --------------------------------------------------------------------------------
+    def score(self, requests: Sequence[ScoreRequest]) -> list[np.ndarray]:
+        if not requests:
+            return []
+        torch = self.torch
+        rendered = [self.render(r.prompt) for r in requests]
+        if self.kind == "seq2seq":
+            prompts = [self.encode(t) for t in rendered]
+        else:
+            prompts = [self.encode(t) for t in rendered]
+        conts = [[self.continuation_ids(t, c) for c in r.choices] for t, r in zip(rendered, requests)]
+        out: list[np.ndarray | None] = [None] * len(requests)
+        single = [i for i, cs in enumerate(conts) if all(len(c) == 1 for c in cs)]
+        multi = [i for i, cs in enumerate(conts) if not all(len(c) == 1 for c in cs)]
+        with torch.inference_mode():
+            for batch in self._batches([len(prompts[i]) for i in single]):
+                idx = [single[b] for b in batch]
+                logp = self._next_token_logprobs([prompts[i] for i in idx])
+                for row, i in enumerate(idx):
+                    out[i] = logp[row, [c[0] for c in conts[i]]].astype(np.float64)
+            if multi:
+                flat = [(i, j) for i in multi for j in range(len(conts[i]))]
+                lengths = [len(prompts[i]) + len(conts[i][j]) for i, j in flat]
+                sums: dict[tuple[int, int], float] = {}
+                for batch in self._batches(lengths):
+                    items = [flat[b] for b in batch]
+                    vals = self._continuation_logprobs([prompts[i] for i, _ in items], [conts[i][j] for i, j in items])
+                    sums.update(zip(items, vals))
+                for i in multi:
+                    out[i] = np.array([sums[(i, j)] for j in range(len(conts[i]))], dtype=np.float64)
+        self.usage.add(len(requests), sum(len(p) for p in prompts))
+        return [o for o in out if o is not None] if all(o is not None for o in out) else _missing()
+
+    def _next_token_logprobs(self, seqs: list[list[int]]) -> np.ndarray:
+        torch = self.torch
+        if self.kind == "seq2seq":
+            logits = self._seq2seq_logits(seqs, [[] for _ in seqs])[:, 0, :]
+        else:
+            logits = self._causal_forward(seqs, keep=1).logits[:, -1, :]
+        return torch.log_softmax(logits.float(), dim=-1).cpu().numpy()
+
+    def _continuation_logprobs(self, prompts: list[list[int]], conts: list[list[int]]) -> list[float]:
+        """Sum of log p(continuation tokens) by teacher forcing, one row per (prompt, continuation)."""
+        torch = self.torch
+        if self.kind == "seq2seq":
+            logits = self._seq2seq_logits(prompts, [c[:-1] for c in conts])
+            lp = torch.log_softmax(logits.float(), dim=-1)
+            return [float(sum(lp[r, t, tok] for t, tok in enumerate(c))) for r, c in enumerate(conts)]
+        longest = max(len(c) for c in conts)
+        seqs = [p + c for p, c in zip(prompts, conts)]
+        logits = self._causal_forward(seqs, keep=longest + 1).logits  # positions predicting the last tokens
+        lp = torch.log_softmax(logits.float(), dim=-1)
+        out = []
+        for r, c in enumerate(conts):
+            # the token at sequence position -len(c)+t is predicted by position -len(c)+t-1
+            total = 0.0
+            for t, tok in enumerate(c):
+                total += float(lp[r, lp.shape[1] - 1 - len(c) + t, tok])
+            out.append(total)
+        return out
+
+    def _seq2seq_logits(self, prompts: list[list[int]], dec: list[list[int]]) -> Any:
+        torch = self.torch
+        width = max(len(p) for p in prompts)
+        pad = self.tokenizer.pad_token_id
+        ids = torch.full((len(prompts), width), pad, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for r, p in enumerate(prompts):  # right padding for the encoder
+            ids[r, : len(p)] = torch.tensor(p)
+            mask[r, : len(p)] = 1
+        start = self.model.config.decoder_start_token_id
+        if start is None:
+            start = pad
+        dw = 1 + max(len(d) for d in dec)
+        dids = torch.full((len(prompts), dw), pad, dtype=torch.long)
+        for r, d in enumerate(dec):
+            dids[r, : 1 + len(d)] = torch.tensor([start, *d])
+        return self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
+                          decoder_input_ids=dids.to(self.device), use_cache=False).logits
+
+    # -- GENERATE -----------------------------------------------------------------------------
+    def generate(self, prompts: Sequence[Prompt], max_new_tokens: int) -> list[Generation]:
+        if not prompts:
+            return []
+        torch = self.torch
+        seqs = [self.encode(self.render(p)) for p in prompts]
+        out: list[Generation | None] = [None] * len(prompts)
+        with torch.inference_mode():
+            for batch in self._batches([len(s) for s in seqs]):
+                if self.kind == "seq2seq":
+                    width = max(len(seqs[i]) for i in batch)
+                    ids = torch.full((len(batch), width), self.tokenizer.pad_token_id, dtype=torch.long)
+                    mask = torch.zeros_like(ids)
+                    for r, i in enumerate(batch):
+                        ids[r, : len(seqs[i])] = torch.tensor(seqs[i])
+                        mask[r, : len(seqs[i])] = 1
+                    gen = self.model.generate(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
+                                              max_new_tokens=max_new_tokens, do_sample=False)
+                    new = gen[:, 1:]
+                else:
+                    ids, mask, _ = self._left_pad([seqs[i] for i in batch])
+                    gen = self.model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens,
+                                              do_sample=False, pad_token_id=self.tokenizer.pad_token_id)
+                    new = gen[:, ids.shape[1] :]
+                for r, i in enumerate(batch):
+                    toks = [t for t in new[r].tolist() if t != self.tokenizer.pad_token_id]
+                    if self.tokenizer.eos_token_id in toks:
+                        toks = toks[: toks.index(self.tokenizer.eos_token_id)]
+                    text = self.tokenizer.decode(toks, skip_special_tokens=True)
+                    out[i] = Generation(text, len(seqs[i]), len(toks))
+        gens = [g for g in out if g is not None]
+        self.usage.add(len(gens), sum(g.prompt_tokens for g in gens), sum(g.generated_tokens for g in gens))
+        return gens
+
+    # -- EMBED / REPRESENT --------------------------------------------------------------------
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        if not self.capabilities & Capability.EMBED:
+            return self._lacks(Capability.EMBED)
+        torch = self.torch
+        seqs = [list(self.tokenizer(t, add_special_tokens=True, truncation=True,
+                                    max_length=self.max_length or self.tokenizer.model_max_length)["input_ids"])
+                for t in texts]
+        seqs = [s or [self.tokenizer.pad_token_id] for s in seqs]
+        out = [None] * len(seqs)
+        with torch.inference_mode():
+            for batch in self._batches([len(s) for s in seqs]):
+                ids, mask, pos = self._left_pad([seqs[i] for i in batch])
+                if self.kind == "causal":
+                    h = self.model(input_ids=ids, attention_mask=mask, position_ids=pos, output_hidden_states=True,
+                                   logits_to_keep=1, use_cache=False).hidden_states[-1]
+                else:
+                    h = self.model(input_ids=ids, attention_mask=mask).last_hidden_state
+                vecs = _pool(torch, h.float(), mask, self.pooling)
+                vecs = torch.nn.functional.normalize(vecs, dim=-1).cpu().numpy()
+                for r, i in enumerate(batch):
+                    out[i] = vecs[r]
+        self.usage.add(len(seqs), sum(len(s) for s in seqs))
+        return np.stack(out) if out else np.zeros((0, self.model.config.hidden_size), dtype=np.float32)
+
+    def represent(self, prompts: Sequence[Prompt]) -> tuple[np.ndarray, np.ndarray]:
+        if self.kind != "causal":
+            return self._lacks(Capability.REPRESENT)
+        torch = self.torch
+        seqs = [self.encode(self.render(p)) for p in prompts]
+        hid: list[Any] = [None] * len(seqs)
+        logit: list[Any] = [None] * len(seqs)
+        with torch.inference_mode():
+            for batch in self._batches([len(s) for s in seqs]):
+                res = self._causal_forward([seqs[i] for i in batch], keep=1, hidden=True)
+                h = res.hidden_states[-1][:, -1, :].float().cpu().numpy()
+                lg = res.logits[:, -1, :].float().cpu().numpy()
+                for r, i in enumerate(batch):
+                    hid[i], logit[i] = h[r], lg[r]
+        self.usage.add(len(seqs), sum(len(s) for s in seqs))
+        return np.stack(hid), np.stack(logit)
+
+    def close(self) -> None:
+        self.model = None  # type: ignore[assignment]
+
+
+def _pool(torch: Any, h: Any, mask: Any, how: str) -> Any:
+    if how == "last":  # left padding: the last position is every row's last real token
+        return h[:, -1, :]
+    if how == "cls":
+        first = mask.float().argmax(dim=1)
+        return h[torch.arange(h.shape[0]), first]
+    if how == "mean":
+        m = mask.unsqueeze(-1).to(h.dtype)
+        return (h * m).sum(1) / m.sum(1).clamp(min=1.0)
+    raise ConfigError(f"pooling must be last, mean or cls, not {how!r}")
+
+
+def _model_kind(config: Any) -> str:
+    if getattr(config, "is_encoder_decoder", False):
+        return "seq2seq"
+    archs = " ".join(getattr(config, "architectures", None) or [])
+    if "CausalLM" in archs or "LMHead" in archs or not archs and getattr(config, "model_type", "") in (
+        "llama", "mistral", "qwen2", "qwen3", "gpt2", "gemma", "gemma2", "gemma3_text", "phi3"):
+        return "causal"
+    return "encoder"
+
+
+def _truthy(v: Any) -> bool:
+    return v if isinstance(v, bool) else str(v).lower() in ("1", "true", "yes", "on")
+
+
+def _missing() -> Any:
+    raise BackendError("internal error: a score request got no result")

