@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 
+from .data import load_dataset
 from .errors import (
     BackendError,
     CapabilityError,
@@ -23,6 +24,7 @@ from .errors import (
     TemplateError,
     UnknownNameError,
 )
+from .eval import EvalResult, evaluate
 from .reranker import Reranker
 from .spec import RerankerSpec
 from .types import Doc, Qrel, Query, Ranking, Run, ScoredDoc
@@ -31,7 +33,7 @@ __version__ = "0.1.0"
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __all__ = [
-    "BackendError", "CapabilityError", "ConfigError", "DataNotFoundError", "Doc", "DuplicateNameError",
+    "BackendError", "CapabilityError", "ConfigError", "DataNotFoundError", "Doc", "DuplicateNameError", "EvalResult",
     "InputError", "MissingExtraError", "ParseError", "Qrel", "Query", "Ranking", "Reranker", "RerankerSpec",
-    "RerankkitError", "Run", "ScoredDoc", "TemplateError", "UnknownNameError", "__version__",
+    "RerankkitError", "Run", "ScoredDoc", "TemplateError", "UnknownNameError", "__version__", "evaluate", "load_dataset",
 ]

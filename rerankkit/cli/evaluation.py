@@ -1,0 +1,42 @@
+"""``rerankkit eval RUN (--dataset NAME | --qrels FILE) -m nDCG@10 [-m ...] [--json] [--per-query]``."""
+
+from __future__ import annotations
+
+import argparse
+
+from ._common import print_json, table
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("eval", help="evaluate a TREC run with ir-measures",
+                       description="Score a TREC run against a dataset's qrels (BRIGHT exclusions applied) "
+                                   "or a qrels file.")
+    p.add_argument("run", help="TREC run file (qid Q0 docid rank score tag)")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--dataset", help="dataset name whose qrels to use")
+    src.add_argument("--qrels", metavar="FILE", help="TREC qrels file (qid 0 docid grade) or BEIR qrels tsv")
+    p.add_argument("-m", "--measure", dest="measures", action="append", metavar="MEASURE",
+                   help="ir-measures measure, e.g. nDCG@10, RR@10, R@100 (repeatable; default nDCG@10)")
+    p.add_argument("--missing-as-zero", action="store_true",
+                   help="count judged queries absent from the run as 0 (trec_eval -c; the ir_measures CLI default)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--per-query", action="store_true", help="also print each query's scores")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..data import read_run
+    from ..eval import evaluate
+
+    result = evaluate(read_run(args.run), args.dataset or args.qrels, args.measures or ["nDCG@10"],
+                      missing_as_zero=args.missing_as_zero)
+    if args.json:
+        print_json(result.to_dict(per_query=args.per_query))
+        return 0
+    if args.per_query:
+        rows = [[q, *(f"{v.get(m, float('nan')):.4f}" for m in result.measures)] for q, v in result.per_query.items()]
+        print(table(rows, ["query", *result.measures]))
+        print()
+    rows = [[m, f"{v:.4f}"] for m, v in result.aggregate.items()]
+    print(table(rows, ["measure", f"mean ({result.num_queries} queries)"]))
+    return 0

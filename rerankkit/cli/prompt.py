@@ -1,0 +1,88 @@
+"""``rerankkit prompt render PRESET --query Q --doc D [--doc D2 ...]``: exactly what the model sees."""
+
+from __future__ import annotations
+
+import argparse
+
+from ._common import add_presets_file, load_presets_files, parse_sets
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("prompt", help="prompt tools (render)", description="Prompt tools.")
+    psub = p.add_subparsers(dest="prompt_command", metavar="ACTION")
+    psub.required = True
+    r = psub.add_parser("render", help="print the exact text the model sees for a query and documents",
+                        description="Build the strategy's first round of requests for the query and documents "
+                                    "and print each as the backend renders it (chat template applied). "
+                                    "Loads the backend's model/tokenizer unless --messages is given.")
+    r.add_argument("preset")
+    r.add_argument("--query", "-q", required=True)
+    r.add_argument("--doc", "-d", dest="docs", action="append", required=True, help="a document (repeatable)")
+    r.add_argument("--set", dest="overrides", action="append", metavar="KEY=VALUE", help="override (repeatable)")
+    r.add_argument("--messages", action="store_true",
+                   help="print the structured messages instead (no backend or model is loaded)")
+    add_presets_file(r)
+    r.set_defaults(func=render)
+
+
+def render(args: argparse.Namespace) -> int:
+    from ..reranker import Reranker
+    from ..strategies.lockstep import GenerateRequest
+    from ..types import Query, as_doc
+
+    load_presets_files(args.presets)
+    reranker = Reranker(args.preset, **parse_sets(args.overrides))
+    query = Query("q0", args.query)
+    docs = [as_doc(d, i) for i, d in enumerate(args.docs)]
+    if args.messages:
+        requests = _first_requests(reranker, query, docs, _NoTokenizer())
+        for i, req in enumerate(requests, 1):
+            print(f"=== request {i}/{len(requests)} {_what(req, GenerateRequest)}")
+            for m in req.prompt.messages:
+                print(f"--- {m.role}\n{m.content}")
+            if req.prompt.prefix:
+                print(f"--- assistant prefix\n{req.prompt.prefix}")
+        return 0
+    backend = reranker.backend
+    try:
+        requests = _first_requests(reranker, query, docs, backend)
+        for i, req in enumerate(requests, 1):
+            print(f"=== request {i}/{len(requests)} {_what(req, GenerateRequest)}")
+            print(backend.render(req.prompt))
+    finally:
+        reranker.close()
+    return 0
+
+
+def _first_requests(reranker, query, docs, backend) -> list:
+    """The strategy's first batch of requests for this query (what it sends before seeing any answer)."""
+    from ..strategies.base import QueryContext
+    from ..strategies.truncation import Truncator
+
+    strategy = reranker.strategy
+    ctx = QueryContext(backend, Truncator(backend, strategy.max_doc_tokens))
+    alg = strategy.algorithm(query, docs, ctx)
+    try:
+        return list(next(alg))
+    except StopIteration:
+        return []
+    finally:
+        alg.close()
+
+
+def _what(req, generate_cls) -> str:
+    if isinstance(req, generate_cls):
+        return f"(generate, max_new_tokens={req.max_new_tokens})"
+    return f"(score choices: {', '.join(repr(c) for c in req.choices)})"
+
+
+class _NoTokenizer:
+    """Stands in for a backend when only the messages are printed: counts words, never truncates."""
+
+    name = "none"
+
+    def count_tokens(self, texts):
+        return [len(t.split()) for t in texts]
+
+    def truncate(self, text, max_tokens):
+        return text

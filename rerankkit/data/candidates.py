@@ -1,0 +1,109 @@
+"""RankGPT-style candidate files: ``{"query", "hits": [{"docid", "content", "qid", "rank", "score"}]}``.
+
+One JSON object per line (plain or .gz; the last line may lack its newline), or one JSON array of
+such objects (NovelEval's ``data.json``). Becomes a :class:`Run` whose documents carry their texts.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputError
+from ..types import Doc, Query, Ranking, Run, ScoredDoc
+from .io import DecodeStats, iter_lines
+
+log = logging.getLogger(__name__)
+
+
+def read_candidates(path: str | Path, stats: DecodeStats | None = None) -> Run:
+    """Read a candidate file into a :class:`Run` (file order is the ranking; scores as given).
+
+    A record's query id is its ``qid`` field, else its first hit's ``qid``, else its position.
+    Undecodable bytes are replaced and counted in ``stats`` (and ``run.metadata["replaced_bytes"]``).
+    """
+    st = stats if stats is not None else DecodeStats()
+    rankings = []
+    for i, (where, rec) in enumerate(_records(Path(path), st)):
+        rankings.append(_ranking(rec, i, where))
+    meta: dict[str, Any] = {"source": str(path)}
+    if st.replaced:
+        meta["replaced_bytes"] = st.replaced
+    return Run(rankings, meta)
+
+
+def _records(path: Path, stats: DecodeStats) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    lines = iter_lines(path, stats)
+    first = next((ln for ln in lines if ln.strip()), None)
+    if first is None:
+        return
+    if first.lstrip().startswith("["):  # a JSON array, possibly spread over many lines
+        text = "\n".join([first, *lines])
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{path}: not valid JSON: {exc}") from None
+        for i, rec in enumerate(data):
+            yield f"{path}[{i}]", _check(rec, f"{path}[{i}]")
+        return
+    n = 0
+    for ln in _chain(first, lines):
+        n += 1
+        if not ln.strip():
+            continue
+        where = f"{path}:{n}"
+        try:
+            rec = json.loads(ln)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{where}: not valid JSON: {exc}") from None
+        yield where, _check(rec, where)
+
+
+def _chain(first: str, rest: Iterator[str]) -> Iterator[str]:
+    yield first
+    yield from rest
+
+
+def _check(rec: Any, where: str) -> Mapping[str, Any]:
+    if not isinstance(rec, Mapping) or "query" not in rec or not isinstance(rec.get("hits"), list):
+        raise InputError(f"{where}: expected an object with 'query' and a 'hits' list")
+    return rec
+
+
+def _ranking(rec: Mapping[str, Any], index: int, where: str) -> Ranking:
+    hits = rec["hits"]
+    qid = rec.get("qid", hits[0].get("qid") if hits else None)
+    if qid is None:
+        qid = str(index)
+        log.warning("%s: no qid for query %r; using its position %s", where, rec["query"][:40], qid)
+    docs = []
+    for j, h in enumerate(hits):
+        if not isinstance(h, Mapping) or "docid" not in h:
+            raise InputError(f"{where}: hit {j} has no 'docid'")
+        text = h.get("content", h.get("text", ""))
+        title = h.get("title", "")
+        score = h.get("score")
+        docs.append(ScoredDoc(Doc(str(h["docid"]), str(text or ""), str(title or "")),
+                              float(score) if score is not None else float(len(hits) - j)))
+    try:
+        return Ranking(Query(str(qid), str(rec["query"])), tuple(docs))
+    except InputError as exc:
+        raise InputError(f"{where}: {exc}") from None
+
+
+def write_candidates(run: Run, path: str | Path) -> Path:
+    """Write ``run`` in the same JSONL format (texts included), so it can be read back."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    with open(p, "w", encoding="utf-8") as f:
+        for qid, r in run.items():
+            hits = [
+                {"docid": sd.docid, "content": sd.doc.text, **({"title": sd.doc.title} if sd.doc.title else {}),
+                 "qid": qid, "rank": i, "score": s}
+                for i, (sd, s) in enumerate(zip(r.docs, r.eval_scores()), 1)
+            ]
+            f.write(json.dumps({"query": r.query.text, "qid": qid, "hits": hits}, ensure_ascii=False) + "\n")
+    return p

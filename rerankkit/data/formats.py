@@ -1,0 +1,81 @@
+"""Corpus and query files: BEIR-style JSONL and (csv-aware) TSV, plain or .gz."""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import sys
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputError
+from ..types import Doc, Query
+from .io import DecodeStats, iter_lines
+
+log = logging.getLogger(__name__)
+_ID_KEYS = ("_id", "id", "docid", "doc_id", "pid")
+_TEXT_KEYS = ("text", "contents", "content", "body", "passage")
+_QID_KEYS = ("_id", "id", "qid", "query_id")
+_QTEXT_KEYS = ("text", "query", "question")
+csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+
+
+def read_jsonl_corpus(path: str | Path, stats: DecodeStats | None = None) -> Iterator[Doc]:
+    """Documents from JSONL: id from ``_id``/``id``/``docid``, text from ``text``/``contents``/``content``,
+    optional ``title``."""
+    for n, rec in _jsonl(path, stats):
+        docid = _first(rec, _ID_KEYS, f"{path}:{n}", "document id")
+        text = _first(rec, _TEXT_KEYS, f"{path}:{n}", "document text", default="")
+        yield Doc(str(docid), str(text or ""), str(rec.get("title") or ""))
+
+
+def read_jsonl_queries(path: str | Path, stats: DecodeStats | None = None) -> list[Query]:
+    """Queries from JSONL: id from ``_id``/``id``/``qid``, text from ``text``/``query``."""
+    out = []
+    for n, rec in _jsonl(path, stats):
+        qid = _first(rec, _QID_KEYS, f"{path}:{n}", "query id")
+        out.append(Query(str(qid), str(_first(rec, _QTEXT_KEYS, f"{path}:{n}", "query text"))))
+    return out
+
+
+def read_tsv_corpus(path: str | Path, stats: DecodeStats | None = None) -> Iterator[Doc]:
+    """Documents from ``docid<TAB>text[<TAB>title]`` rows, parsed as CSV (quoted fields are unquoted).
+
+    A first row whose columns are named (``id``/``docid``/``_id`` ...) is skipped as a header.
+    """
+    lines = (ln + "\n" for ln in iter_lines(path, stats))
+    for n, row in enumerate(csv.reader(lines, delimiter="\t"), 1):
+        if not row or (len(row) == 1 and not row[0].strip()):
+            continue
+        if n == 1 and row[0].strip().lower() in _ID_KEYS:
+            continue
+        if len(row) < 2:
+            raise InputError(f"{path}: row {n}: expected 'docid<TAB>text', got {row[:1]!r}")
+        yield Doc(row[0].strip(), row[1], row[2] if len(row) > 2 else "")
+
+
+def _jsonl(path: str | Path, stats: DecodeStats | None) -> Iterator[tuple[int, Mapping[str, Any]]]:
+    for n, line in enumerate(iter_lines(path, stats), 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{path}:{n}: not valid JSON: {exc}") from None
+        if not isinstance(rec, Mapping):
+            raise InputError(f"{path}:{n}: expected a JSON object")
+        yield n, rec
+
+
+_MISSING = object()
+
+
+def _first(rec: Mapping[str, Any], keys: tuple[str, ...], where: str, what: str, default: Any = _MISSING) -> Any:
+    for k in keys:
+        if k in rec:
+            return rec[k]
+    if default is not _MISSING:
+        return default
+    raise InputError(f"{where}: no {what} (looked for keys {', '.join(keys)})")
