@@ -98,14 +98,6 @@ class HFBackend(BackendBase):
         self._cont_cache: dict[tuple[str, str], list[int]] = {}
         log.info("hf backend: %s (%s, %s, %s)", model, self.kind, self.dtype_name, self.device)
 
-    @property
-    def context_length(self) -> int | None:
-        """Prompt tokens the model takes: ``max_length`` when set, else the model's position limit."""
-        if self.max_length:
-            return self.max_length
-        n = getattr(getattr(self.model, "config", None), "max_position_embeddings", None)
-        return int(n) if isinstance(n, int) and n > 0 else None
-
     # -- text ---------------------------------------------------------------------------------
     def options(self) -> dict[str, Any]:
         return {"dtype": self.dtype_name, "chat_template": self.use_chat, "max_length": self.max_length,

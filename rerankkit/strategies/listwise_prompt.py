@@ -72,9 +72,15 @@ def prompt_tokens(backend: Backend, prompt: Prompt) -> int:
 
 
 def context_length(backend: Backend) -> int | None:
-    """The backend's context window in tokens when it declares one (``context_length``)."""
-    n = getattr(backend, "context_length", None)
-    return int(n) if isinstance(n, int) and n > 0 else None
+    """The prompt tokens a backend accepts, when it declares them: its ``max_length`` option (the hf
+    backend cuts longer prompts from the left), else ``context_length`` (an attribute or a method)."""
+    for name in ("max_length", "context_length"):
+        n = getattr(backend, name, None)
+        if callable(n):
+            n = n()
+        if isinstance(n, int) and not isinstance(n, bool) and n > 0:
+            return n
+    return None
 
 
 def even_cap(lengths: Sequence[int], total: int) -> int:
