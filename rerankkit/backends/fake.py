@@ -169,19 +169,23 @@ class OracleBackend(BackendBase):
         if len(docs) == 1:
             return "Yes" if docs[0][2] > 0 else "No"
         ranked = sorted(docs, key=lambda d: -d[2])
-        if "JSON" in text or "json" in text:
-            top = max((d[2] for d in docs), default=1.0) or 1.0
-            return json.dumps({lbl: round(10 * max(rel, 0) / top) for lbl, _, rel in docs})
+        if "JSON" in text or "json" in text:  # integer grades 0-10 on one scale for every prompt
+            return json.dumps({lbl: round(10 * max(rel, 0) / self._max_rel) for lbl, _, rel in docs})
         if " > " in text or "[] >" in text:
             return " > ".join(lbl for lbl, _, _ in ranked)
         return ranked[0][0] if ranked else ""
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        """A 2-d embedding whose angle grows as relevance falls (relevance must be in [0, 3])."""
+        """A 2-d embedding whose angle grows as relevance falls (relevance must be in [0, 3]).
+
+        A text holding exactly one known document (perhaps with text around it) is that document;
+        any other text (a query, a prompt listing several documents) points at full relevance.
+        """
         vecs = []
         for t in texts:
-            rel = self.relevance.get(t, 0.0)
-            a = (3.0 - max(0.0, min(3.0, rel))) / 3.0 * (math.pi / 2)
+            docs = self.docs_in(t)
+            rel = self.relevance[docs[0][1]] if len(docs) == 1 else 3.0
+            a = (3.0 - max(0.0, min(3.0, float(rel)))) / 3.0 * (math.pi / 2)
             vecs.append([math.cos(a), math.sin(a)])
         self.usage.add(len(texts), sum(self.count_tokens(texts)))
         return np.asarray(vecs, dtype=np.float32)

@@ -30,7 +30,9 @@ class HFBackend(BackendBase):
     ``batch_size``, ``max_batch_tokens`` (padded tokens per forward), ``max_length`` (prompt tokens; longer
     prompts are cut from the left), ``chat_template`` (apply the tokenizer's chat template when it has one),
     ``pooling`` (last | mean | cls for EMBED), ``adapter`` (a PEFT/LoRA folder), ``gguf_file``,
-    ``revision``, ``trust_remote_code``.
+    ``revision``, ``trust_remote_code``, ``chat_template_kwargs`` (extra arguments for the chat template,
+    e.g. ``{enable_thinking = false}`` for Qwen3). A sentence-transformers folder (``modules.json``) sets
+    the EMBED defaults as sentence-transformers would: its ``max_seq_length`` and pooling mode.
     """
 
     backend_name = "hf"
@@ -50,6 +52,7 @@ class HFBackend(BackendBase):
         revision: str | None = None,
         trust_remote_code: bool | str = False,
         threads: int | str | None = None,
+        chat_template_kwargs: dict[str, Any] | str | None = None,
     ) -> None:
         super().__init__(model)
         self.torch = torch = require("torch", "hf", "the transformers backend")
@@ -67,6 +70,7 @@ class HFBackend(BackendBase):
         self.max_batch_tokens = int(max_batch_tokens)
         self.max_length = int(max_length) if max_length not in (None, "", "none", "None") else None
         self.use_chat = _truthy(chat_template)
+        self.chat_kwargs = _as_dict(chat_template_kwargs, "chat_template_kwargs")
         self.adapter = adapter or None
         res = resolve_model(model, gguf_file)
         path = str(materialize_gguf(res.path, res.gguf_file)) if res.gguf_file else res.path
@@ -85,7 +89,9 @@ class HFBackend(BackendBase):
             peft = require("peft", "peft", "LoRA adapters")
             self.model = peft.PeftModel.from_pretrained(self.model, self.adapter)
         self.model.to(self.device).eval()
-        self.pooling = pooling or ("last" if self.kind == "causal" else "mean")
+        st_len, st_pool = _sentence_transformers_config(path) if self.kind == "encoder" else (None, None)
+        self.embed_max_length = st_len  # sentence-transformers' max_seq_length, when the folder has one
+        self.pooling = pooling or st_pool or ("last" if self.kind == "causal" else "mean")
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token or self.tokenizer.unk_token
         self.capabilities = {
@@ -93,15 +99,18 @@ class HFBackend(BackendBase):
             "seq2seq": Capability.GENERATE | Capability.SCORE,
             "encoder": Capability.EMBED,
         }[self.kind]
-        self._has_chat = bool(getattr(self.tokenizer, "chat_template", None)) and self.kind == "causal"
+        self._has_chat = bool(getattr(self.tokenizer, "chat_template", None)) and self.kind != "seq2seq"
         self._system_ok: bool | None = None
         self._cont_cache: dict[tuple[str, str], list[int]] = {}
         log.info("hf backend: %s (%s, %s, %s)", model, self.kind, self.dtype_name, self.device)
 
     # -- text ---------------------------------------------------------------------------------
     def options(self) -> dict[str, Any]:
-        return {"dtype": self.dtype_name, "chat_template": self.use_chat, "max_length": self.max_length,
-                "pooling": self.pooling, "adapter": self.adapter, "kind": self.kind}
+        out = {"dtype": self.dtype_name, "chat_template": self.use_chat, "max_length": self.max_length,
+               "pooling": self.pooling, "adapter": self.adapter, "kind": self.kind}
+        if self.chat_kwargs:
+            out["chat_template_kwargs"] = dict(self.chat_kwargs)
+        return out
 
     def render(self, prompt: Prompt) -> str:
         if not (self.use_chat and self._has_chat):
@@ -109,14 +118,15 @@ class HFBackend(BackendBase):
         msgs = [{"role": m.role, "content": m.content} for m in prompt.messages]
         if self._system_ok is not False and msgs and msgs[0]["role"] == "system":
             try:
-                text = self.tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
+                text = self.tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True,
+                                                          **self.chat_kwargs)
                 self._system_ok = True
                 return text + prompt.prefix
             except Exception:  # some templates reject a system role: fold it into the user turn
                 self._system_ok = False
         if msgs and msgs[0]["role"] == "system" and len(msgs) > 1:
             msgs = [{"role": msgs[1]["role"], "content": msgs[0]["content"] + "\n\n" + msgs[1]["content"]}, *msgs[2:]]
-        text = self.tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
+        text = self.tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True, **self.chat_kwargs)
         return text + prompt.prefix
 
     def _special(self) -> bool:
@@ -312,20 +322,24 @@ class HFBackend(BackendBase):
 
     # -- EMBED / REPRESENT --------------------------------------------------------------------
     def embed(self, texts: Sequence[str]) -> np.ndarray:
+        """Pooled, L2-normalised vectors. Texts are cut to the limit the way sentence-transformers cuts
+        them (the closing special token kept); a text that already starts with the BOS token (a rendered
+        chat prompt) gets no second one. Encoders are right-padded (absolute positions), causal models
+        left-padded (last-token pooling)."""
         if not self.capabilities & Capability.EMBED:
             return self._lacks(Capability.EMBED)
         torch = self.torch
-        limit = self.max_length or self.context_length()
-        seqs = [list(self.tokenizer(t, add_special_tokens=True)["input_ids"])[:limit] for t in texts]
-        seqs = [s or [self._filler_token()] for s in seqs]  # an empty text still gets a vector
+        limit = self.max_length or self.embed_max_length or self.context_length()
+        seqs = [self._embed_ids(t, limit) for t in texts]
         out = [None] * len(seqs)
         with torch.inference_mode():
             for batch in self._batches([len(s) for s in seqs]):
-                ids, mask, pos = self._left_pad([seqs[i] for i in batch])
                 if self.kind == "causal":
+                    ids, mask, pos = self._left_pad([seqs[i] for i in batch])
                     h = self.model(input_ids=ids, attention_mask=mask, position_ids=pos, output_hidden_states=True,
                                    logits_to_keep=1, use_cache=False).hidden_states[-1]
                 else:
+                    ids, mask = self._right_pad([seqs[i] for i in batch])
                     h = self.model(input_ids=ids, attention_mask=mask).last_hidden_state
                 vecs = _pool(torch, h.float(), mask, self.pooling)
                 vecs = torch.nn.functional.normalize(vecs, dim=-1).cpu().numpy()
@@ -333,6 +347,23 @@ class HFBackend(BackendBase):
                     out[i] = vecs[r]
         self.usage.add(len(seqs), sum(len(s) for s in seqs))
         return np.stack(out) if out else np.zeros((0, self.model.config.hidden_size), dtype=np.float32)
+
+    def _embed_ids(self, text: str, limit: int) -> list[int]:
+        tok = self.tokenizer
+        bos = tok.bos_token
+        special = not (bos and self.kind == "causal" and text.startswith(bos))
+        ids = list(tok(text, add_special_tokens=special, truncation=True, max_length=limit)["input_ids"])
+        return ids or [self._filler_token()]  # an empty text still gets a vector
+
+    def _right_pad(self, seqs: Sequence[Sequence[int]]) -> tuple[Any, Any]:
+        torch = self.torch
+        width = max(len(s) for s in seqs)
+        ids = torch.full((len(seqs), width), self.tokenizer.pad_token_id, dtype=torch.long)
+        mask = torch.zeros((len(seqs), width), dtype=torch.long)
+        for r, s in enumerate(seqs):
+            ids[r, : len(s)] = torch.tensor(s, dtype=torch.long)
+            mask[r, : len(s)] = 1
+        return ids.to(self.device), mask.to(self.device)
 
     def represent(self, prompts: Sequence[Prompt]) -> tuple[np.ndarray, np.ndarray]:
         if self.kind != "causal":
@@ -360,8 +391,9 @@ class HFBackend(BackendBase):
 
 
 def _pool(torch: Any, h: Any, mask: Any, how: str) -> Any:
-    if how == "last":  # left padding: the last position is every row's last real token
-        return h[:, -1, :]
+    if how == "last":  # the last real token of every row (the last position when left-padded)
+        last = mask.shape[1] - 1 - mask.flip(dims=[1]).float().argmax(dim=1)
+        return h[torch.arange(h.shape[0]), last]
     if how == "cls":
         first = mask.float().argmax(dim=1)
         return h[torch.arange(h.shape[0]), first]
@@ -379,6 +411,46 @@ def _model_kind(config: Any) -> str:
         "llama", "mistral", "qwen2", "qwen3", "gpt2", "gemma", "gemma2", "gemma3_text", "phi3"):
         return "causal"
     return "encoder"
+
+
+def _sentence_transformers_config(path: str) -> tuple[int | None, str | None]:
+    """(max_seq_length, pooling) from a local sentence-transformers folder, else (None, None)."""
+    import contextlib
+    import json
+    from pathlib import Path
+
+    folder = Path(path)
+    if not (folder / "modules.json").is_file():
+        return None, None
+    length = None
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        length = json.loads((folder / "sentence_bert_config.json").read_text()).get("max_seq_length")
+    pooling = None
+    try:
+        for module in json.loads((folder / "modules.json").read_text()):
+            if str(module.get("type", "")).endswith("Pooling"):
+                cfg = json.loads((folder / module.get("path", "") / "config.json").read_text())
+                pooling = next((name for key, name in (("pooling_mode_mean_tokens", "mean"),
+                                                       ("pooling_mode_cls_token", "cls"),
+                                                       ("pooling_mode_lasttoken", "last")) if cfg.get(key)), None)
+    except (OSError, ValueError, TypeError):
+        pass
+    return (int(length) if isinstance(length, int) and length > 0 else None), pooling
+
+
+def _as_dict(value: Any, what: str) -> dict[str, Any]:
+    if value in (None, "", "none", "None"):
+        return {}
+    if isinstance(value, str):
+        import json
+
+        try:
+            value = json.loads(value)
+        except ValueError:
+            raise ConfigError(f"{what} must be a table or a JSON object, not {value!r}") from None
+    if not isinstance(value, dict):
+        raise ConfigError(f"{what} must be a table or a JSON object, not {type(value).__name__}")
+    return dict(value)
 
 
 def _truthy(v: Any) -> bool:

@@ -38,17 +38,22 @@ def render(args: argparse.Namespace) -> int:
         requests = _first_requests(reranker, query, docs, _NoTokenizer())
         for i, req in enumerate(requests, 1):
             print(f"=== request {i}/{len(requests)} {_what(req, GenerateRequest)}")
-            for m in req.prompt.messages:
+            prompt = _prompt_of(req)
+            if isinstance(prompt, str):
+                print(prompt)
+                continue
+            for m in prompt.messages:
                 print(f"--- {m.role}\n{m.content}")
-            if req.prompt.prefix:
-                print(f"--- assistant prefix\n{req.prompt.prefix}")
+            if prompt.prefix:
+                print(f"--- assistant prefix\n{prompt.prefix}")
         return 0
     backend = reranker.backend
     try:
         requests = _first_requests(reranker, query, docs, backend)
         for i, req in enumerate(requests, 1):
             print(f"=== request {i}/{len(requests)} {_what(req, GenerateRequest)}")
-            print(backend.render(req.prompt))
+            prompt = _prompt_of(req)
+            print(prompt if isinstance(prompt, str) else backend.render(prompt))
     finally:
         reranker.close()
     return 0
@@ -70,9 +75,16 @@ def _first_requests(reranker, query, docs, backend) -> list:
         alg.close()
 
 
+def _prompt_of(req):
+    """The Prompt a request sends, or the plain text an embedding request embeds as is."""
+    return req.text if hasattr(req, "text") else req.prompt
+
+
 def _what(req, generate_cls) -> str:
     if isinstance(req, generate_cls):
         return f"(generate, max_new_tokens={req.max_new_tokens})"
+    if hasattr(req, "text"):
+        return "(embed)"
     return f"(score choices: {', '.join(repr(c) for c in req.choices)})"
 
 
@@ -80,6 +92,10 @@ class _NoTokenizer:
     """Stands in for a backend when only the messages are printed: counts words, never truncates."""
 
     name = "none"
+    model_id = ""
+
+    def options(self):
+        return {}
 
     def count_tokens(self, texts):
         return [len(t.split()) for t in texts]

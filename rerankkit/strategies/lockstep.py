@@ -1,7 +1,7 @@
 """Lock-step driver: many per-query algorithms share every backend call.
 
-Each query's algorithm is a generator that yields a list of requests (``ScoreRequest`` or
-``GenerateRequest``) and receives the list of results. The driver gathers the pending requests of
+Each query's algorithm is a generator that yields a list of requests (``ScoreRequest``,
+``GenerateRequest`` or ``EmbedRequest``) and receives the list of results. The driver gathers the pending requests of
 *all* queries, sends them to the backend in one call per request kind, and hands the results back.
 So sequential algorithms (heapsort, sliding windows) batch across queries, and embarrassingly
 parallel ones (pointwise, allpair) send everything at once.
@@ -22,7 +22,14 @@ class GenerateRequest:
     max_new_tokens: int
 
 
-Request = ScoreRequest | GenerateRequest
+@dataclass(frozen=True, slots=True)
+class EmbedRequest:
+    """One vector for ``text``; a :class:`Prompt` is rendered by the backend first (its chat template)."""
+
+    text: str | Prompt
+
+
+Request = ScoreRequest | GenerateRequest | EmbedRequest
 R = TypeVar("R")
 Algorithm = Generator[list[Request], list[Any], R]
 
@@ -46,6 +53,9 @@ def run_lockstep(
         if scores:
             for (i, j, _), out in zip(scores, backend.score([r for _, _, r in scores])):
                 answers[i][j] = out
+        embeds = [(i, j, r) for i in order for j, r in enumerate(pending[i]) if isinstance(r, EmbedRequest)]
+        if embeds:
+            _embed_all(backend, embeds, answers)
         for max_new, group in _by_max_tokens(gens).items():
             outs: list[Generation] = backend.generate([r.prompt for _, _, r in group], max_new)
             for (i, j, _), out in zip(group, outs):
@@ -72,6 +82,16 @@ def _advance(i: int, alg: Algorithm[Any], send: list[Any] | None, pending: dict[
         results[i] = stop.value
         if on_done:
             on_done(i)
+
+
+def _embed_all(backend: Backend, items: list[tuple[int, int, EmbedRequest]], answers: dict[int, list[Any]]) -> None:
+    """One backend call for every embedding request; a text asked for twice is embedded once."""
+    texts = [r.text if isinstance(r.text, str) else backend.render(r.text) for _, _, r in items]
+    unique = list(dict.fromkeys(texts))
+    vectors = backend.embed(unique) if unique else []
+    row = {t: k for k, t in enumerate(unique)}
+    for (i, j, _), t in zip(items, texts):
+        answers[i][j] = vectors[row[t]]
 
 
 def _by_max_tokens(items: list[tuple[int, int, GenerateRequest]]) -> dict[int, list[tuple[int, int, GenerateRequest]]]:

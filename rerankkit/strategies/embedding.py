@@ -1,0 +1,83 @@
+"""Embedding reranking: E²Rank (Liu et al. 2025) and plain query-document cosine.
+
+``mode="listwise"`` (E²Rank): the reranking query is a listwise prompt built from the query and the
+first ``prompt_docs`` candidates (chat-templated by the backend); its embedding is compared by cosine
+with each candidate's embedding, a pseudo-relevance-feedback query. ``mode="query"``: the query text
+alone (the template's ``query`` part) is embedded: ordinary bi-encoder reranking.
+
+One embedding call covers the prompts of every query and all their documents (a document shared by
+several queries is embedded once). Across calls and runs, document vectors are reused through the
+content-addressed call cache (``Reranker(..., cache=PATH)``): an embedding is keyed by backend, model,
+settings and the exact text, so a document embedded before by the same model is not embedded again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..backends.base import Capability
+from ..errors import ConfigError
+from ..prompts.template import TemplateSchema
+from ..types import Doc, Query, Ranking
+from .base import QueryContext, Strategy, register_strategy
+from .lockstep import Algorithm, EmbedRequest
+
+
+@dataclass
+class EmbeddingParams:
+    mode: str = "listwise"  # "listwise" (E²Rank prompt as the query) | "query" (the query alone)
+    prompt_docs: int = 20  # candidates listed in the listwise prompt (the first ones of the input order)
+    max_doc_tokens: int | None = 1024
+
+    def validate(self) -> None:
+        if self.mode not in ("listwise", "query"):
+            raise ConfigError(f"embedding mode must be 'listwise' or 'query', not {self.mode!r}")
+        if self.prompt_docs < 0:
+            raise ConfigError(f"embedding prompt_docs must be >= 0, not {self.prompt_docs}")
+
+
+@register_strategy
+class Embedding(Strategy):
+    """Template parts: ``user`` (``{query}``, ``{documents}``: the listwise prompt), ``item`` (``{id}``,
+    ``{doc}``), optional ``system`` and ``query`` (``{query}``: the text embedded in ``query`` mode);
+    ``extra``: ``item_separator`` (between listed documents), ``doc_suffix`` (appended to every
+    document before embedding, e.g. the model's end-of-text token)."""
+
+    name = "embedding"
+    requires = Capability.EMBED
+    schema = TemplateSchema.of(
+        {"user": {"query", "documents"}, "item": {"id", "doc"}},
+        {"query": {"query"}, "system": {"query"}, "prefix": set()},
+    )
+    Params = EmbeddingParams
+
+    def __init__(self, template, params=None):
+        super().__init__(template, params)
+        if self.params.mode == "query" and "query" not in self.template.parts:
+            raise ConfigError(f"template {template.name!r} has no 'query' part, needed by mode='query'")
+        self.separator = str(self.template.extra.get("item_separator", "\n"))
+        self.doc_suffix = str(self.template.extra.get("doc_suffix", ""))
+
+    def query_request(self, query: Query, texts: Sequence[str]) -> EmbedRequest:
+        """What is embedded as the query: the listwise prompt over ``texts`` (or the query alone)."""
+        if self.params.mode == "query":
+            return EmbedRequest(self.template.fill("query", query=query.text))
+        shown = texts[: self.params.prompt_docs]
+        items = self.separator.join(self.template.fill("item", id=k, doc=t) for k, t in enumerate(shown, start=1))
+        return EmbedRequest(self.template.prompt(query=query.text, documents=items))
+
+    def algorithm(self, query: Query, docs: Sequence[Doc], ctx: QueryContext) -> Algorithm[Ranking]:
+        texts = [ctx.truncate(d.prompt_text()) for d in docs]
+        out = yield [self.query_request(query, texts), *(EmbedRequest(t + self.doc_suffix) for t in texts)]
+        q = _unit(out[0])
+        scores = [float(np.dot(q, _unit(v))) for v in out[1:]]
+        return Ranking.from_scores(query, docs, scores)
+
+
+def _unit(v: object) -> np.ndarray:
+    a = np.asarray(v, dtype=np.float32).reshape(-1)
+    norm = float(np.linalg.norm(a))
+    return a / norm if norm > 0 else a

@@ -1,0 +1,169 @@
+"""Reading per-document scores out of a model's JSON reply (GroupRank and other groupwise prompts).
+
+A reply may wrap the JSON in prose, a reasoning section, ``<answer>`` tags or code fences, cut it off,
+use keys like ``"[3]"``, ``"3"``, ``"[3]]"`` or ``"Doc 3"``, add keys for documents that were not in
+the group, or leave some out. :func:`parse_group_scores` never raises: it returns the scores it could
+read for labels ``1..n`` and counts what it had to skip, clamp or give up on.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+_ANSWER = re.compile(r"<answer>(.*?)(?:</answer>|$)", re.DOTALL | re.IGNORECASE)
+_LABEL = re.compile(r"^\s*\[*\s*(?:doc(?:ument)?|passage|d|p|id)?[\s_#:-]*(\d{1,6})\s*\]*\s*$", re.IGNORECASE)
+# "key": value pairs inside a (possibly broken or truncated) object, for when json.loads fails
+_PAIR = re.compile(
+    r"""["']?\s*\[*\s*(?:doc(?:ument)?|passage|d|p|id)?[\s_#-]*(\d{1,6})\s*\]*\s*["']?\s*:\s*["']?\s*(-?\d+(?:\.\d+)?)""",
+    re.IGNORECASE,
+)
+_NUMBER = re.compile(r"^\s*(-?\d+(?:\.\d+)?)")
+_ID_KEYS = ("id", "doc", "docid", "doc_id", "document", "passage", "index", "label")
+_SCORE_KEYS = ("score", "relevance", "value", "rating", "usefulness")
+
+
+@dataclass(frozen=True)
+class GroupScores:
+    """What one reply said about a group of ``n`` documents labelled ``1..n``."""
+
+    n: int
+    scores: dict[int, float] = field(default_factory=dict)  # label -> score on [low, high]
+    extra_keys: int = 0  # labels outside 1..n that the reply scored anyway
+    clamped: int = 0  # values outside [low, high], clamped to the scale
+    source: str = "none"  # "json", "repaired" (regex over a broken object) or "none"
+
+    @property
+    def parsed(self) -> bool:
+        """True when the reply scored at least one document of the group."""
+        return bool(self.scores)
+
+    @property
+    def missing(self) -> list[int]:
+        """Labels of the group the reply gave no score."""
+        return [k for k in range(1, self.n + 1) if k not in self.scores]
+
+
+def parse_group_scores(reply: str | None, n: int, low: float = 0.0, high: float = 10.0) -> GroupScores:
+    """Scores for labels ``1..n`` from ``reply``; the last JSON object that scores the group wins."""
+    text = reply if isinstance(reply, str) else ""
+    regions = [m.group(1) for m in _ANSWER.finditer(text)][::-1] + [text]
+    for region in regions:
+        for start, end in reversed(list(_object_spans(region))):
+            found = _read_object(region[start:end])
+            if found is None:
+                continue
+            pairs, source = found
+            result = _collect(pairs, n, low, high, source)
+            if result.parsed:
+                return result
+    return GroupScores(n)
+
+
+def _object_spans(text: str) -> Iterator[tuple[int, int]]:
+    """(start, end) of each top-level ``{...}`` in ``text``; an unclosed one runs to the end."""
+    depth = 0
+    start = -1
+    in_string = False
+    escaped = False
+    for pos, ch in enumerate(text):
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+            continue
+        if ch == '"' and depth > 0:
+            in_string = True
+        elif ch == "{":
+            if depth == 0:
+                start = pos
+            depth += 1
+        elif ch == "}" and depth > 0:
+            depth -= 1
+            if depth == 0:
+                yield start, pos + 1
+    if depth > 0 and start >= 0:
+        yield start, len(text)
+
+
+def _read_object(chunk: str) -> tuple[list[tuple[str, Any]], str] | None:
+    """(key, value) pairs from one object: strict JSON first, then a lenient scan of ``"k": number``."""
+    try:
+        value = json.loads(chunk)
+    except ValueError:
+        # a number that runs to the very end of a cut-off reply may itself be cut ("10" -> "1"): skip it
+        pairs = [(m.group(1), m.group(2)) for m in _PAIR.finditer(chunk) if m.end() < len(chunk.rstrip())]
+        return (pairs, "repaired") if pairs else None
+    pairs = list(_walk(value))
+    return (pairs, "json") if pairs else None
+
+
+def _walk(value: Any, depth: int = 0) -> Iterator[tuple[str, Any]]:
+    """Label/score pairs anywhere in a decoded JSON value (nested objects, lists of items)."""
+    if depth > 8:
+        return
+    if isinstance(value, dict):
+        item = _as_item(value)
+        if item is not None:
+            yield item
+            return
+        for k, v in value.items():
+            if isinstance(v, (dict, list)):
+                yield from _walk(v, depth + 1)
+            else:
+                yield str(k), v
+    elif isinstance(value, list):
+        for v in value:
+            if isinstance(v, (dict, list)):
+                yield from _walk(v, depth + 1)
+
+
+def _as_item(obj: dict[str, Any]) -> tuple[str, Any] | None:
+    """``{"id": "[2]", "score": 7}`` style objects: one labelled score."""
+    keys = {str(k).lower(): k for k in obj}
+    ident = next((obj[keys[k]] for k in _ID_KEYS if k in keys), None)
+    score = next((obj[keys[k]] for k in _SCORE_KEYS if k in keys), None)
+    if ident is None or score is None or isinstance(ident, (dict, list)):
+        return None
+    return str(ident), score
+
+
+def _collect(pairs: list[tuple[str, Any]], n: int, low: float, high: float, source: str) -> GroupScores:
+    scores: dict[int, float] = {}
+    extra = clamped = 0
+    for key, raw in pairs:
+        m = _LABEL.match(key)
+        value = _number(raw)
+        if m is None or value is None:
+            continue
+        label = int(m.group(1))
+        if not 1 <= label <= n:
+            extra += 1
+            continue
+        if value < low or value > high:
+            clamped += 1
+            value = min(high, max(low, value))
+        scores[label] = value  # a repeated key: the last one counts, as in JSON
+    return GroupScores(n, scores, extra, clamped, source if scores else "none")
+
+
+def _number(raw: Any) -> float | None:
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, (int, float)):
+        value = float(raw)
+    elif isinstance(raw, str):
+        m = _NUMBER.match(raw)
+        if m is None:
+            return None
+        value = float(m.group(1))
+    else:
+        return None
+    return value if math.isfinite(value) else None
