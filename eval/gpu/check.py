@@ -37,10 +37,9 @@ SHAPES: dict[str, tuple[int, int, int, int, int, int, bool, str]] = {
 }
 CHATML = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
           "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
-WORDS = tuple(
-    "the of and to in is was for on that with as by at from passage query answer relevant document river city "
-    "music protein energy history market water system model data light cell health law Yes No yes no Passage A B"
-    .split(" "))
+_TEXT = ("the of and to in is was for on that with as by at from passage query answer relevant document river city "
+         "music protein energy history market water system model data light cell health law Yes No yes no Passage A B")
+WORDS = tuple(_TEXT.split(" "))
 
 
 def kendall_tau(a: list[str], b: list[str]) -> float:
