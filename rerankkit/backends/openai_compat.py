@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
@@ -74,6 +75,7 @@ class OpenAIBackend(BackendBase):
         pooling: str = "mean",
         embed_batch_size: int | str = 32,
         extra_body: dict[str, Any] | str | None = None,
+        token_ids: bool | str = "auto",
         threads: int | str | None = None,  # a server-side setting; accepted so shared overrides work
     ) -> None:
         super().__init__(model)
@@ -103,6 +105,12 @@ class OpenAIBackend(BackendBase):
         self.served_model = served_model or (model if model and not is_local_ref(model) else self._first_model())
         root = self.base_url[: -len("/v1")] if self.base_url.endswith("/v1") else self.base_url
         self.remote = ServerTokenizer(self.client, root, self.served_model)
+        self.token_ids = str(token_ids).lower()
+        if self.token_ids not in ("auto", "true", "false"):
+            raise ConfigError(f"token_ids must be auto, true or false, not {token_ids!r}")
+        self._ids_ok: bool | None = None
+        self.followups = 0  # extra requests for answer tokens outside the top log-probs
+        self._lock = threading.Lock()
         log.info("openai backend: %s at %s (%s endpoint, %s tokenizer)", self.served_model, self.base_url,
                  self.endpoint, "local" if self.local else "server")
 
@@ -149,6 +157,23 @@ class OpenAIBackend(BackendBase):
     def _token_text(self, token_id: int | None, choice: str) -> str:
         return self.local.token_text(token_id) if self.local and token_id is not None else choice
 
+    def _ids_accepted(self) -> bool:
+        """Whether the server takes prompts as token ids (vLLM, OpenAI do; llama-cpp-python does not)."""
+        if self._ids_ok is None:
+            if self.token_ids in ("true", "false"):
+                self._ids_ok = self.token_ids == "true"
+            else:
+                probe = {"model": self.served_model, "prompt": self.local.encode("Hello") if self.local else [0],
+                         "max_tokens": 1, "temperature": 0.0}
+                try:
+                    self._ids_ok = bool(self.client.post("completions", probe, retry=False).get("choices"))
+                except ServerError as exc:
+                    if exc.status is None:
+                        raise
+                    self._ids_ok = False
+                log.info("server takes token-id prompts: %s", self._ids_ok)
+        return bool(self._ids_ok)
+
     # -- request bodies ------------------------------------------------------------------------
     def _body(self, prompt: Prompt, **fields: Any) -> tuple[str, dict[str, Any], int]:
         """(path, body, prompt tokens known here or 0) for ``prompt`` on the configured endpoint."""
@@ -156,7 +181,7 @@ class OpenAIBackend(BackendBase):
         if self.endpoint == "completions":
             rendered = self.render(prompt)
             ids = self.local.encode(rendered) if self.local else None
-            body["prompt"] = ids if ids is not None else rendered
+            body["prompt"] = ids if ids is not None and self._ids_accepted() else rendered
             return "completions", body, len(ids or [])
         msgs = [{"role": m.role, "content": m.content} for m in prompt.messages]
         if prompt.prefix:
@@ -201,35 +226,62 @@ class OpenAIBackend(BackendBase):
         if all(i is None or len(i) == 1 for i in ids):
             wanted = [(None if i is None else i[0], self._token_text(None if i is None else i[0], c))
                       for i, c in zip(ids, req.choices)]
-            distinct = {w[0] for w in wanted if w[0] is not None}
             restrict = self.use_bias and all(w[0] is not None for w in wanted)
-            k = len(distinct) if restrict else self.top_k
-            if restrict and k > self.top_k:
-                raise BackendError(f"{k} answer tokens need top_logprobs >= {k} (top_logprobs={self.top_k})")
             fields: dict[str, Any] = {"max_tokens": 1}
-            fields.update({"logprobs": True, "top_logprobs": k} if chat else {"logprobs": k})
+            fields.update({"logprobs": True, "top_logprobs": self.top_k} if chat else {"logprobs": self.top_k})
             if restrict:
-                fields["logit_bias"] = {str(t): BIAS for t in sorted(distinct)}
+                fields["logit_bias"] = {str(t): BIAS for t in sorted({w[0] for w in wanted})}
             path, body, n = self._body(req.prompt, **fields)
 
             def one() -> tuple[list[float], int]:
                 reply = self.client.post(path, body)
+                top = top_logprobs(reply, chat)
+                if restrict:
+                    self._fill_missing(path, body, top, wanted, chat)
                 used = (reply.get("usage") or {}).get("prompt_tokens") or n
-                return pick(top_logprobs(reply, chat), wanted, self.missing), int(used)
+                return pick(top, wanted, self.missing), int(used)
 
             return [one]
         if chat or self.local is None:
             raise CapabilityError(f"multi-token answers {req.choices!r} need the completions endpoint and a "
                                   "local tokenizer (tokenizer=...) to score from echoed prompt log-probs")
-        return [self._echo_job(req.prompt, c) for c in ids]  # type: ignore[misc]
+        return [self._echo_job(req.prompt, c, i) for c, i in zip(req.choices, ids)]  # type: ignore[arg-type]
 
-    def _echo_job(self, prompt: Prompt, cont: list[int]) -> Any:
+    def _fill_missing(self, path: str, body: dict[str, Any], top: dict[str, float],
+                      wanted: list[tuple[int | None, str]], chat: bool) -> None:
+        """Ask again, biased towards one answer token at a time, for each token absent from ``top``.
+
+        Servers that report log-probs *before* the bias (llama.cpp, vLLM) list the raw top-k plus the
+        sampled token, so a biased request reveals that token's exact log-prob. A value above the
+        k-th listed one means the server reports log-probs *after* the bias, which would mix scales.
+        """
+        listed = sorted(top.values(), reverse=True)
+        kth = listed[self.top_k - 1] if len(listed) >= self.top_k else None
+        for tid, text in wanted:
+            if f"token_id:{tid}" in top or text in top:
+                continue
+            again = dict(body, logit_bias={str(tid): BIAS})
+            again.update({"top_logprobs": 1} if chat else {"logprobs": 1})
+            got = top_logprobs(self.client.post(path, again), chat)
+            value = got.get(f"token_id:{tid}", got.get(text))
+            if value is None:
+                raise BackendError(f"the server ignored logit_bias: answer token {text!r} ({tid}) is not in its reply")
+            if kth is not None and value > kth + 1e-4:
+                raise BackendError("the server reports log-probs after logit_bias; set top_logprobs to at least "
+                                   f"the number of answer tokens ({len(wanted)})")
+            top[text] = value
+            with self._lock:
+                self.followups += 1
+
+    def _echo_job(self, prompt: Prompt, choice: str, cont: list[int]) -> Any:
         path, body, n = self._body(prompt, max_tokens=1, echo=True, logprobs=1)
-        body["prompt"] = list(body["prompt"]) + list(cont)
+        as_text = isinstance(body["prompt"], str)
+        body["prompt"] = body["prompt"] + choice if as_text else list(body["prompt"]) + list(cont)
 
         def one() -> tuple[list[float], int]:
             reply = self.client.post(path, body)
-            return [float(sum(echoed_logprobs(reply, n, len(cont))))], n + len(cont)
+            vals = echoed_logprobs(reply, n, len(cont), check_text=choice if as_text else None)
+            return [float(sum(vals))], n + len(cont)
 
         return one
 

@@ -73,11 +73,13 @@ def pick(top: dict[str, float], wanted: Sequence[tuple[int | None, str]], missin
     return [float(v) for v in out]  # type: ignore[arg-type]
 
 
-def echoed_logprobs(reply: Any, n_prompt: int, n_tail: int, generated: int | None = None) -> list[float]:
+def echoed_logprobs(reply: Any, n_prompt: int, n_tail: int, generated: int | None = None,
+                    check_text: str | None = None) -> list[float]:
     """Log-probs of the last ``n_tail`` prompt tokens from an ``echo=True`` completions reply.
 
     The echoed token list is the prompt (``n_prompt`` tokens, or more if the server added BOS)
     followed by the generated tokens; positions are counted from the end of the prompt.
+    ``check_text``: the answer text those tokens must spell (when the server tokenised the prompt).
     """
     choice = _first_choice(reply, "completions")
     lp = choice.get("logprobs")
@@ -93,6 +95,10 @@ def echoed_logprobs(reply: Any, n_prompt: int, n_tail: int, generated: int | Non
         raise BackendError(f"the echo reply has {len(vals)} token log-probs, expected at least "
                            f"{n_prompt} prompt + {generated} generated")
     tail = vals[end - n_tail: end]
+    if check_text is not None:
+        spelled = "".join(str(t) for t in (lp.get("tokens") or [])[end - n_tail: end])
+        if spelled != check_text:
+            raise BackendError(f"the server tokenised the answer {check_text!r} differently ({spelled!r})")
     if any(v is None for v in tail):
         raise BackendError("the echo reply lacks log-probs for the answer tokens")
     return [_num(v) for v in tail]

@@ -98,7 +98,73 @@ def test_completion_request_uses_local_tokens_and_logit_bias(stub, smollm2_dir):
     ids = [be.local.continuation_ids(rendered, c) for c in REQ.choices]
     assert all(len(i) == 1 for i in ids)
     assert body["logit_bias"] == {str(i[0]): 100.0 for i in ids}
-    assert body["logprobs"] == 4 and body["max_tokens"] == 1
+    assert body["logprobs"] == 20 and body["max_tokens"] == 1
+
+
+def raw_server(logprobs_of, k_listed=2, post_bias=False, honour_bias=True):
+    """A completions stub that lists the raw top ``k_listed`` tokens plus the sampled (biased) one."""
+    def reply(body):
+        if isinstance(body["prompt"], list) and body.get("max_tokens") == 1 and "logprobs" not in body:
+            return 200, completion({}), {}  # the token-id probe
+        bias = {int(t) for t in body.get("logit_bias", {})} if honour_bias else set()
+        ranked = sorted(logprobs_of, key=lambda t: -logprobs_of[t][1])
+        sampled = max((t for t in ranked if t in bias), key=lambda t: logprobs_of[t][1], default=ranked[0])
+        text, lp = logprobs_of[sampled]
+        if post_bias and bias:
+            z = math.log(sum(math.exp(logprobs_of[t][1]) for t in bias))
+            listed = sorted(bias, key=lambda t: -logprobs_of[t][1])[:k_listed]
+            return 200, completion({logprobs_of[t][0]: logprobs_of[t][1] - z for t in listed}, text), {}
+        top = {logprobs_of[t][0]: logprobs_of[t][1] for t in ranked[:k_listed]}
+        top[text] = lp
+        return 200, completion(top, text), {}
+    return reply
+
+
+def smol_ids(be, choices):
+    rendered = be.render(REQ.prompt)
+    return [be.local.continuation_ids(rendered, c)[0] for c in choices]
+
+
+def test_answer_tokens_outside_the_top_list_are_asked_for_one_by_one(stub, smollm2_dir):
+    probe = backend("http://127.0.0.1:1/v1", tokenizer=str(smollm2_dir), served_model="x")
+    ids = smol_ids(probe, REQ.choices)
+    table = {i: (c, YES_NO[c]) for i, c in zip(ids, REQ.choices)}
+    table[999] = ("Maybe", math.log(0.5))  # a non-answer token ranked above most answers
+    s = stub(by_path(completions=raw_server(table, k_listed=2)))
+    be = backend(s.url, tokenizer=str(smollm2_dir), top_logprobs=2)
+    got = be.score([REQ])[0]
+    assert np.allclose(got, [YES_NO[c] for c in REQ.choices])  # exact raw values for every answer
+    assert be.followups == 3  # the listed top-2 were "Yes" and "Maybe": the other three asked for
+    singles = [b["logit_bias"] for _, b in s.bodies if len(b.get("logit_bias", {})) == 1]
+    assert sorted(singles, key=str) == sorted([{str(i): 100.0} for i in ids[1:]], key=str)
+
+
+def test_mixed_log_prob_scales_and_ignored_bias_are_errors(stub, smollm2_dir):
+    probe = backend("http://127.0.0.1:1/v1", tokenizer=str(smollm2_dir), served_model="x")
+    table = {i: (c, YES_NO[c]) for i, c in zip(smol_ids(probe, REQ.choices), REQ.choices)}
+    table[999] = ("Maybe", math.log(0.5))
+    for kw, msg in [({"post_bias": True}, "after logit_bias"), ({"honour_bias": False}, "ignored logit_bias")]:
+        s = stub(by_path(completions=raw_server(table, k_listed=2, **kw)))
+        with pytest.raises(BackendError, match=msg):
+            backend(s.url, tokenizer=str(smollm2_dir), top_logprobs=2).score([REQ])
+    # a post-bias server with a top list long enough for every answer is consistent: differences kept
+    s = stub(by_path(completions=raw_server(table, k_listed=20, post_bias=True)))
+    got = backend(s.url, tokenizer=str(smollm2_dir), top_logprobs=20).score([REQ])[0]
+    want = np.array([YES_NO[c] for c in REQ.choices])
+    assert np.allclose(got - got[0], want - want[0])
+
+
+def test_servers_that_refuse_token_ids_get_text(stub, smollm2_dir):
+    def reply(body):
+        if isinstance(body["prompt"], list):
+            return 422, {"detail": [{"msg": "Input should be a valid string"}]}, {}
+        return 200, completion(YES_NO), {}
+
+    s = stub(by_path(completions=reply))
+    be = backend(s.url, tokenizer=str(smollm2_dir))
+    be.score([REQ])
+    assert s.bodies[-1][1]["prompt"] == be.render(REQ.prompt)
+    assert len(s.bodies) == 2  # one probe, then text
 
 
 def test_multi_token_answers_use_echoed_prompt_logprobs(stub, smollm2_dir):
@@ -116,8 +182,9 @@ def test_multi_token_answers_use_echoed_prompt_logprobs(stub, smollm2_dir):
     lens = [len(be.local.continuation_ids(rendered, c)) for c in req.choices]
     assert min(lens) > 1
     assert np.allclose(got, [-0.5 * n for n in lens])
-    assert all(b["echo"] is True and b["max_tokens"] == 1 for _, b in s.bodies)
-    assert s.bodies[0][1]["prompt"][-lens[0]:] == be.local.continuation_ids(rendered, "Passage A")
+    echoes = [b for _, b in s.bodies if "echo" in b]
+    assert len(echoes) == 2 and all(b["echo"] is True and b["max_tokens"] == 1 for b in echoes)
+    assert echoes[0]["prompt"][-lens[0]:] == be.local.continuation_ids(rendered, "Passage A")
 
 
 def test_chat_cannot_prefill_unless_the_server_can(stub):

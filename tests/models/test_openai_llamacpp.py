@@ -1,0 +1,128 @@
+"""The openai backend against a real llama.cpp server running the packaged SmolLM2 (Q4_1 GGUF):
+scores agree with the hf backend on the same model, pointwise and PRP run end to end, and a server
+killed mid-run gives retries, then a clear error that keeps the finished calls."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+pytest.importorskip("httpx")
+
+from rerankkit.backends.base import Prompt, ScoreRequest  # noqa: E402
+from rerankkit.backends.http import ServerError  # noqa: E402
+from rerankkit.backends.openai_compat import OpenAIBackend  # noqa: E402
+from rerankkit.types import Doc  # noqa: E402
+
+MODEL = "packaged:smollm2-135m-instruct"
+QUERY = "how do rivers form deltas"
+TEXTS = [
+    "A delta forms where a river deposits sediment as it slows entering a lake or the sea.",
+    "Bread dough rises because yeast ferments sugars and releases carbon dioxide.",
+    "River deltas grow when the current drops its silt, building new land at the mouth.",
+    "The stock market closed higher on Friday after strong earnings reports.",
+    "Sediment carried by rivers settles in fan-shaped deposits called deltas.",
+    "Volcanoes erupt when magma pressure exceeds the strength of the overlying rock.",
+]
+DOCS = [Doc(f"d{i}", t) for i, t in enumerate(TEXTS)]
+
+
+@pytest.fixture(scope="module")
+def remote(llama_server):
+    be = OpenAIBackend(MODEL, base_url=llama_server.url, max_concurrency=4)
+    yield be
+    be.close()
+
+
+@pytest.fixture(scope="module")
+def local(smollm2_dir):
+    pytest.importorskip("torch")
+    from rerankkit.backends.hf import HFBackend
+
+    return HFBackend(str(smollm2_dir), dtype="fp32", threads=1)
+
+
+def yes_no(text: str) -> ScoreRequest:
+    return ScoreRequest(Prompt.user(f"Passage: {text}\nQuery: {QUERY}\nDoes the passage answer the query? "
+                                    "Answer 'Yes' or 'No'"), ("Yes", "No", " yes", " no"))
+
+
+def centred(x: np.ndarray) -> np.ndarray:
+    return x - np.logaddexp.reduce(x)  # log-probs normalised over the answers
+
+
+def test_renders_and_tokenises_exactly_like_hf(remote, local):
+    p = yes_no(TEXTS[0]).prompt
+    assert remote.render(p) == local.render(p)
+    assert remote.local.encode(remote.render(p)) == local.encode(local.render(p))
+
+
+def test_single_token_scores_match_hf(remote, local):
+    reqs = [yes_no(t) for t in TEXTS]
+    got = [centred(x) for x in remote.score(reqs)]
+    want = [centred(x) for x in local.score(reqs)]
+    # same weights (Q4_1 in llama.cpp, dequantised to fp32 in transformers), different kernels
+    diffs = [float(np.max(np.abs(a - b))) for a, b in zip(got, want)]
+    assert max(diffs) < 0.25, diffs
+    logodds = lambda xs: [np.logaddexp(x[0], x[2]) - np.logaddexp(x[1], x[3]) for x in xs]  # noqa: E731
+    assert np.corrcoef(logodds(got), logodds(want))[0, 1] > 0.95
+
+
+def test_multi_token_scores_match_hf(remote, local):
+    req = ScoreRequest(Prompt.user(f"Which passage is about deltas?\nPassage A: {TEXTS[0]}\nPassage B: {TEXTS[1]}"),
+                       ("Passage A", "Passage B"))
+    rendered = remote.render(req.prompt)
+    assert all(len(remote.local.continuation_ids(rendered, c)) > 1 for c in req.choices)
+    got, want = remote.score([req])[0], local.score([req])[0]
+    assert np.allclose(got, want, atol=0.25), (got, want)  # absolute log-probs: echo reports them unbiased
+
+
+def test_generation_through_the_server(remote):
+    out = remote.generate([Prompt.user("Say hello.")], max_new_tokens=5)
+    assert 0 < out[0].generated_tokens <= 5 and out[0].text.strip()
+
+
+@pytest.mark.parametrize("preset,params", [("pointwise-smollm2-135m", {}),
+                                           ("prp-smollm2-135m", {"k": 2, "max_doc_tokens": 48})])
+def test_rerankers_run_through_the_openai_backend(llama_server, preset, params):
+    from rerankkit import Reranker
+
+    r = Reranker(preset, backend="openai", base_url=llama_server.url, max_concurrency=4, **params)
+    ranking = r.rerank(QUERY, DOCS)
+    assert sorted(ranking.docids) == sorted(d.docid for d in DOCS)
+    assert r.backend.name == "openai" and ranking.metadata["model_calls"] > 0
+    assert r.rerank(QUERY, DOCS).docids == ranking.docids
+
+
+def test_server_killed_mid_run_keeps_finished_calls(tmp_path, remote):
+    from llama_server import start_llama_server
+
+    server = start_llama_server(tmp_path)
+    be = OpenAIBackend(MODEL, base_url=server.url, max_concurrency=1, max_retries=2, backoff=0.05, timeout=30)
+    reqs = [yes_no(t) for t in TEXTS * 3]
+    caught: dict[str, BaseException] = {}
+
+    def work() -> None:
+        try:
+            be.score(reqs)
+        except BaseException as exc:  # noqa: BLE001
+            caught["error"] = exc
+
+    t = threading.Thread(target=work)
+    t.start()
+    deadline = time.monotonic() + 120
+    while be.client.replies < 3 and t.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    server.proc.kill()
+    t.join(120)
+    server.stop()
+    err = caught.get("error")
+    assert isinstance(err, ServerError), err
+    assert "cannot reach the server" in str(err) or "after 3 attempts" in str(err)
+    assert be.client.retries >= 2
+    assert 3 <= len(err.partial) < len(reqs)
+    for i, vals in err.partial.items():  # what finished is the real answer, kept for a cache
+        assert np.allclose(centred(vals), centred(remote.score([reqs[i]])[0]), atol=1e-3)
