@@ -85,7 +85,7 @@ def start_llama_server(log_dir: Path, *extra: str, threads: int = 1, n_ctx: int 
 
 @pytest.fixture(scope="session")
 def llama_server(tmp_path_factory):
-    """One llama.cpp server for the session (prompt log-probs on, for multi-token answers)."""
-    server = start_llama_server(tmp_path_factory.mktemp("llama"), "--logits_all", "true")
+    """One llama.cpp server for the session (its default logits_all=true gives log-probs)."""
+    server = start_llama_server(tmp_path_factory.mktemp("llama"))
     yield server
     server.stop()

@@ -37,6 +37,7 @@ from .tokenizing import LocalTokenizer, ServerTokenizer, is_local_ref, load_toke
 
 log = logging.getLogger(__name__)
 BIAS = 100.0
+AUTO_K, FALLBACK_K = 100, 20
 
 
 class OpenAIBackend(BackendBase):
@@ -68,7 +69,7 @@ class OpenAIBackend(BackendBase):
         timeout: float | str = 60.0,
         max_retries: int | str = 4,
         backoff: float | str = 0.5,
-        top_logprobs: int | str = 20,
+        top_logprobs: int | str = "auto",
         logit_bias: bool | str = True,
         missing_logprobs: str = "error",
         continue_final_message: bool | str = False,
@@ -88,7 +89,9 @@ class OpenAIBackend(BackendBase):
         if missing_logprobs not in ("error", "floor"):
             raise ConfigError(f"missing_logprobs must be error or floor, not {missing_logprobs!r}")
         self.max_concurrency = max(1, int(max_concurrency))
-        self.top_k = int(top_logprobs)
+        # auto: ask for 100 (fewer follow-ups), and 20 once a server refuses that many (vLLM, OpenAI)
+        self.auto_k = str(top_logprobs) == "auto"
+        self.top_k = AUTO_K if self.auto_k else int(top_logprobs)
         self.use_bias = _truthy(logit_bias)
         self.missing = missing_logprobs
         self.continue_final = _truthy(continue_final_message)
@@ -234,7 +237,7 @@ class OpenAIBackend(BackendBase):
             path, body, n = self._body(req.prompt, **fields)
 
             def one() -> tuple[list[float], int]:
-                reply = self.client.post(path, body)
+                reply = self._post_logprobs(path, body, chat)
                 top = top_logprobs(reply, chat)
                 if restrict:
                     self._fill_missing(path, body, top, wanted, chat)
@@ -247,6 +250,18 @@ class OpenAIBackend(BackendBase):
                                   "local tokenizer (tokenizer=...) to score from echoed prompt log-probs")
         return [self._echo_job(req.prompt, c, i) for c, i in zip(req.choices, ids)]  # type: ignore[arg-type]
 
+    def _post_logprobs(self, path: str, body: dict[str, Any], chat: bool) -> Any:
+        key = "top_logprobs" if chat else "logprobs"
+        k = min(body[key], self.top_k)
+        try:
+            return self.client.post(path, dict(body, **{key: k}))
+        except ServerError as exc:
+            if not (self.auto_k and k > FALLBACK_K and exc.status in (400, 422) and "logprob" in str(exc).lower()):
+                raise
+            log.info("the server refuses %d top log-probs; asking for %d", self.top_k, FALLBACK_K)
+            self.top_k = FALLBACK_K
+            return self.client.post(path, dict(body, **{key: FALLBACK_K}))
+
     def _fill_missing(self, path: str, body: dict[str, Any], top: dict[str, float],
                       wanted: list[tuple[int | None, str]], chat: bool) -> None:
         """Ask again, biased towards one answer token at a time, for each token absent from ``top``.
@@ -255,8 +270,10 @@ class OpenAIBackend(BackendBase):
         sampled token, so a biased request reveals that token's exact log-prob. A value above the
         k-th listed one means the server reports log-probs *after* the bias, which would mix scales.
         """
+        key = "top_logprobs" if chat else "logprobs"
+        k = min(body[key], self.top_k)
         listed = sorted(top.values(), reverse=True)
-        kth = listed[self.top_k - 1] if len(listed) >= self.top_k else None
+        kth = listed[k - 1] if len(listed) >= k else None
         for tid, text in wanted:
             if f"token_id:{tid}" in top or text in top:
                 continue

@@ -126,3 +126,17 @@ def test_server_killed_mid_run_keeps_finished_calls(tmp_path, remote):
     assert 3 <= len(err.partial) < len(reqs)
     for i, vals in err.partial.items():  # what finished is the real answer, kept for a cache
         assert np.allclose(centred(vals), centred(remote.score([reqs[i]])[0]), atol=1e-3)
+
+
+def test_command_line_set_backend_openai(llama_server, data_root, tmp_path):
+    from rerankkit.cli.main import main
+
+    out = tmp_path / "run.txt"
+    rc = main(["rerank", "pointwise-smollm2-135m", "--dataset", "trec-dl-2019/passage", "--queries", "1",
+               "--depth", "4", "--set", "backend=openai", "--set", f"base_url={llama_server.url}",
+               "--set", "max_concurrency=2", "-o", str(out), "--no-progress"])
+    assert rc in (0, None)
+    lines = out.read_text().splitlines()
+    assert len(lines) >= 4 and len({line.split()[0] for line in lines}) == 1
+    spec = (tmp_path / "run.txt.spec.toml").read_text()
+    assert 'backend = "openai"' in spec and "base_url" in spec

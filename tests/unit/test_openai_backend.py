@@ -59,7 +59,7 @@ def test_chat_scores_by_text_without_a_tokenizer(stub):
     path, body = s.bodies[-1]
     assert path == "/v1/chat/completions"
     assert body["max_tokens"] == 1 and body["temperature"] == 0.0 and body["logprobs"] is True
-    assert body["top_logprobs"] == 20 and "logit_bias" not in body  # no token ids: no bias possible
+    assert body["top_logprobs"] == 100 and "logit_bias" not in body  # no token ids: no bias possible
     assert body["messages"] == [{"role": "user", "content": "Passage: p\nQuery: q"}]
 
 
@@ -98,7 +98,23 @@ def test_completion_request_uses_local_tokens_and_logit_bias(stub, smollm2_dir):
     ids = [be.local.continuation_ids(rendered, c) for c in REQ.choices]
     assert all(len(i) == 1 for i in ids)
     assert body["logit_bias"] == {str(i[0]): 100.0 for i in ids}
-    assert body["logprobs"] == 20 and body["max_tokens"] == 1
+    assert body["logprobs"] == 100 and body["max_tokens"] == 1
+
+
+def test_auto_top_logprobs_falls_back_to_what_the_server_allows(stub):
+    def reply(body):
+        if body["logprobs"] > 20:
+            return 400, {"error": {"message": "Requested sample logprobs of 100, which is greater than max "
+                                              "allowed: 20"}}, {}
+        return 200, completion(YES_NO), {}
+
+    s = stub(by_path(completions=reply, tokenize=lambda b: (404, {}, {})))
+    be = backend(s.url, tokenizer="server", endpoint="completions")
+    assert np.allclose(be.score([REQ, REQ])[1], [YES_NO[c] for c in REQ.choices])
+    assert be.top_k == 20 and s.bodies[-1][1]["logprobs"] == 20
+    fixed = backend(s.url, tokenizer="server", endpoint="completions", top_logprobs=50)
+    with pytest.raises(ServerError, match="greater than max allowed"):
+        fixed.score([REQ])
 
 
 def raw_server(logprobs_of, k_listed=2, post_bias=False, honour_bias=True):
