@@ -37,7 +37,9 @@ from .tokenizing import LocalTokenizer, ServerTokenizer, is_local_ref, load_toke
 
 log = logging.getLogger(__name__)
 BIAS = 100.0
-AUTO_K, FALLBACK_K = 100, 20
+# top_logprobs=auto asks for a long list (cheap for a server; each answer token missing from it costs a
+# follow-up request) and falls back to 20 when a server refuses that many (vLLM's default cap, OpenAI's)
+AUTO_K, FALLBACK_K = 10_000, 20
 
 
 class OpenAIBackend(BackendBase):
@@ -89,9 +91,9 @@ class OpenAIBackend(BackendBase):
         if missing_logprobs not in ("error", "floor"):
             raise ConfigError(f"missing_logprobs must be error or floor, not {missing_logprobs!r}")
         self.max_concurrency = max(1, int(max_concurrency))
-        # auto: ask for 100 (fewer follow-ups), and 20 once a server refuses that many (vLLM, OpenAI)
         self.auto_k = str(top_logprobs) == "auto"
         self.top_k = AUTO_K if self.auto_k else int(top_logprobs)
+        self._k_ok = 0  # the largest top-k a server accepted
         self.use_bias = _truthy(logit_bias)
         self.missing = missing_logprobs
         self.continue_final = _truthy(continue_final_message)
@@ -237,10 +239,10 @@ class OpenAIBackend(BackendBase):
             path, body, n = self._body(req.prompt, **fields)
 
             def one() -> tuple[list[float], int]:
-                reply = self._post_logprobs(path, body, chat)
+                reply, k = self._post_logprobs(path, body, chat)
                 top = top_logprobs(reply, chat)
                 if restrict:
-                    self._fill_missing(path, body, top, wanted, chat)
+                    self._fill_missing(path, body, top, wanted, chat, k)
                 used = (reply.get("usage") or {}).get("prompt_tokens") or n
                 return pick(top, wanted, self.missing), int(used)
 
@@ -250,30 +252,34 @@ class OpenAIBackend(BackendBase):
                                   "local tokenizer (tokenizer=...) to score from echoed prompt log-probs")
         return [self._echo_job(req.prompt, c, i) for c, i in zip(req.choices, ids)]  # type: ignore[arg-type]
 
-    def _post_logprobs(self, path: str, body: dict[str, Any], chat: bool) -> Any:
+    def _post_logprobs(self, path: str, body: dict[str, Any], chat: bool) -> tuple[Any, int]:
+        """Post a log-prob request; with ``top_logprobs=auto`` the current k, lowered once if refused."""
         key = "top_logprobs" if chat else "logprobs"
-        k = min(body[key], self.top_k)
+        k = self.top_k if self.auto_k else int(body[key])
         try:
-            return self.client.post(path, dict(body, **{key: k}))
+            reply = self.client.post(path, dict(body, **{key: k}))
         except ServerError as exc:
             if not (self.auto_k and k > FALLBACK_K and exc.status in (400, 422) and "logprob" in str(exc).lower()):
                 raise
-            log.info("the server refuses %d top log-probs; asking for %d", self.top_k, FALLBACK_K)
-            self.top_k = FALLBACK_K
-            return self.client.post(path, dict(body, **{key: FALLBACK_K}))
+            with self._lock:
+                self.top_k = max(FALLBACK_K, self._k_ok)
+            log.info("the server refuses %d top log-probs; asking for %d", k, self.top_k)
+            return self._post_logprobs(path, body, chat)
+        with self._lock:
+            self._k_ok = max(self._k_ok, k)
+        return reply, k
 
     def _fill_missing(self, path: str, body: dict[str, Any], top: dict[str, float],
-                      wanted: list[tuple[int | None, str]], chat: bool) -> None:
+                      wanted: list[tuple[int | None, str]], chat: bool, k: int) -> int:
         """Ask again, biased towards one answer token at a time, for each token absent from ``top``.
 
         Servers that report log-probs *before* the bias (llama.cpp, vLLM) list the raw top-k plus the
         sampled token, so a biased request reveals that token's exact log-prob. A value above the
         k-th listed one means the server reports log-probs *after* the bias, which would mix scales.
         """
-        key = "top_logprobs" if chat else "logprobs"
-        k = min(body[key], self.top_k)
         listed = sorted(top.values(), reverse=True)
         kth = listed[k - 1] if len(listed) >= k else None
+        asked = 0
         for tid, text in wanted:
             if f"token_id:{tid}" in top or text in top:
                 continue
@@ -287,8 +293,10 @@ class OpenAIBackend(BackendBase):
                 raise BackendError("the server reports log-probs after logit_bias; set top_logprobs to at least "
                                    f"the number of answer tokens ({len(wanted)})")
             top[text] = value
+            asked += 1
             with self._lock:
                 self.followups += 1
+        return asked
 
     def _echo_job(self, prompt: Prompt, choice: str, cont: list[int]) -> Any:
         path, body, n = self._body(prompt, max_tokens=1, echo=True, logprobs=1)

@@ -62,13 +62,12 @@ def test_renders_and_tokenises_exactly_like_hf(remote, local):
 
 def test_single_token_scores_match_hf(remote, local):
     reqs = [yes_no(t) for t in TEXTS]
-    got = [centred(x) for x in remote.score(reqs)]
-    want = [centred(x) for x in local.score(reqs)]
-    # same weights (Q4_1 in llama.cpp, dequantised to fp32 in transformers), different kernels
-    diffs = [float(np.max(np.abs(a - b))) for a, b in zip(got, want)]
-    assert max(diffs) < 0.25, diffs
-    logodds = lambda xs: [np.logaddexp(x[0], x[2]) - np.logaddexp(x[1], x[3]) for x in xs]  # noqa: E731
-    assert np.corrcoef(logodds(got), logodds(want))[0, 1] > 0.95
+    got, want = remote.score(reqs), local.score(reqs)
+    # same tokens and weights (Q4_1 in llama.cpp, dequantised to fp32 in transformers); llama.cpp's
+    # quantised dot products (activations rounded to 8 bits) move log-probs by up to ~0.3 here
+    assert max(float(np.max(np.abs(a - b))) for a, b in zip(got, want)) < 0.5
+    logodds = [[np.logaddexp(x[0], x[2]) - np.logaddexp(x[1], x[3]) for x in xs] for xs in (got, want)]
+    assert np.mean(np.abs(np.subtract(*logodds))) < 0.25
 
 
 def test_multi_token_scores_match_hf(remote, local):
@@ -77,7 +76,9 @@ def test_multi_token_scores_match_hf(remote, local):
     rendered = remote.render(req.prompt)
     assert all(len(remote.local.continuation_ids(rendered, c)) > 1 for c in req.choices)
     got, want = remote.score([req])[0], local.score([req])[0]
-    assert np.allclose(got, want, atol=0.25), (got, want)  # absolute log-probs: echo reports them unbiased
+    # absolute log-probs (echo reports them unbiased), each a sum over 2+ tokens of llama.cpp's rounding
+    assert np.allclose(got, want, atol=0.5), (got, want)
+    assert np.argmax(got) == np.argmax(want)
 
 
 def test_generation_through_the_server(remote):
@@ -103,6 +104,7 @@ def test_server_killed_mid_run_keeps_finished_calls(tmp_path, remote):
     server = start_llama_server(tmp_path)
     be = OpenAIBackend(MODEL, base_url=server.url, max_concurrency=1, max_retries=2, backoff=0.05, timeout=30)
     reqs = [yes_no(t) for t in TEXTS * 3]
+    be.score(reqs[:1])  # token-id probe and warm-up: from here on, one reply per request
     caught: dict[str, BaseException] = {}
 
     def work() -> None:
@@ -114,7 +116,7 @@ def test_server_killed_mid_run_keeps_finished_calls(tmp_path, remote):
     t = threading.Thread(target=work)
     t.start()
     deadline = time.monotonic() + 120
-    while be.client.replies < 3 and t.is_alive() and time.monotonic() < deadline:
+    while be.client.replies < 2 + 3 and t.is_alive() and time.monotonic() < deadline:
         time.sleep(0.01)
     server.proc.kill()
     t.join(120)

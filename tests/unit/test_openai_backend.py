@@ -59,7 +59,7 @@ def test_chat_scores_by_text_without_a_tokenizer(stub):
     path, body = s.bodies[-1]
     assert path == "/v1/chat/completions"
     assert body["max_tokens"] == 1 and body["temperature"] == 0.0 and body["logprobs"] is True
-    assert body["top_logprobs"] == 100 and "logit_bias" not in body  # no token ids: no bias possible
+    assert body["top_logprobs"] == 10_000 and "logit_bias" not in body  # no token ids: no bias possible
     assert body["messages"] == [{"role": "user", "content": "Passage: p\nQuery: q"}]
 
 
@@ -98,14 +98,14 @@ def test_completion_request_uses_local_tokens_and_logit_bias(stub, smollm2_dir):
     ids = [be.local.continuation_ids(rendered, c) for c in REQ.choices]
     assert all(len(i) == 1 for i in ids)
     assert body["logit_bias"] == {str(i[0]): 100.0 for i in ids}
-    assert body["logprobs"] == 100 and body["max_tokens"] == 1
+    assert body["logprobs"] == 10_000 and body["max_tokens"] == 1
 
 
 def test_auto_top_logprobs_falls_back_to_what_the_server_allows(stub):
     def reply(body):
         if body["logprobs"] > 20:
-            return 400, {"error": {"message": "Requested sample logprobs of 100, which is greater than max "
-                                              "allowed: 20"}}, {}
+            return 400, {"error": {"message": f"Requested sample logprobs of {body['logprobs']}, which is greater "
+                                              "than max allowed: 20"}}, {}
         return 200, completion(YES_NO), {}
 
     s = stub(by_path(completions=reply, tokenize=lambda b: (404, {}, {})))
@@ -117,20 +117,21 @@ def test_auto_top_logprobs_falls_back_to_what_the_server_allows(stub):
         fixed.score([REQ])
 
 
-def raw_server(logprobs_of, k_listed=2, post_bias=False, honour_bias=True):
-    """A completions stub that lists the raw top ``k_listed`` tokens plus the sampled (biased) one."""
+def raw_server(logprobs_of, k_listed=None, post_bias=False, honour_bias=True):
+    """A completions stub that lists the raw top ``k_listed`` (default: as asked) tokens plus the sampled one."""
     def reply(body):
         if isinstance(body["prompt"], list) and body.get("max_tokens") == 1 and "logprobs" not in body:
             return 200, completion({}), {}  # the token-id probe
+        k = k_listed or body["logprobs"]
         bias = {int(t) for t in body.get("logit_bias", {})} if honour_bias else set()
         ranked = sorted(logprobs_of, key=lambda t: -logprobs_of[t][1])
         sampled = max((t for t in ranked if t in bias), key=lambda t: logprobs_of[t][1], default=ranked[0])
         text, lp = logprobs_of[sampled]
         if post_bias and bias:
             z = math.log(sum(math.exp(logprobs_of[t][1]) for t in bias))
-            listed = sorted(bias, key=lambda t: -logprobs_of[t][1])[:k_listed]
+            listed = sorted(bias, key=lambda t: -logprobs_of[t][1])[:k]
             return 200, completion({logprobs_of[t][0]: logprobs_of[t][1] - z for t in listed}, text), {}
-        top = {logprobs_of[t][0]: logprobs_of[t][1] for t in ranked[:k_listed]}
+        top = {logprobs_of[t][0]: logprobs_of[t][1] for t in ranked[:k]}
         top[text] = lp
         return 200, completion(top, text), {}
     return reply
