@@ -5,8 +5,8 @@ Two endpoints:
 - ``completions`` (default when a local tokenizer is available: ``model`` is ``packaged:NAME``, a
   folder or a GGUF file, or ``tokenizer=`` names one): prompts are rendered *here* with the
   tokenizer's chat template, exactly as the hf backend renders them, and sent as token ids. An
-  assistant prefix is just more prompt, and multi-token answers are scored from echoed prompt
-  log-probs.
+  assistant prefix is just more prompt, and a multi-token answer is scored token by token (one
+  biased one-token request per answer token, the answer's earlier tokens appended to the prompt).
 - ``chat``: the server applies its own chat template. A pre-filled assistant prefix needs
   ``continue_final_message=true`` (vLLM); multi-token answers cannot be scored.
 
@@ -32,7 +32,7 @@ import numpy as np
 from ..errors import BackendError, CapabilityError, ConfigError
 from .base import BackendBase, Capability, Generation, Prompt, ScoreRequest
 from .http import HttpClient, ServerError, run_bounded
-from .openai_replies import echoed_logprobs, embedding_rows, generated_text, pick, top_logprobs
+from .openai_replies import embedding_rows, generated_text, pick, top_logprobs
 from .tokenizing import LocalTokenizer, ServerTokenizer, is_local_ref, load_tokenizer
 
 log = logging.getLogger(__name__)
@@ -249,8 +249,8 @@ class OpenAIBackend(BackendBase):
             return [one]
         if chat or self.local is None:
             raise CapabilityError(f"multi-token answers {req.choices!r} need the completions endpoint and a "
-                                  "local tokenizer (tokenizer=...) to score from echoed prompt log-probs")
-        return [self._echo_job(req.prompt, c, i) for c, i in zip(req.choices, ids)]  # type: ignore[arg-type]
+                                  "local tokenizer (tokenizer=...) to be scored token by token")
+        return [self._chain_job(req.prompt, i) for i in ids]  # type: ignore[arg-type]
 
     def _post_logprobs(self, path: str, body: dict[str, Any], chat: bool) -> tuple[Any, int]:
         """Post a log-prob request; with ``top_logprobs=auto`` the current k, lowered once if refused."""
@@ -298,15 +298,43 @@ class OpenAIBackend(BackendBase):
                 self.followups += 1
         return asked
 
-    def _echo_job(self, prompt: Prompt, choice: str, cont: list[int]) -> Any:
-        path, body, n = self._body(prompt, max_tokens=1, echo=True, logprobs=1)
-        as_text = isinstance(body["prompt"], str)
-        body["prompt"] = body["prompt"] + choice if as_text else list(body["prompt"]) + list(cont)
+    def _chain_job(self, prompt: Prompt, cont: list[int]) -> Any:
+        """log p(answer) as the sum over its tokens: each asked for with a one-token request biased to it,
+        after the prompt and the answer's earlier tokens (exact on servers that report raw log-probs).
+
+        (Echoed prompt log-probs are not used: llama-cpp-python misaligns them unless the prompt starts
+        with its BOS token, and computes them slowly.)
+        """
+        local = self.local
+        if local is None:
+            raise CapabilityError("answers longer than one token need a local tokenizer (tokenizer=...)")
+        path, body, n = self._body(prompt, max_tokens=1, logprobs=self.top_k)
+        base = body["prompt"]
 
         def one() -> tuple[list[float], int]:
-            reply = self.client.post(path, body)
-            vals = echoed_logprobs(reply, n, len(cont), check_text=choice if as_text else None)
-            return [float(sum(vals))], n + len(cont)
+            total, first = 0.0, None
+            for j, tid in enumerate(cont):
+                text = local.token_text(tid)
+                if isinstance(base, str):
+                    p: Any = base + local.tok.decode(cont[:j]) if j else base
+                else:
+                    p = [*base, *cont[:j]]
+                reply, _ = self._post_logprobs(path, dict(body, prompt=p, logit_bias={str(tid): BIAS}), False)
+                used = (reply.get("usage") or {}).get("prompt_tokens")
+                first = used if j == 0 else first
+                if used is not None and first is not None and int(used) != int(first) + j:
+                    raise BackendError(f"the server tokenised prompt + answer prefix into {used} tokens, "
+                                       f"expected {int(first) + j}: it splits the answer differently")
+                top = top_logprobs(reply, False)
+                value = top.get(f"token_id:{tid}", top.get(text))
+                if value is None:
+                    raise BackendError(f"the server ignored logit_bias: answer token {text!r} ({tid}) is not in its reply")
+                others = [v for t, v in top.items() if t != text]
+                if others and max(others) < -50.0:
+                    raise BackendError("the server reports log-probs after logit_bias, so answers longer than one "
+                                       "token cannot be scored token by token")
+                total += value
+            return [total], n
 
         return one
 

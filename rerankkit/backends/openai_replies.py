@@ -1,4 +1,4 @@
-"""Reading OpenAI-compatible replies: log-probs, echoed prompt log-probs, text and embeddings.
+"""Reading OpenAI-compatible replies: top log-probs, generated text and embeddings.
 
 Every reader checks that the reply has what was asked for and raises :class:`BackendError` naming
 what is missing, so a server that drops or renames a field never turns into a wrong score.
@@ -71,37 +71,6 @@ def pick(top: dict[str, float], wanted: Sequence[tuple[int | None, str]], missin
         floor = min(top.values())
         out = [floor if v is None else v for v in out]
     return [float(v) for v in out]  # type: ignore[arg-type]
-
-
-def echoed_logprobs(reply: Any, n_prompt: int, n_tail: int, generated: int | None = None,
-                    check_text: str | None = None) -> list[float]:
-    """Log-probs of the last ``n_tail`` prompt tokens from an ``echo=True`` completions reply.
-
-    The echoed token list is the prompt (``n_prompt`` tokens, or more if the server added BOS)
-    followed by the generated tokens; positions are counted from the end of the prompt.
-    ``check_text``: the answer text those tokens must spell (when the server tokenised the prompt).
-    """
-    choice = _first_choice(reply, "completions")
-    lp = choice.get("logprobs")
-    vals = lp.get("token_logprobs") if isinstance(lp, dict) else None
-    if not vals:
-        raise BackendError("the echo reply has no token_logprobs (the server may not return prompt log-probs; "
-                           "llama-cpp-python needs --logits_all true)")
-    if generated is None:
-        usage = reply.get("usage") or {}
-        generated = int(usage.get("completion_tokens", 0))
-    end = len(vals) - generated
-    if end < n_prompt or end - n_tail < 1:
-        raise BackendError(f"the echo reply has {len(vals)} token log-probs, expected at least "
-                           f"{n_prompt} prompt + {generated} generated")
-    tail = vals[end - n_tail: end]
-    if check_text is not None:
-        spelled = "".join(str(t) for t in (lp.get("tokens") or [])[end - n_tail: end])
-        if spelled != check_text:
-            raise BackendError(f"the server tokenised the answer {check_text!r} differently ({spelled!r})")
-    if any(v is None for v in tail):
-        raise BackendError("the echo reply lacks log-probs for the answer tokens")
-    return [_num(v) for v in tail]
 
 
 def generated_text(reply: Any, chat: bool) -> tuple[str, int | None, int | None]:

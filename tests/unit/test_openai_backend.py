@@ -184,24 +184,40 @@ def test_servers_that_refuse_token_ids_get_text(stub, smollm2_dir):
     assert len(s.bodies) == 2  # one probe, then text
 
 
-def test_multi_token_answers_use_echoed_prompt_logprobs(stub, smollm2_dir):
-    def echo(body):
-        n = len(body["prompt"]) + 1
-        vals = [None] + [-0.5] * (n - 1)
-        return 200, {"choices": [{"text": "", "logprobs": {"token_logprobs": vals, "tokens": ["t"] * n}}],
-                     "usage": {"prompt_tokens": n - 1, "completion_tokens": 1}}, {}
+def test_multi_token_answers_are_scored_token_by_token(stub, smollm2_dir):
+    def reply(body):
+        if "logit_bias" not in body:
+            return 200, completion({}), {}  # the token-id probe
+        (tid,) = body["logit_bias"]
+        n = len(body["prompt"])
+        # a raw-log-prob server: the biased token, and another token's higher raw value
+        top = {"<other>": -0.1, be.local.token_text(int(tid)): -0.25 * (1 + int(tid) % 3)}
+        return 200, {**completion(top), "usage": {"prompt_tokens": n, "completion_tokens": 1}}, {}
 
-    s = stub(by_path(completions=echo))
+    s = stub(by_path(completions=reply))
     be = backend(s.url, tokenizer=str(smollm2_dir))
     req = ScoreRequest(Prompt.user("q"), ("Passage A", "Passage BB"))
-    got = be.score([req])[0]
     rendered = be.render(req.prompt)
-    lens = [len(be.local.continuation_ids(rendered, c)) for c in req.choices]
-    assert min(lens) > 1
-    assert np.allclose(got, [-0.5 * n for n in lens])
-    echoes = [b for _, b in s.bodies if "echo" in b]
-    assert len(echoes) == 2 and all(b["echo"] is True and b["max_tokens"] == 1 for b in echoes)
-    assert echoes[0]["prompt"][-lens[0]:] == be.local.continuation_ids(rendered, "Passage A")
+    conts = [be.local.continuation_ids(rendered, c) for c in req.choices]
+    assert min(len(c) for c in conts) > 1
+    got = be.score([req])[0]
+    assert np.allclose(got, [sum(-0.25 * (1 + t % 3) for t in c) for c in conts])
+    base = be.local.encode(rendered)
+    asked = [(b["prompt"], b["logit_bias"]) for _, b in s.bodies if "logit_bias" in b]
+    want = [([*base, *c[:j]], {str(t): 100.0}) for c in conts for j, t in enumerate(c)]
+    assert sorted(map(str, asked)) == sorted(map(str, want))  # prompt + earlier answer tokens, biased to the next
+
+
+def test_token_by_token_refuses_post_bias_servers(stub, smollm2_dir):
+    def reply(body):
+        (tid,) = body.get("logit_bias") or {"0": 0}
+        text = be.local.token_text(int(tid))
+        return 200, {**completion({text: 0.0, "<other>": -100.0}, text), "usage": {"prompt_tokens": len(body["prompt"]), "completion_tokens": 1}}, {}
+
+    s = stub(by_path(completions=reply))
+    be = backend(s.url, tokenizer=str(smollm2_dir))
+    with pytest.raises(BackendError, match="after logit_bias"):
+        be.score([ScoreRequest(Prompt.user("q"), ("Passage A", "Passage B"))])
 
 
 def test_chat_cannot_prefill_unless_the_server_can(stub):
