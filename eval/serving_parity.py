@@ -5,7 +5,8 @@ kernels; the hf backend runs them dequantised to fp32 in transformers. Same prom
 openai backend renders with the model's chat template here and sends token ids). Per query: Kendall tau
 between the two rankings of the same candidates, and nDCG@10 of each.
 
-    python eval/serving_parity.py --queries 10 --pointwise-depth 20 --prp-depth 8 --out eval/results/serving_parity.json
+    python eval/serving_parity.py --queries 10 --pointwise-depth 10 --prp-queries 5 --prp-depth 6 \
+        --out eval/results/serving_parity.json
 """
 
 from __future__ import annotations
@@ -36,19 +37,20 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--queries", type=int, default=10)
     ap.add_argument("--pointwise-depth", type=int, default=20)
-    ap.add_argument("--prp-depth", type=int, default=8)
+    ap.add_argument("--prp-queries", type=int, default=5)
+    ap.add_argument("--prp-depth", type=int, default=6)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default="eval/results/serving_parity.json")
     args = ap.parse_args()
 
     ds = load_dataset("trec-dl-2019/passage")
     qrels = ds.qrels()
-    cases = [("pointwise", "pointwise-smollm2-135m", {}, args.pointwise_depth),
-             ("prp-allpair", "prp-smollm2-135m", {"method": "allpair"}, args.prp_depth)]
+    cases = [("pointwise", "pointwise-smollm2-135m", {}, args.queries, args.pointwise_depth),
+             ("prp-allpair", "prp-smollm2-135m", {"method": "allpair"}, args.prp_queries, args.prp_depth)]
     report: dict = {"queries": args.queries, "model": "SmolLM2-135M-Instruct Q4_1 GGUF", "rows": []}
     with llama_server(packaged_path("smollm2-135m-instruct"), threads=args.threads) as url:
-        for label, preset, params, depth in cases:
-            run = ds.candidates().head(args.queries).top(depth)
+        for label, preset, params, n_queries, depth in cases:
+            run = ds.candidates().head(n_queries).top(depth)
             out = {}
             for backend in ("hf", "openai"):
                 opts = {"dtype": "fp32", "threads": args.threads} if backend == "hf" else \
@@ -63,7 +65,7 @@ def main() -> None:
                 r.close()
                 print(json.dumps(report["rows"][-1]), flush=True)
             taus = {qid: round(kendall_tau(out["hf"][qid].docids, out["openai"][qid].docids), 4) for qid in out["hf"]}
-            row = {"case": label, "depth": depth, "kendall_tau_per_query": taus,
+            row = {"case": label, "queries": n_queries, "depth": depth, "kendall_tau_per_query": taus,
                    "mean_kendall_tau": round(sum(taus.values()) / len(taus), 4), "min_kendall_tau": min(taus.values())}
             report["rows"].append(row)
             print(json.dumps(row), flush=True)

@@ -50,11 +50,12 @@ def test_strategy_runs_on_backend(make_backend, backend_name, strategy, template
     if backend_name != "oracle" and template in ("monot5",):
         pytest.skip("monoT5's prompt is for seq2seq models")
     q = Query("q1", QUERY)
-    first = strat.rerank_many(backend, [(q, DOCS)])[0]
-    assert sorted(first.docids) == sorted(d.docid for d in DOCS)
+    docs = DOCS[:3] if backend_name == "openai" else DOCS  # a real model over HTTP on 2 cores: keep it short
+    first = strat.rerank_many(backend, [(q, docs)])[0]
+    assert sorted(first.docids) == sorted(d.docid for d in docs)
     assert all(np.isfinite(sd.score) for sd in first.docs)
     assert first.metadata["model_calls"] > 0
-    again = strat.rerank_many(backend, [(q, DOCS)])[0]
+    again = strat.rerank_many(backend, [(q, docs)])[0]
     assert again.docids == first.docids
     if backend_name == "oracle":  # a perfect judge puts the most relevant document first
         assert first.docids[0] == max(RELEVANCE, key=RELEVANCE.get)
