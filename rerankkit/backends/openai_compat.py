@@ -1,0 +1,387 @@
+"""Any OpenAI-compatible server (vLLM, SGLang, llama.cpp, hosted APIs) as a backend.
+
+Two endpoints:
+
+- ``completions`` (default when a local tokenizer is available: ``model`` is ``packaged:NAME``, a
+  folder or a GGUF file, or ``tokenizer=`` names one): prompts are rendered *here* with the
+  tokenizer's chat template, exactly as the hf backend renders them, and sent as token ids. An
+  assistant prefix is just more prompt, and a multi-token answer is scored token by token (one
+  biased one-token request per answer token, the answer's earlier tokens appended to the prompt).
+- ``chat``: the server applies its own chat template. A pre-filled assistant prefix needs
+  ``continue_final_message=true`` (vLLM); multi-token answers cannot be scored.
+
+SCORE asks for one generated token with ``logprobs`` and a ``logit_bias`` of +100 on the answer
+tokens, so every answer token is among the returned top log-probs. Servers differ in what they
+report under a bias: vLLM reports log-probs before it, llama.cpp and OpenAI after it (normalised
+over the answer tokens). Either way the *differences* between answers, which are all a strategy
+uses, are the model's. A reply without the expected log-probs raises :class:`BackendError`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+import numpy as np
+
+from ..errors import BackendError, CapabilityError, ConfigError
+from .base import BackendBase, Capability, Generation, Prompt, ScoreRequest
+from .http import HttpClient, ServerError, run_bounded
+from .openai_replies import embedding_rows, generated_text, pick, top_logprobs
+from .tokenizing import LocalTokenizer, ServerTokenizer, is_local_ref, load_tokenizer
+
+log = logging.getLogger(__name__)
+BIAS = 100.0
+# top_logprobs=auto asks for a long list (cheap for a server; each answer token missing from it costs a
+# follow-up request) and falls back to 20 when a server refuses that many (vLLM's default cap, OpenAI's)
+AUTO_K, FALLBACK_K = 10_000, 20
+
+
+class OpenAIBackend(BackendBase):
+    """A model behind an OpenAI-compatible HTTP API.
+
+    Options: ``base_url`` (or ``$OPENAI_BASE_URL``; ``/v1`` is added to a bare host), ``served_model``
+    (the name the server knows; default ``model`` unless that is local, else the server's first model),
+    ``endpoint`` (auto | completions | chat), ``tokenizer`` (a local tokenizer: hub id, folder, GGUF or
+    ``packaged:NAME``; ``server`` to use the server's tokenize endpoint), ``api_key_env`` (default
+    ``OPENAI_API_KEY``), ``max_concurrency`` (requests in flight), ``timeout`` (seconds per request),
+    ``max_retries``, ``backoff`` (first retry delay, doubled each time), ``top_logprobs``, ``logit_bias``,
+    ``missing_logprobs`` (error | floor), ``continue_final_message``, ``pooling`` (mean | last, for servers
+    that return per-token embeddings), ``embed_batch_size``, ``extra_body`` (JSON merged into each request).
+    """
+
+    backend_name = "openai"
+    capabilities = Capability.GENERATE | Capability.SCORE | Capability.EMBED
+
+    def __init__(
+        self,
+        model: str = "",
+        base_url: str | None = None,
+        served_model: str | None = None,
+        endpoint: str = "auto",
+        tokenizer: str | None = None,
+        chat_template: bool | str = True,
+        api_key_env: str = "OPENAI_API_KEY",
+        max_concurrency: int | str = 8,
+        timeout: float | str = 60.0,
+        max_retries: int | str = 4,
+        backoff: float | str = 0.5,
+        top_logprobs: int | str = "auto",
+        logit_bias: bool | str = True,
+        missing_logprobs: str = "error",
+        continue_final_message: bool | str = False,
+        pooling: str = "mean",
+        embed_batch_size: int | str = 32,
+        extra_body: dict[str, Any] | str | None = None,
+        token_ids: bool | str = "auto",
+        threads: int | str | None = None,  # a server-side setting; accepted so shared overrides work
+    ) -> None:
+        super().__init__(model)
+        url = base_url or os.environ.get("OPENAI_BASE_URL")
+        if not url:
+            raise ConfigError("the openai backend needs base_url=http://HOST:PORT/v1 (or $OPENAI_BASE_URL)")
+        self.base_url = _with_v1(str(url))
+        if endpoint not in ("auto", "completions", "chat"):
+            raise ConfigError(f"endpoint must be auto, completions or chat, not {endpoint!r}")
+        if missing_logprobs not in ("error", "floor"):
+            raise ConfigError(f"missing_logprobs must be error or floor, not {missing_logprobs!r}")
+        self.max_concurrency = max(1, int(max_concurrency))
+        self.auto_k = str(top_logprobs) == "auto"
+        self.top_k = AUTO_K if self.auto_k else int(top_logprobs)
+        self._k_ok = 0  # the largest top-k a server accepted
+        self.use_bias = _truthy(logit_bias)
+        self.missing = missing_logprobs
+        self.continue_final = _truthy(continue_final_message)
+        self.pooling = pooling
+        self.embed_batch_size = max(1, int(embed_batch_size))
+        self.extra = json.loads(extra_body) if isinstance(extra_body, str) else dict(extra_body or {})
+        key = os.environ.get(api_key_env) if api_key_env else None
+        self.client = HttpClient(self.base_url, key, float(timeout), int(max_retries), float(backoff))
+        tok_ref = tokenizer if tokenizer is not None else (model if is_local_ref(model) else None)
+        self.local: LocalTokenizer | None = None
+        if tok_ref and tok_ref != "server":
+            self.local = LocalTokenizer(load_tokenizer(tok_ref), _truthy(chat_template))
+        self.endpoint = endpoint if endpoint != "auto" else ("completions" if self.local else "chat")
+        self.served_model = served_model or (model if model and not is_local_ref(model) else self._first_model())
+        root = self.base_url[: -len("/v1")] if self.base_url.endswith("/v1") else self.base_url
+        self.remote = ServerTokenizer(self.client, root, self.served_model)
+        self.token_ids = str(token_ids).lower()
+        if self.token_ids not in ("auto", "true", "false"):
+            raise ConfigError(f"token_ids must be auto, true or false, not {token_ids!r}")
+        self._ids_ok: bool | None = None
+        self.followups = 0  # extra requests for answer tokens outside the top log-probs
+        self._lock = threading.Lock()
+        log.info("openai backend: %s at %s (%s endpoint, %s tokenizer)", self.served_model, self.base_url,
+                 self.endpoint, "local" if self.local else "server")
+
+    # -- settings and text ---------------------------------------------------------------------
+    def options(self) -> dict[str, Any]:
+        return {"base_url": self.base_url, "served_model": self.served_model, "endpoint": self.endpoint,
+                "logit_bias": self.use_bias, "missing_logprobs": self.missing, "pooling": self.pooling}
+
+    def _first_model(self) -> str:
+        try:
+            data = self.client.get("models").get("data") or []
+        except BackendError as exc:
+            raise BackendError(f"cannot list the server's models at {self.base_url}: {exc}; "
+                               "give served_model=NAME") from None
+        if not data:
+            raise BackendError(f"the server at {self.base_url} lists no models; give served_model=NAME")
+        return str(data[0]["id"])
+
+    def render(self, prompt: Prompt) -> str:
+        return self.local.render(prompt) if self.local else prompt.plain_text()
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        if self.local:
+            return self.local.count(texts)
+        if self.remote.available:
+            return [n for chunk in run_bounded(self.remote.count, [[t] for t in texts], self.max_concurrency)
+                    for n in chunk]
+        return super().count_tokens(texts)
+
+    def truncate(self, text: str, max_tokens: int) -> str:
+        if self.local:
+            return self.local.truncate(text, max_tokens)
+        if self.remote.available:
+            return self.remote.truncate(text, max_tokens)
+        return super().truncate(text, max_tokens)
+
+    def _choice_ids(self, context: str, choice: str) -> list[int] | None:
+        if self.local:
+            return self.local.continuation_ids(context, choice)
+        if self.remote.available:
+            return self.remote.continuation_ids(context, choice)
+        return None
+
+    def _token_text(self, token_id: int | None, choice: str) -> str:
+        return self.local.token_text(token_id) if self.local and token_id is not None else choice
+
+    def _ids_accepted(self) -> bool:
+        """Whether the server takes prompts as token ids (vLLM, OpenAI do; llama-cpp-python does not)."""
+        if self._ids_ok is None:
+            if self.token_ids in ("true", "false"):
+                self._ids_ok = self.token_ids == "true"
+            else:
+                probe = {"model": self.served_model, "prompt": self.local.encode("Hello") if self.local else [0],
+                         "max_tokens": 1, "temperature": 0.0}
+                try:
+                    self._ids_ok = bool(self.client.post("completions", probe, retry=False).get("choices"))
+                except ServerError as exc:
+                    if exc.status is None:
+                        raise
+                    self._ids_ok = False
+                log.info("server takes token-id prompts: %s", self._ids_ok)
+        return bool(self._ids_ok)
+
+    # -- request bodies ------------------------------------------------------------------------
+    def _body(self, prompt: Prompt, **fields: Any) -> tuple[str, dict[str, Any], int]:
+        """(path, body, prompt tokens known here or 0) for ``prompt`` on the configured endpoint."""
+        body: dict[str, Any] = {"model": self.served_model, "temperature": 0.0, **self.extra, **fields}
+        if self.endpoint == "completions":
+            rendered = self.render(prompt)
+            ids = self.local.encode(rendered) if self.local else None
+            body["prompt"] = ids if ids is not None and self._ids_accepted() else rendered
+            return "completions", body, len(ids or [])
+        msgs = [{"role": m.role, "content": m.content} for m in prompt.messages]
+        if prompt.prefix:
+            if not self.continue_final:
+                raise CapabilityError(
+                    "this prompt pre-fills the assistant turn, which the chat endpoint cannot do; use "
+                    "endpoint=completions with a local tokenizer (tokenizer=...), or continue_final_message=true "
+                    "if the server supports it (vLLM)")
+            msgs.append({"role": "assistant", "content": prompt.prefix})
+            body.update(continue_final_message=True, add_generation_prompt=False)
+        body["messages"] = msgs
+        return "chat/completions", body, 0
+
+    # -- SCORE ---------------------------------------------------------------------------------
+    def score(self, requests: Sequence[ScoreRequest]) -> list[np.ndarray]:
+        if not requests:
+            return []
+        jobs = [self._score_job(r) for r in requests]
+        flat = [(i, j) for i, job in enumerate(jobs) for j in range(len(job))]
+        try:
+            results = run_bounded(lambda ij: jobs[ij[0]][ij[1]](), flat, self.max_concurrency)
+        except ServerError as exc:  # keep the requests whose every call finished (for a cache)
+            per: dict[int, dict[int, list[float]]] = {}
+            for pos, (vals, _) in exc.partial.items():
+                per.setdefault(flat[pos][0], {})[flat[pos][1]] = vals
+            done = {i: np.asarray([v for j in sorted(d) for v in d[j]], dtype=np.float64)
+                    for i, d in per.items() if len(d) == len(jobs[i])}
+            raise ServerError(str(exc), exc.status, done) from exc
+        out: list[list[float]] = [[] for _ in requests]
+        tokens = 0
+        for (i, _), (vals, n) in zip(flat, results):
+            out[i].extend(vals)
+            tokens += n
+        self.usage.add(len(requests), tokens)
+        return [np.asarray(v, dtype=np.float64) for v in out]
+
+    def _score_job(self, req: ScoreRequest) -> list[Any]:
+        """Callables that each return (log-probs, prompt tokens); together they cover the choices."""
+        chat = self.endpoint == "chat"
+        context = "" if chat and not req.prompt.prefix else (req.prompt.prefix if chat else self.render(req.prompt))
+        ids = [self._choice_ids(context, c) for c in req.choices]
+        if all(i is None or len(i) == 1 for i in ids):
+            wanted = [(None if i is None else i[0], self._token_text(None if i is None else i[0], c))
+                      for i, c in zip(ids, req.choices)]
+            restrict = self.use_bias and all(w[0] is not None for w in wanted)
+            fields: dict[str, Any] = {"max_tokens": 1}
+            fields.update({"logprobs": True, "top_logprobs": self.top_k} if chat else {"logprobs": self.top_k})
+            if restrict:
+                fields["logit_bias"] = {str(t): BIAS for t in sorted({w[0] for w in wanted})}
+            path, body, n = self._body(req.prompt, **fields)
+
+            def one() -> tuple[list[float], int]:
+                reply, k = self._post_logprobs(path, body, chat)
+                top = top_logprobs(reply, chat)
+                if restrict:
+                    self._fill_missing(path, body, top, wanted, chat, k)
+                used = (reply.get("usage") or {}).get("prompt_tokens") or n
+                return pick(top, wanted, self.missing), int(used)
+
+            return [one]
+        if chat or self.local is None:
+            raise CapabilityError(f"multi-token answers {req.choices!r} need the completions endpoint and a "
+                                  "local tokenizer (tokenizer=...) to be scored token by token")
+        return [self._chain_job(req.prompt, i) for i in ids]  # type: ignore[arg-type]
+
+    def _post_logprobs(self, path: str, body: dict[str, Any], chat: bool) -> tuple[Any, int]:
+        """Post a log-prob request; with ``top_logprobs=auto`` the current k, lowered once if refused."""
+        key = "top_logprobs" if chat else "logprobs"
+        k = self.top_k if self.auto_k else int(body[key])
+        try:
+            reply = self.client.post(path, dict(body, **{key: k}))
+        except ServerError as exc:
+            if not (self.auto_k and k > FALLBACK_K and exc.status in (400, 422) and "logprob" in str(exc).lower()):
+                raise
+            with self._lock:
+                self.top_k = max(FALLBACK_K, self._k_ok)
+            log.info("the server refuses %d top log-probs; asking for %d", k, self.top_k)
+            return self._post_logprobs(path, body, chat)
+        with self._lock:
+            self._k_ok = max(self._k_ok, k)
+        return reply, k
+
+    def _fill_missing(self, path: str, body: dict[str, Any], top: dict[str, float],
+                      wanted: list[tuple[int | None, str]], chat: bool, k: int) -> int:
+        """Ask again, biased towards one answer token at a time, for each token absent from ``top``.
+
+        Servers that report log-probs *before* the bias (llama.cpp, vLLM) list the raw top-k plus the
+        sampled token, so a biased request reveals that token's exact log-prob. A value above the
+        k-th listed one means the server reports log-probs *after* the bias, which would mix scales.
+        """
+        listed = sorted(top.values(), reverse=True)
+        kth = listed[k - 1] if len(listed) >= k else None
+        asked = 0
+        for tid, text in wanted:
+            if f"token_id:{tid}" in top or text in top:
+                continue
+            again = dict(body, logit_bias={str(tid): BIAS})
+            again.update({"top_logprobs": 1} if chat else {"logprobs": 1})
+            got = top_logprobs(self.client.post(path, again), chat)
+            value = got.get(f"token_id:{tid}", got.get(text))
+            if value is None:
+                raise BackendError(f"the server ignored logit_bias: answer token {text!r} ({tid}) is not in its reply")
+            if kth is not None and value > kth + 1e-4:
+                raise BackendError("the server reports log-probs after logit_bias; set top_logprobs to at least "
+                                   f"the number of answer tokens ({len(wanted)})")
+            top[text] = value
+            asked += 1
+            with self._lock:
+                self.followups += 1
+        return asked
+
+    def _chain_job(self, prompt: Prompt, cont: list[int]) -> Any:
+        """log p(answer) as the sum over its tokens: each asked for with a one-token request biased to it,
+        after the prompt and the answer's earlier tokens (exact on servers that report raw log-probs).
+
+        (Echoed prompt log-probs are not used: llama-cpp-python misaligns them unless the prompt starts
+        with its BOS token, and computes them slowly.)
+        """
+        local = self.local
+        if local is None:
+            raise CapabilityError("answers longer than one token need a local tokenizer (tokenizer=...)")
+        path, body, n = self._body(prompt, max_tokens=1, logprobs=self.top_k)
+        base = body["prompt"]
+
+        def one() -> tuple[list[float], int]:
+            total, first = 0.0, None
+            for j, tid in enumerate(cont):
+                text = local.token_text(tid)
+                if isinstance(base, str):
+                    p: Any = base + local.tok.decode(cont[:j]) if j else base
+                else:
+                    p = [*base, *cont[:j]]
+                reply, _ = self._post_logprobs(path, dict(body, prompt=p, logit_bias={str(tid): BIAS}), False)
+                used = (reply.get("usage") or {}).get("prompt_tokens")
+                first = used if j == 0 else first
+                if used is not None and first is not None and int(used) != int(first) + j:
+                    raise BackendError(f"the server tokenised prompt + answer prefix into {used} tokens, "
+                                       f"expected {int(first) + j}: it splits the answer differently")
+                top = top_logprobs(reply, False)
+                value = top.get(f"token_id:{tid}", top.get(text))
+                if value is None:
+                    raise BackendError(f"the server ignored logit_bias: answer token {text!r} ({tid}) is not in its reply")
+                others = [v for t, v in top.items() if t != text]
+                if others and max(others) < -50.0:
+                    raise BackendError("the server reports log-probs after logit_bias, so answers longer than one "
+                                       "token cannot be scored token by token")
+                total += value
+            return [total], n
+
+        return one
+
+    # -- GENERATE / EMBED ----------------------------------------------------------------------
+    def generate(self, prompts: Sequence[Prompt], max_new_tokens: int) -> list[Generation]:
+        if not prompts:
+            return []
+        chat = self.endpoint == "chat"
+        bodies = [self._body(p, max_tokens=int(max_new_tokens)) for p in prompts]
+
+        def one(pb: tuple[str, dict[str, Any], int]) -> Generation:
+            text, p_tok, g_tok = generated_text(self.client.post(pb[0], pb[1]), chat)
+            return Generation(text, int(p_tok or pb[2]), int(g_tok if g_tok is not None else len(text.split())))
+
+        out = run_bounded(one, bodies, self.max_concurrency)
+        self.usage.add(len(out), sum(g.prompt_tokens for g in out), sum(g.generated_tokens for g in out))
+        return out
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, 0), dtype=np.float32)
+        chunks = [texts[i: i + self.embed_batch_size] for i in range(0, len(texts), self.embed_batch_size)]
+
+        def one(chunk: list[str]) -> np.ndarray:
+            # an empty input makes some servers fail; a single space embeds "nothing" the same way everywhere
+            body = {"model": self.served_model, "input": [t or " " for t in chunk]}
+            return embedding_rows(self.client.post("embeddings", body), len(chunk), self.pooling)
+
+        try:
+            out = np.concatenate(run_bounded(one, chunks, self.max_concurrency))
+        except ServerError as exc:
+            done = {c * self.embed_batch_size + r: row for c, rows in exc.partial.items() for r, row in enumerate(rows)}
+            raise ServerError(str(exc), exc.status, done) from exc
+        self.usage.add(len(texts), 0)
+        return out
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _with_v1(url: str) -> str:
+    parts = urlsplit(url)
+    if not parts.scheme or not parts.netloc:
+        raise ConfigError(f"base_url must look like http://HOST:PORT/v1, not {url!r}")
+    return url.rstrip("/") + ("/v1" if parts.path in ("", "/") else "")
+
+
+def _truthy(v: Any) -> bool:
+    return v if isinstance(v, bool) else str(v).lower() in ("1", "true", "yes", "on")
