@@ -23,6 +23,7 @@ COMMANDS: list[str] = [
     "prompt",
     "datasets",
     "doctor",
+    "train",
 ]
 
 
