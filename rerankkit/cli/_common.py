@@ -27,10 +27,17 @@ def add_presets_file(p: argparse.ArgumentParser) -> None:
 
 
 def load_presets_files(files: list[str]) -> None:
+    """Register the presets of each file (a preset already registered with the same spec is skipped)."""
     from ..presets import RERANKER_PRESETS, register_presets
+    from ..registry import Registry
 
     for f in files:
-        register_presets(f, RERANKER_PRESETS)
+        staged: Registry = Registry("reranker preset")
+        register_presets(f, staged)
+        for name, spec in staged.items():
+            if name in RERANKER_PRESETS and RERANKER_PRESETS.get(name) == spec:
+                continue
+            RERANKER_PRESETS.register(name, spec, tuple(staged.aliases_of(name)))
 
 
 def print_json(data: Any) -> None:

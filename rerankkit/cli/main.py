@@ -18,6 +18,7 @@ from ..errors import RerankkitError
 #: command modules (under ``rerankkit.cli``) in the order their commands appear in ``--help``
 COMMANDS: list[str] = [
     "rerank",
+    "retrieval",
     "evaluation",
     "presets",
     "prompt",

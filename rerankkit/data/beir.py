@@ -81,7 +81,8 @@ class BeirDataset(Dataset):
 
 
 def read_queries_file(path: Path) -> list[Query]:
-    return read_topics(path) if ".tsv" in path.name else read_jsonl_queries(path)
+    """Queries from JSONL (``.jsonl``) or ``qid<TAB>text`` (anything else: .tsv, .txt)."""
+    return read_jsonl_queries(path) if ".jsonl" in path.name else read_topics(path)
 
 
 def _offline() -> bool:

@@ -88,21 +88,25 @@ class Dataset:
         return {}
 
     def info(self) -> dict[str, Any]:
-        """A summary for ``rerankkit datasets info``; reads queries/qrels when the files are present."""
+        """A summary for ``rerankkit datasets info``; counts queries/qrels when their files are present."""
         out: dict[str, Any] = {"name": self.name, "kind": self.kind, "description": self.description}
         for key in ("homepage", "license", "citation", "source", "url"):
             if self.manifest.get(key):
                 out[key] = self.manifest[key]
         try:
             out["location"] = str(self.location())
-            out["queries"] = len(self._queries)
-            out["qrels"] = len(self._qrels)
             out["available"] = True
         except DataNotFoundError as exc:
-            out["available"] = False
-            out["missing"] = str(exc)
+            out.update(available=False, missing=str(exc))
+        if out["available"]:
+            for key, get in (("queries", lambda: self._queries), ("qrels", lambda: self._qrels)):
+                try:
+                    out[key] = len(get())
+                except DataNotFoundError as exc:
+                    out[key] = None
+                    out.setdefault("missing", str(exc))
+            out["corpus"] = self.has_corpus()
         out["candidates"] = self.candidate_sources()
-        out["corpus"] = self.has_corpus() if out["available"] else False
         if self.manifest.get("num_docs") is not None:
             out["num_docs"] = self.manifest["num_docs"]
         return out

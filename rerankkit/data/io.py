@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from ..errors import DataNotFoundError, InputError
+
 log = logging.getLogger(__name__)
 _REPLACEMENT = "\ufffd"
 _REPLACEMENT_BYTES = _REPLACEMENT.encode("utf-8")
@@ -17,8 +19,13 @@ _REPLACEMENT_BYTES = _REPLACEMENT.encode("utf-8")
 def open_binary(path: str | Path) -> IO[bytes]:
     """Open ``path`` for reading bytes, transparently decompressing ``.gz`` files."""
     p = Path(path)
-    with open(p, "rb") as f:
-        magic = f.read(2)
+    try:
+        with open(p, "rb") as f:
+            magic = f.read(2)
+    except FileNotFoundError:
+        raise DataNotFoundError(f"no such file: {p}") from None
+    except IsADirectoryError:
+        raise InputError(f"{p} is a folder, expected a file") from None
     if magic == b"\x1f\x8b":
         return gzip.open(p, "rb")
     return open(p, "rb")

@@ -12,9 +12,10 @@ _PACKAGE_DIR = Path(__file__).resolve().parent.parent
 
 
 def cache_root() -> Path:
-    """Where downloads go: ``$XDG_CACHE_HOME/rerankkit/data`` (default ``~/.cache/rerankkit/data``)."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "rerankkit" / "data"
+    """Where downloads go: ``<rerankkit cache>/data`` (``$RERANKKIT_CACHE``, default ``~/.cache/rerankkit``)."""
+    from ..models import cache_dir
+
+    return cache_dir() / "data"
 
 
 def candidate_roots() -> list[Path]:
