@@ -26,6 +26,7 @@ COMMANDS: list[str] = [
     "retrieval",
     "bench",
     "serve",
+    "train",
 ]
 
 
