@@ -1,6 +1,6 @@
 """NFCorpus test, BM25 top-20, pointwise SmolLM2-135M before and after LoRA training (issue 10).
 
-    rerankkit train eval/configs/train-nfcorpus-pointwise.yaml            # trains on NFCorpus dev (resumable)
+    rerankkit train eval/training/nfcorpus-pointwise.yaml            # trains on NFCorpus dev (resumable)
     python eval/train_nfcorpus.py --adapter runs/train/nfcorpus-pointwise-smollm2/adapter \
         --out eval/results/train_nfcorpus.json
 
