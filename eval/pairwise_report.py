@@ -12,10 +12,9 @@ RES = Path(__file__).parent / "results"
 
 
 def dl19() -> None:
-    path = RES / "pairwise_dl19.json"
-    if not path.exists():
+    rows = [r for path in sorted(RES.glob("pairwise_dl19*.json")) for r in json.loads(path.read_text())]
+    if not rows:
         return
-    rows = json.loads(path.read_text())
     by = {(r["variant"], r["order"]): r for r in rows}
     names = list(dict.fromkeys(r["variant"] for r in rows))
     print("| variant | nDCG@10 BM25 order | nDCG@10 inverted | prompts/query | comparisons/query "
