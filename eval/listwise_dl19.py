@@ -62,6 +62,8 @@ def main() -> None:
     ap.add_argument("--configs", default=",".join(CONFIGS))
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--chunk-size", type=int, default=0,
+                    help="queries reranked together (0 = all: lock-step batches; 1 = one query at a time, latency)")
     ap.add_argument("--out", default="")
     args = ap.parse_args()
 
@@ -73,8 +75,18 @@ def main() -> None:
     t0 = time.perf_counter()
     backend = create_backend("hf", "packaged:smollm2-135m-instruct", dtype=args.dtype, batch_size=args.batch_size)
     load_s = time.perf_counter() - t0
+    samples: list[str] = []
+    generate = backend.generate
+
+    def recording_generate(prompts, max_new_tokens):  # keep a few raw answers for the report
+        outs = generate(prompts, max_new_tokens)
+        samples.extend(g.text for g in outs[: max(0, 3 - len(samples))])
+        return outs
+
+    backend.generate = recording_generate
     result = {
         "depth": args.depth, "window": args.window, "stride": args.stride, "dtype": args.dtype,
+        "chunk_size": args.chunk_size or len(run), "batch_size": args.batch_size,
         "queries": len(run), "model_load_s": round(load_s, 2), "bm25_ndcg10": round(ndcg10(run, qrels), 4),
         "machine": f"{platform.machine()} {os.cpu_count()} cpus", "torch_threads": backend.torch.get_num_threads(),
         "configs": {},
@@ -85,7 +97,7 @@ def main() -> None:
             preset, over = CONFIGS[name]
             rr = Reranker(preset, backend_instance=backend, window=args.window, stride=args.stride, **over)
             load_before = round(os.getloadavg()[0], 1)
-            out = rr.rerank_run(run, depth=args.depth)
+            out = rr.rerank_run(run, depth=args.depth, chunk_size=args.chunk_size or None)
             m = out.metadata
             row = result["configs"].setdefault(name, {"preset": preset, "overrides": over, "wall_s": []})
             row["wall_s"].append(m["wall_s"])
@@ -93,8 +105,8 @@ def main() -> None:
             row.update(ndcg10=round(ndcg10(out, qrels), 4), usage=m["usage"], totals=m["totals"],
                        truncated_docs=m["truncated_docs"])
             if name != "first":
-                sample = next(iter(out.values()))
-                row["example_order"] = sample.docids[:10]
+                row["raw_answer_samples"] = samples[:3]
+                samples.clear()
             print(f"[rep {rep}] {name}: nDCG@10 {row['ndcg10']}  wall {m['wall_s']} s  usage {m['usage']}  "
                   f"totals {m['totals']}", flush=True)
             if args.out:  # keep what is done if a later configuration is interrupted
