@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-sys.path.insert(0, str(Path(__file__).parent.parent / "tests"))
+sys.path.append(str(Path(__file__).parent.parent / "tests"))  # the stub server
 
 from llama_server import llama_server  # noqa: E402
 
@@ -61,6 +61,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2, help="llama.cpp threads")
     ap.add_argument("--stub-delay", type=float, default=0.05)
+    ap.add_argument("--servers", default="llama,stub")
     ap.add_argument("--out", default="eval/results/serving_concurrency.json")
     args = ap.parse_args()
     reqs = requests(args.docs)
@@ -68,13 +69,15 @@ def main() -> None:
 
     from stub_openai import MODELS, StubServer, completion
 
-    top = {"Yes": math.log(0.6), "No": math.log(0.3), " yes": math.log(0.06), " no": math.log(0.04)}
+    top = {c: math.log(0.9 / (i + 1) ** 2) for i, c in enumerate(reqs[0].choices)}
     stub = StubServer(lambda path, body: (200, MODELS if path.endswith("/models") else completion(top), {}),
                       delay=args.stub_delay)
     servers = [("latency stub (%.0f ms/request)" % (1000 * args.stub_delay), stub.url, {"logit_bias": False})]
+    servers = servers if "stub" in args.servers else []
     with llama_server(packaged_path("smollm2-135m-instruct"), threads=args.threads) as url:
-        servers.insert(0, (f"llama.cpp, SmolLM2-135M Q4_1, {args.threads} threads", url, {}))
-        measure(url, reqs[:4], 1)  # warm-up
+        if "llama" in args.servers:
+            servers.insert(0, (f"llama.cpp, SmolLM2-135M Q4_1, {args.threads} threads", url, {}))
+            measure(url, reqs[:4], 1)  # warm-up
         for name, u, kw in servers:
             walls: dict[int, list[float]] = {1: [], 8: []}
             for _ in range(args.repeats):

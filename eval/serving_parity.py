@@ -40,6 +40,8 @@ def main() -> None:
     ap.add_argument("--prp-queries", type=int, default=5)
     ap.add_argument("--prp-depth", type=int, default=6)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--cases", default="pointwise,prp-allpair")
+    ap.add_argument("--arms", default="hf,openai", help="compared with the first: hf (fp32), hf-bf16, openai")
     ap.add_argument("--out", default="eval/results/serving_parity.json")
     args = ap.parse_args()
 
@@ -47,14 +49,17 @@ def main() -> None:
     qrels = ds.qrels()
     cases = [("pointwise", "pointwise-smollm2-135m", {}, args.queries, args.pointwise_depth),
              ("prp-allpair", "prp-smollm2-135m", {"method": "allpair"}, args.prp_queries, args.prp_depth)]
+    cases = [c for c in cases if c[0] in args.cases.split(",")]
+    arms = args.arms.split(",")
     report: dict = {"queries": args.queries, "model": "SmolLM2-135M-Instruct Q4_1 GGUF", "rows": []}
     with llama_server(packaged_path("smollm2-135m-instruct"), threads=args.threads) as url:
         for label, preset, params, n_queries, depth in cases:
             run = ds.candidates().head(n_queries).top(depth)
             out = {}
-            for backend in ("hf", "openai"):
-                opts = {"dtype": "fp32", "threads": args.threads} if backend == "hf" else \
-                    {"backend": "openai", "base_url": url, "max_concurrency": 4}
+            for backend in arms:
+                opts = {"hf": {"dtype": "fp32", "threads": args.threads},
+                        "hf-bf16": {"dtype": "bf16", "threads": args.threads},
+                        "openai": {"backend": "openai", "base_url": url, "max_concurrency": 4}}[backend]
                 r = Reranker(preset, **params, **opts)
                 t = time.perf_counter()
                 out[backend] = r.rerank_run(run)
@@ -64,11 +69,14 @@ def main() -> None:
                                        "usage": out[backend].metadata["usage"], "nDCG@10": ndcg.aggregate["nDCG@10"]})
                 r.close()
                 print(json.dumps(report["rows"][-1]), flush=True)
-            taus = {qid: round(kendall_tau(out["hf"][qid].docids, out["openai"][qid].docids), 4) for qid in out["hf"]}
-            row = {"case": label, "queries": n_queries, "depth": depth, "kendall_tau_per_query": taus,
-                   "mean_kendall_tau": round(sum(taus.values()) / len(taus), 4), "min_kendall_tau": min(taus.values())}
-            report["rows"].append(row)
-            print(json.dumps(row), flush=True)
+            ref = out[arms[0]]
+            for other in arms[1:]:
+                taus = {qid: round(kendall_tau(ref[qid].docids, out[other][qid].docids), 4) for qid in ref}
+                row = {"case": label, "compared": f"{other} vs {arms[0]}", "queries": n_queries, "depth": depth,
+                       "kendall_tau_per_query": taus, "mean_kendall_tau": round(sum(taus.values()) / len(taus), 4),
+                       "min_kendall_tau": min(taus.values())}
+                report["rows"].append(row)
+                print(json.dumps(row), flush=True)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=2) + "\n")
 
