@@ -85,7 +85,8 @@ def start_llama_server(log_dir: Path, *extra: str, threads: int = 1, n_ctx: int 
 
 @pytest.fixture(scope="session")
 def llama_server(tmp_path_factory):
-    """One llama.cpp server for the session (its default logits_all=true gives log-probs)."""
-    server = start_llama_server(tmp_path_factory.mktemp("llama"))
+    """One llama.cpp server for the session (its default logits_all=true gives log-probs; embeddings on:
+    per-token vectors, which the openai backend pools)."""
+    server = start_llama_server(tmp_path_factory.mktemp("llama"), "--embedding", "true")
     yield server
     server.stop()

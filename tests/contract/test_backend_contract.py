@@ -76,3 +76,13 @@ def test_usage_is_counted(backend):
     backend.score([ScoreRequest(PROMPTS[0], CHOICES[0])])
     after = backend.usage.snapshot()
     assert after["model_calls"] == before["model_calls"] + 1 and after["prompt_tokens"] > before["prompt_tokens"]
+
+
+def test_embeddings_are_unit_rows_and_deterministic(backend):
+    if Capability.EMBED not in backend.capabilities:
+        pytest.skip("no EMBED")
+    texts = [DOCS[0].text, DOCS[1].text, DOCS[0].text]
+    v = backend.embed(texts)
+    assert v.shape[0] == 3 and v.shape[1] > 1
+    assert np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-4)
+    assert np.allclose(v[0], v[2], atol=1e-5)
