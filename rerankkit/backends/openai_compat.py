@@ -112,6 +112,7 @@ class OpenAIBackend(LogprobScoring, BackendBase):
             raise ConfigError(f"token_ids must be auto, true or false, not {token_ids!r}")
         self._ids_ok: bool | None = None
         self.followups = 0  # extra requests for answer tokens outside the top log-probs
+        self._batch_checked = False
         self._lock = threading.Lock()
         log.info("openai backend: %s at %s (%s endpoint, %s tokenizer)", self.served_model, self.base_url,
                  self.endpoint, "local" if self.local else "server")
@@ -216,12 +217,21 @@ class OpenAIBackend(LogprobScoring, BackendBase):
         texts = list(texts)
         if not texts:
             return np.zeros((0, 0), dtype=np.float32)
-        chunks = [texts[i: i + self.embed_batch_size] for i in range(0, len(texts), self.embed_batch_size)]
 
         def one(chunk: list[str]) -> np.ndarray:
             # an empty input makes some servers fail; a single space embeds "nothing" the same way everywhere
             body = {"model": self.served_model, "input": [t or " " for t in chunk]}
             return embedding_rows(self.client.post("embeddings", body), len(chunk), self.pooling)
+
+        if self.embed_batch_size > 1 and not self._batch_checked:
+            # llama-cpp-python 0.3.36 returns wrong vectors for every input but the first of a batch:
+            # embed one text twice in one request, and send one text per request if the two differ
+            self._batch_checked = True
+            pair = one([texts[0], texts[0]])
+            if not np.allclose(pair[0], pair[1], atol=1e-4):
+                log.warning("the server embeds batched inputs inconsistently; sending one text per request")
+                self.embed_batch_size = 1
+        chunks = [texts[i: i + self.embed_batch_size] for i in range(0, len(texts), self.embed_batch_size)]
 
         try:
             out = np.concatenate(run_bounded(one, chunks, self.max_concurrency))

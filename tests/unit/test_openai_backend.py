@@ -310,8 +310,8 @@ def test_failure_mid_batch_keeps_the_finished_results(stub):
 
 def test_embeddings_pool_per_token_vectors(stub):
     def emb(body):
-        rows = [{"index": i, "embedding": [[1.0, 0.0], [0.0, 1.0]] if i == 0 else [3.0, 4.0]}
-                for i in range(len(body["input"]))]
+        rows = [{"index": i, "embedding": [[1.0, 0.0], [0.0, 1.0]] if t == "a" else [3.0, 4.0]}
+                for i, t in enumerate(body["input"])]
         return 200, {"data": rows}, {}
 
     s = stub(by_path(embeddings=emb))
@@ -319,6 +319,27 @@ def test_embeddings_pool_per_token_vectors(stub):
     v = be.embed(["a", ""])
     assert np.allclose(v, [[2 ** -0.5, 2 ** -0.5], [0.6, 0.8]], atol=1e-6)
     assert s.bodies[-1][1]["input"] == ["a", " "]
+
+
+def test_inconsistent_batched_embeddings_are_sent_one_by_one(stub):
+    def emb(body):  # like llama-cpp-python 0.3.36: inputs after the first of a batch come out wrong
+        return 200, {"data": [{"index": i, "embedding": [len(t), 1.0 + i]} for i, t in enumerate(body["input"])]}, {}
+
+    s = stub(by_path(embeddings=emb))
+    be = backend(s.url, tokenizer="server")
+    v = be.embed(["aaa", "b"])
+    assert be.embed_batch_size == 1 and np.allclose(v[:, 0] / v[:, 1], [3, 1], atol=1e-5)
+
+
+def test_consistent_batched_embeddings_stay_batched(stub):
+    def emb(body):
+        return 200, {"data": [{"index": i, "embedding": [len(t), 1.0]} for i, t in enumerate(body["input"])]}, {}
+
+    s = stub(by_path(embeddings=emb))
+    be = backend(s.url, tokenizer="server", embed_batch_size=4)
+    v = be.embed(["aaa", "b", "cc", "dddd", "e"])
+    assert np.allclose(v[:, 0] / v[:, 1], [3, 1, 2, 4, 1], atol=1e-5)
+    assert [len(b["input"]) for _, b in s.bodies] == [2, 4, 1]  # the check, then batches of 4
 
 
 def test_served_model_comes_from_the_server_for_local_models(stub, smollm2_dir):
