@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 from contract_cases import BACKENDS, DOCS, QUERY, RELEVANCE
 
-from rerankkit.backends.base import Capability
 from rerankkit.errors import CapabilityError
 from rerankkit.prompts.template import load_template, template_names
 from rerankkit.strategies import STRATEGIES
@@ -48,8 +47,6 @@ def test_strategy_runs_on_backend(make_backend, backend_name, strategy, template
         with pytest.raises(CapabilityError):
             strat.check_backend(backend)
         return
-    if backend_name == "openai" and Capability.EMBED in strat.required_capabilities():
-        pytest.skip("the llama.cpp test server runs without --embedding (the openai EMBED path has its own tests)")
     if backend_name != "oracle" and template in ("monot5",):
         pytest.skip("monoT5's prompt is for seq2seq models")
     q = Query("q1", QUERY)
