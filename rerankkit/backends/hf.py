@@ -124,10 +124,20 @@ class HFBackend(BackendBase):
         return not (self.use_chat and self._has_chat)
 
     def encode(self, text: str) -> list[int]:
-        ids = self.tokenizer(text, add_special_tokens=self._special())["input_ids"]
+        ids = self.tokenizer(text, add_special_tokens=self._special())["input_ids"] or [self._filler_token()]
         if self.max_length and len(ids) > self.max_length:
             ids = ids[-self.max_length :]
         return list(ids)
+
+    def context_length(self) -> int:
+        """The longest input the model accepts (config, else tokenizer, else 2048)."""
+        cfg = self.model.config
+        for name in ("max_position_embeddings", "n_positions", "max_seq_len"):
+            v = getattr(cfg, name, None)
+            if isinstance(v, int) and 0 < v < 10_000_000:
+                return v
+        v = getattr(self.tokenizer, "model_max_length", None)
+        return v if isinstance(v, int) and 0 < v < 10_000_000 else 2048
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         if not texts:
@@ -142,10 +152,7 @@ class HFBackend(BackendBase):
 
     def continuation_ids(self, rendered: str, choice: str) -> list[int]:
         """Token ids of ``choice`` as the model would produce it right after ``rendered``."""
-        if self.kind == "seq2seq":
-            key = ("", choice)
-        else:
-            key = (rendered[-48:], choice)
+        key = ("", choice) if self.kind == "seq2seq" else (rendered[-48:], choice)
         ids = self._cont_cache.get(key)
         if ids is None:
             if self.kind == "seq2seq":
@@ -199,32 +206,28 @@ class HFBackend(BackendBase):
             return []
         torch = self.torch
         rendered = [self.render(r.prompt) for r in requests]
-        if self.kind == "seq2seq":
-            prompts = [self.encode(t) for t in rendered]
-        else:
-            prompts = [self.encode(t) for t in rendered]
+        prompts = [self.encode(t) for t in rendered]
         conts = [[self.continuation_ids(t, c) for c in r.choices] for t, r in zip(rendered, requests)]
-        out: list[np.ndarray | None] = [None] * len(requests)
-        single = [i for i, cs in enumerate(conts) if all(len(c) == 1 for c in cs)]
-        multi = [i for i, cs in enumerate(conts) if not all(len(c) == 1 for c in cs)]
+        out = [np.zeros(len(r.choices), dtype=np.float64) for r in requests]
+        # single-token choices come from one next-token distribution per prompt (last position only);
+        # only multi-token choices need teacher forcing over their tokens
+        multi = [(i, j) for i, cs in enumerate(conts) for j, c in enumerate(cs) if len(c) > 1]
         with torch.inference_mode():
-            for batch in self._batches([len(prompts[i]) for i in single]):
-                idx = [single[b] for b in batch]
+            needs_next = [i for i, cs in enumerate(conts) if any(len(c) == 1 for c in cs)]
+            for batch in self._batches([len(prompts[i]) for i in needs_next]):
+                idx = [needs_next[b] for b in batch]
                 logp = self._next_token_logprobs([prompts[i] for i in idx])
                 for row, i in enumerate(idx):
-                    out[i] = logp[row, [c[0] for c in conts[i]]].astype(np.float64)
-            if multi:
-                flat = [(i, j) for i in multi for j in range(len(conts[i]))]
-                lengths = [len(prompts[i]) + len(conts[i][j]) for i, j in flat]
-                sums: dict[tuple[int, int], float] = {}
-                for batch in self._batches(lengths):
-                    items = [flat[b] for b in batch]
-                    vals = self._continuation_logprobs([prompts[i] for i, _ in items], [conts[i][j] for i, j in items])
-                    sums.update(zip(items, vals))
-                for i in multi:
-                    out[i] = np.array([sums[(i, j)] for j in range(len(conts[i]))], dtype=np.float64)
+                    for j, c in enumerate(conts[i]):
+                        if len(c) == 1:
+                            out[i][j] = float(logp[row, c[0]])
+            for batch in self._batches([len(prompts[i]) + len(conts[i][j]) for i, j in multi]):
+                items = [multi[b] for b in batch]
+                vals = self._continuation_logprobs([prompts[i] for i, _ in items], [conts[i][j] for i, j in items])
+                for (i, j), v in zip(items, vals):
+                    out[i][j] = v
         self.usage.add(len(requests), sum(len(p) for p in prompts))
-        return [o for o in out if o is not None] if all(o is not None for o in out) else _missing()
+        return out
 
     def _next_token_logprobs(self, seqs: list[list[int]]) -> np.ndarray:
         torch = self.torch
@@ -312,10 +315,9 @@ class HFBackend(BackendBase):
         if not self.capabilities & Capability.EMBED:
             return self._lacks(Capability.EMBED)
         torch = self.torch
-        seqs = [list(self.tokenizer(t, add_special_tokens=True, truncation=True,
-                                    max_length=self.max_length or self.tokenizer.model_max_length)["input_ids"])
-                for t in texts]
-        seqs = [s or [self.tokenizer.pad_token_id] for s in seqs]
+        limit = self.max_length or self.context_length()
+        seqs = [list(self.tokenizer(t, add_special_tokens=True)["input_ids"])[:limit] for t in texts]
+        seqs = [s or [self._filler_token()] for s in seqs]  # an empty text still gets a vector
         out = [None] * len(seqs)
         with torch.inference_mode():
             for batch in self._batches([len(s) for s in seqs]):
@@ -349,6 +351,10 @@ class HFBackend(BackendBase):
         self.usage.add(len(seqs), sum(len(s) for s in seqs))
         return np.stack(hid), np.stack(logit)
 
+    def _filler_token(self) -> int:
+        t = self.tokenizer
+        return next(i for i in (t.bos_token_id, t.cls_token_id, t.eos_token_id, t.pad_token_id) if i is not None)
+
     def close(self) -> None:
         self.model = None  # type: ignore[assignment]
 
@@ -377,7 +383,3 @@ def _model_kind(config: Any) -> str:
 
 def _truthy(v: Any) -> bool:
     return v if isinstance(v, bool) else str(v).lower() in ("1", "true", "yes", "on")
-
-
-def _missing() -> Any:
-    raise BackendError("internal error: a score request got no result")

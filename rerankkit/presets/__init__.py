@@ -8,8 +8,9 @@ Built-in presets live in ``presets/rerankers/*.toml``. Users add their own with
 from __future__ import annotations
 
 import os
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 from ..errors import ConfigError
 from ..registry import Registry

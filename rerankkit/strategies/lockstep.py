@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar, Union
+from typing import Any, TypeVar
 
 from ..backends.base import Backend, Generation, Prompt, ScoreRequest
 
@@ -22,7 +22,7 @@ class GenerateRequest:
     max_new_tokens: int
 
 
-Request = Union[ScoreRequest, GenerateRequest]
+Request = ScoreRequest | GenerateRequest
 R = TypeVar("R")
 Algorithm = Generator[list[Request], list[Any], R]
 

@@ -25,6 +25,15 @@ DOCS = {
 }
 
 
+@pytest.fixture(autouse=True)
+def _isolated_presets(monkeypatch):
+    """Presets registered by `--presets` in one test must not leak into the global registry."""
+    from rerankkit.presets import RERANKER_PRESETS
+
+    monkeypatch.setattr(RERANKER_PRESETS, "_items", dict(RERANKER_PRESETS._items))
+    monkeypatch.setattr(RERANKER_PRESETS, "_aliases", dict(RERANKER_PRESETS._aliases))
+
+
 @pytest.fixture()
 def setup(tmp_path):
     """Candidates in BM25-like (wrong) order, qrels, and a presets file pointing a preset at the oracle."""
@@ -157,6 +166,7 @@ def test_rerank_from_a_dataset(data_root, tmp_path):
             rel[sd.doc.text] = max(rel.get(sd.doc.text, 0), grade.get((qid, sd.docid), 0))
     presets = tmp_path / "p.toml"
     presets.write_text(tomli_w.dumps({"oracle-dl": {"strategy": "pointwise", "template": "yes-no", "backend": "oracle",
+                                                    "description": "oracle with NIST grades", "paper": "none",
                                                     "backend_options": {"relevance": rel}}}))
     out = tmp_path / "dl.txt"
     assert main(["rerank", "oracle-dl", "--presets", str(presets), "--dataset", "dl19", "--queries", "3",

@@ -129,3 +129,55 @@ def test_evaluate_per_query_and_missing_queries():
     assert evaluate(run, q, "RR", missing_as_zero=True).aggregate["RR"] == 0.25
     with pytest.raises(Exception, match="unknown measure"):
         evaluate(run, q, ["nDCG@ten"])
+
+
+def _zip_beir(tmp_path: Path) -> tuple[str, str]:
+    import hashlib
+    import zipfile
+
+    src = _beir_folder(tmp_path / "src" / "tiny")
+    zpath = tmp_path / "tiny.zip"
+    with zipfile.ZipFile(zpath, "w") as z:
+        for p in sorted(src.rglob("*")):
+            if p.is_file():
+                z.write(p, p.relative_to(src.parent).as_posix())
+    return zpath.as_uri(), hashlib.md5(zpath.read_bytes()).hexdigest()
+
+
+def test_beir_archive_is_fetched_checked_and_unpacked_when_missing(tmp_path, monkeypatch):
+    from rerankkit.data.beir import BeirDataset
+
+    url, md5 = _zip_beir(tmp_path)
+    for var in ("RERANKKIT_OFFLINE", "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("RERANKKIT_DATA", str(tmp_path / "empty"))
+    monkeypatch.setenv("RERANKKIT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    manifest = {"kind": "beir", "folder": "beir-tiny", "url": url, "md5": md5}
+    ds = BeirDataset("beir/tiny", manifest)
+    assert [q.qid for q in ds.queries()] == ["q1", "q2"] and ds.num_docs == 5
+    assert ds.location() == tmp_path / "cache" / "data" / "beir-tiny"
+    assert (ds.location() / "qrels" / "dev.tsv").exists()
+    # a second object finds the unpacked copy without fetching (the archive is gone)
+    Path(url.removeprefix("file://")).unlink()
+    assert len(BeirDataset("beir/tiny", manifest).qrels()) == 2
+
+    bad = BeirDataset("beir/tiny2", {**manifest, "folder": "beir-tiny2", "md5": "0" * 32})
+    with pytest.raises(DataNotFoundError, match="download of .* failed"):
+        bad.queries()  # archive missing now: a failed download is a DataNotFoundError naming the URL
+
+
+def test_beir_archive_with_wrong_checksum_is_refused(tmp_path, monkeypatch):
+    from rerankkit.data.beir import BeirDataset
+    from rerankkit.errors import InputError
+
+    url, _ = _zip_beir(tmp_path)
+    for var in ("RERANKKIT_OFFLINE", "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("RERANKKIT_DATA", str(tmp_path / "empty"))
+    monkeypatch.setenv("RERANKKIT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.chdir(tmp_path)
+    ds = BeirDataset("beir/tiny", {"kind": "beir", "folder": "beir-tiny", "url": url, "md5": "0" * 32})
+    with pytest.raises(InputError, match="does not match the published"):
+        ds.queries()
+    assert not (tmp_path / "cache" / "data" / "beir-tiny").exists()
