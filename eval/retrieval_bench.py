@@ -74,15 +74,17 @@ def markdown(rows: list[dict], enc: list[dict], env: dict, command: str) -> str:
     out = ["# Retrieval benchmark (BEIR SciFact and NFCorpus, test split)", "",
            f"Command: `{command}`", "",
            f"Machine: {env['cpus']} CPU cores, {env['platform']}; load average before/after: "
-           f"{env['load_before']} / {env['load_after']} (other jobs shared the cores). Date: {env['date']}.", "",
+           f"{env['load_before']} / {env['load_after']} (other jobs shared the cores, so absolute speeds are far "
+           f"below an idle machine's; compare numbers within this table). Date: {env['date']}.", "",
            "Index time = a fresh build (documents read, fingerprinted, indexed, checksummed). Queries/s = all test "
            "queries searched at k=100 in one call (Lucene: includes starting the JVM). nDCG@10 and R@100 with "
            "ir-measures; queries with no hit count as 0.", "",
-           "| dataset | engine (preset) | docs | queries | index s | queries/s | nDCG@10 | R@100 | pyserini nDCG@10 |",
+           "| dataset | engine (preset) | docs | queries | index s | queries/s | nDCG@10 | R@100 | pyserini BM25 flat nDCG@10 |",
            "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         out.append(f"| {r['dataset']} | {r['preset']} | {r['docs']} | {r['queries']} | {r['index_s']:.2f} | "
-                   f"{r['qps']:.1f} | {r['ndcg10']:.4f} | {r['r100']:.4f} | {PUBLISHED.get(r['dataset'], '')} |")
+                   f"{r['qps']:.1f} | {r['ndcg10']:.4f} | {r['r100']:.4f} | "
+                   f"{PUBLISHED.get(r['dataset'], '') if r['preset'].startswith('bm25') else ''} |")
     if enc:
         out += ["", "## Dense encoding speed (all-MiniLM-L6-v2, batch 64, fp32, CPU)", "",
                 "Raw `SentenceTransformer.encode` runs right before and right after rerankkit's `dense-minilm` index "
@@ -102,7 +104,12 @@ def main() -> None:
     ap.add_argument("--presets", nargs="+", default=["bm25", "bm25-lucene", "dense-minilm"])
     ap.add_argument("--no-raw", action="store_true", help="skip the raw sentence-transformers encode comparison")
     ap.add_argument("--out", default="eval/retrieval.md")
+    ap.add_argument("--render", metavar="JSON", help="only rewrite --out from a JSON file of an earlier run")
     args = ap.parse_args()
+    if args.render:
+        data = json.loads(Path(args.render).read_text())
+        Path(args.out).write_text(markdown(data["rows"], data["encode"], data["env"], data["command"]))
+        return
     command = "PYTHONPATH=$PWD RERANKKIT_DATA=../shared/data HF_HUB_OFFLINE=1 python eval/retrieval_bench.py " + " ".join(
         a for a in sys.argv[1:])
     env = {"cpus": os.cpu_count(), "platform": platform.platform(), "load_before": round(os.getloadavg()[0], 1),
@@ -121,7 +128,8 @@ def main() -> None:
                 print(json.dumps(row), flush=True)
     env["load_after"] = round(os.getloadavg()[0], 1)
     Path(args.out).write_text(markdown(rows, enc, env, command), encoding="utf-8")
-    Path(args.out).with_suffix(".json").write_text(json.dumps({"rows": rows, "encode": enc, "env": env}, indent=1))
+    Path(args.out).with_suffix(".json").write_text(
+        json.dumps({"rows": rows, "encode": enc, "env": env, "command": command}, indent=1))
     print(f"wrote {args.out}")
 
 
