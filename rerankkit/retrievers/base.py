@@ -128,3 +128,5 @@ ENGINES.register("lucene", EngineEntry("rerankkit.retrievers.lucene:LuceneEngine
                                        "BM25 in Lucene (Anserini, the jar shipped in pyserini) run as a Java process"))
 ENGINES.register("dense", EngineEntry("rerankkit.retrievers.dense:DenseEngine", "dense",
                                       "sentence-transformers bi-encoder + faiss (flat inner product or HNSW)"))
+ENGINES.register("promptreps", EngineEntry("rerankkit.retrievers.promptreps:PromptRepsEngine", "hf",
+                                           "PromptReps: an LLM's one-word representation (dense hidden state, sparse logits, hybrid)"))
