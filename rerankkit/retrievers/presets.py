@@ -7,9 +7,8 @@ Built-ins live in ``rerankkit/presets/retrievers/*.toml``. Add your own with
 from __future__ import annotations
 
 import os
-from pathlib import Path
-
 import tomllib
+from pathlib import Path
 
 from ..errors import ConfigError
 from ..registry import Registry
