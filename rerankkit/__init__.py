@@ -32,8 +32,19 @@ from .types import Doc, Qrel, Query, Ranking, Run, ScoredDoc
 __version__ = "0.1.0"
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
+# retrieval is imported on first use (``rerankkit.Retriever``): engines load bm25s/faiss/torch only then
+_LAZY = {"Retriever": "rerankkit.retrievers", "RetrieverSpec": "rerankkit.retrievers", "fuse": "rerankkit.retrievers"}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 __all__ = [
     "BackendError", "CapabilityError", "ConfigError", "DataNotFoundError", "Doc", "DuplicateNameError", "EvalResult",
     "InputError", "MissingExtraError", "ParseError", "Qrel", "Query", "Ranking", "Reranker", "RerankerSpec",
-    "RerankkitError", "Run", "ScoredDoc", "TemplateError", "UnknownNameError", "__version__", "evaluate", "load_dataset",
+    "RerankkitError", "Retriever", "RetrieverSpec", "Run", "ScoredDoc", "TemplateError", "UnknownNameError", "__version__", "evaluate", "fuse", "load_dataset",
 ]

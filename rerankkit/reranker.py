@@ -108,6 +108,7 @@ class Reranker:
             "depth": depth,
             "usage": {k: after[k] - before[k] for k in after},
             "truncated_docs": sum(int(r.metadata.get("truncated_docs", 0)) for r in results),
+            "totals": _int_totals(results),  # every per-query counter (repairs, windows, ...) summed
         }
         return Run(out, meta)
 
@@ -161,6 +162,15 @@ def _cached(backend: Backend, cache: str | os.PathLike[str] | None) -> Backend:
     from .backends.cached import CachedBackend
 
     return CachedBackend(backend, cache)
+
+
+def _int_totals(rankings: Sequence[Ranking]) -> dict[str, int]:
+    totals: dict[str, int] = {}
+    for r in rankings:
+        for k, v in r.metadata.items():
+            if isinstance(v, int) and not isinstance(v, bool):
+                totals[k] = totals.get(k, 0) + v
+    return totals
 
 
 def _text(query: Any) -> str:

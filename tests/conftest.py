@@ -70,3 +70,6 @@ def tiny_seq2seq_dir(tmp_path_factory, smollm2_dir) -> Path:
     model.save_pretrained(out)
     tok.save_pretrained(out)
     return out
+
+
+from llama_server import llama_server  # noqa: E402,F401  (session fixture: a real llama.cpp server)

@@ -33,6 +33,19 @@ BACKENDS.register(
     aliases=("transformers",),
 )
 BACKENDS.register(
+    "openai",
+    BackendEntry("rerankkit.backends.openai_compat:OpenAIBackend",
+                 Capability.GENERATE | Capability.SCORE | Capability.EMBED, "openai",
+                 "any OpenAI-compatible server (vLLM, SGLang, llama.cpp, hosted APIs): give base_url=URL"),
+    aliases=("openai-compatible", "server"),
+)
+BACKENDS.register(
+    "vllm",
+    BackendEntry("rerankkit.backends.vllm:VLLMBackend",
+                 Capability.GENERATE | Capability.SCORE | Capability.EMBED, "vllm",
+                 "vLLM's offline engine in-process (CUDA GPU), prefix caching on"),
+)
+BACKENDS.register(
     "oracle",
     BackendEntry("rerankkit.backends.fake:OracleBackend", Capability.SCORE | Capability.GENERATE | Capability.EMBED,
                  None, "answers from known relevance; for tests"),

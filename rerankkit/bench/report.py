@@ -6,7 +6,7 @@ import base64
 import html
 import logging
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -92,7 +92,7 @@ def _context(config: BenchConfig, records: list[dict[str, Any]]) -> list[str]:
                      + (f", GPU {mach['gpu']}" if mach.get("gpu") else "")
                      + (f", torch threads {mach['torch_threads']}" if mach.get("torch_threads") else "") + ".")
         lines.append(f"Versions: {vers}.")
-    lines.append(f"Report written {datetime.now(timezone.utc).isoformat(timespec='seconds')}.")
+    lines.append(f"Report written {datetime.now(UTC).isoformat(timespec='seconds')}.")
     return lines
 
 

@@ -11,7 +11,7 @@ import logging
 import re
 import time
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -96,7 +96,7 @@ class _State:
         from ..data import write_run
         from ..eval import evaluate
 
-        started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        started = datetime.now(UTC).isoformat(timespec="seconds")
         ds = self._dataset(ds_name)
         first, retrieve = self._first_stage(cond, ds)
         rerank: dict[str, Any] | None = None
@@ -143,7 +143,7 @@ class _State:
             "versions": versions(),
             "machine": machine(),
             "started": started,
-            "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "finished": datetime.now(UTC).isoformat(timespec="seconds"),
         }
         if run.metadata.get("spec"):
             record["spec"] = run.metadata["spec"]

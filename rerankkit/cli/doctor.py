@@ -9,10 +9,9 @@ import os
 import platform
 import re
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
-
-import tomllib
 
 from ._common import print_json
 

@@ -23,8 +23,10 @@ COMMANDS: list[str] = [
     "prompt",
     "datasets",
     "doctor",
+    "retrieval",
     "bench",
     "serve",
+    "train",
 ]
 
 

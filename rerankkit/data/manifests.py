@@ -10,10 +10,9 @@ from __future__ import annotations
 import os
 import site
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
-
-import tomllib
 
 from ..errors import ConfigError
 

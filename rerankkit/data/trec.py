@@ -7,7 +7,7 @@ import logging
 import platform
 import sys
 from collections.abc import Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -111,7 +111,7 @@ def write_run(run: Run, path: str | Path, tag: str = "rerankkit") -> Path:
         s.save(spec_path(p))
     meta = {k: v for k, v in run.metadata.items() if k != "spec"}
     meta.setdefault("versions", versions())
-    meta.setdefault("written", datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    meta.setdefault("written", datetime.now(UTC).isoformat(timespec="seconds"))
     meta["queries"] = len(run)
     meta["tag"] = tag
     meta_path(p).write_text(json.dumps(meta, indent=2, sort_keys=True, default=str) + "\n", encoding="utf-8")

@@ -8,9 +8,8 @@ Built-in presets live in ``presets/rerankers/*.toml``. Users add their own with
 from __future__ import annotations
 
 import os
-from pathlib import Path
-
 import tomllib
+from pathlib import Path
 
 from ..errors import ConfigError
 from ..registry import Registry

@@ -36,9 +36,10 @@ class Strategy(ABC):
     requires: ClassVar[Capability]
     schema: ClassVar[TemplateSchema]
     Params: ClassVar[type]
+    also_accepts: ClassVar[tuple[str, ...]] = ()  # other strategies whose templates fit this one's schema
 
     def __init__(self, template: Template, params: Mapping[str, Any] | None = None):
-        if template.strategy != self.name:
+        if template.strategy != self.name and template.strategy not in self.also_accepts:
             raise ConfigError(f"template {template.name!r} is for strategy {template.strategy!r}, not {self.name!r}")
         self.template = template.validate(self.schema)
         self.params = build_params(self.Params, params or {}, f"strategy {self.name!r}")

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
 import tomli_w
-import tomllib
 
 from rerankkit.cli.main import COMMANDS, main
 from rerankkit.data import read_run, write_candidates

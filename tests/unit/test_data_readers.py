@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import gzip
 import json
+import tomllib
 
 import pytest
-import tomllib
 
 from rerankkit.data import (
     DecodeStats,

@@ -1,0 +1,90 @@
+"""nDCG@10 of every PRP / setwise variant and mode with SmolLM2-135M on DL19 BM25 candidates.
+
+    PYTHONPATH=$PWD RERANKKIT_DATA=/work/shared/data python eval/pairwise_dl19.py \
+        --depth 20 --dtype bf16 --out eval/results/pairwise_dl19.json
+
+Each variant runs on the BM25 order and on the inverted BM25 order (the PRP paper's robustness
+check). Results are appended to ``--out`` as they finish; a rerun skips what is already there.
+A prompt cache (see ``pairwise_common.CachedBackend``) makes prompts shared between variants cost
+once, so wall times here are not speed measurements (see ``pairwise_bench.py`` for those).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from pathlib import Path
+
+from pairwise_common import CachedBackend, hf_backend, load_dl19, ndcg10
+
+from rerankkit.reranker import Reranker
+
+# Every PRP variant asks a subset of allpair's prompts, so with the prompt cache allpair goes first
+# and heapsort / sliding (in both input orders) then cost (almost) nothing more.
+VARIANTS: list[tuple[str, str, dict]] = [
+    ("PRP allpair, score", "prp-smollm2-135m", {"method": "allpair", "mode": "score"}),
+    ("PRP heapsort k=10, score", "prp-smollm2-135m", {"method": "heapsort", "mode": "score"}),
+    ("PRP sliding-10, score", "prp-smollm2-135m", {"method": "sliding", "mode": "score"}),
+    ("setwise heapsort c=3, score", "setwise-smollm2-135m", {"method": "heapsort", "mode": "score"}),
+    ("setwise bubblesort c=3, score", "setwise-smollm2-135m", {"method": "bubblesort", "mode": "score"}),
+    ("PRP allpair, generate", "prp-smollm2-135m", {"method": "allpair", "mode": "generate"}),
+    ("PRP heapsort k=10, generate", "prp-smollm2-135m", {"method": "heapsort", "mode": "generate"}),
+    ("PRP sliding-10, generate", "prp-smollm2-135m", {"method": "sliding", "mode": "generate"}),
+    ("setwise heapsort c=3, generate", "setwise-smollm2-135m", {"method": "heapsort", "mode": "generate"}),
+    ("setwise bubblesort c=3, generate", "setwise-smollm2-135m", {"method": "bubblesort", "mode": "generate"}),
+    # last: the yes-no template has a two-token variant ("YES"), which sends every pointwise prompt through
+    # the backend's multi-token path (one forward per answer variant): ~10x the cost of the others
+    ("pointwise yes/no", "pointwise-smollm2-135m", {}),
+]
+
+META_KEYS = ("model_calls", "comparisons", "ties", "unparsed", "rounds", "truncated_docs")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--depth", type=int, default=20)
+    ap.add_argument("--queries", type=int, default=None, help="first N queries only (smoke test)")
+    ap.add_argument("--dtype", default="bf16")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a shared 2-core box)")
+    ap.add_argument("--only", default="", help="';'-separated substrings of variant names")
+    ap.add_argument("--out", default="eval/results/pairwise_dl19.json")
+    args = ap.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    results = json.loads(out.read_text()) if out.exists() else []
+    done = {(r["variant"], r["order"]) for r in results}
+    backend = CachedBackend(hf_backend(args.dtype, threads=args.threads))
+    runs = {o: load_dl19(args.depth, invert=o == "inverted", queries=args.queries) for o in ("bm25", "inverted")}
+    for order, (run, qrels) in runs.items():
+        if ("input", order) not in done:
+            results.append({"variant": "input", "order": order, "ndcg@10": round(ndcg10(run, qrels), 4)})
+    for name, preset, overrides in VARIANTS:
+        for order, (run, qrels) in runs.items():
+            if (name, order) in done or (args.only and not any(s in name for s in args.only.split(";"))):
+                continue
+            reranker = Reranker(preset, backend_instance=backend, **overrides)
+            computed0, t0 = backend.usage.calls, time.perf_counter()
+            reranked = reranker.rerank_run(run, depth=args.depth)
+            wall = time.perf_counter() - t0
+            n = len(reranked)
+            row = {"variant": name, "order": order, "preset": preset, "overrides": overrides,
+                   "ndcg@10": round(ndcg10(reranked, qrels), 4), "queries": n, "depth": args.depth,
+                   "dtype": args.dtype, "threads": args.threads, "computed_prompts": backend.usage.calls - computed0,
+                   "wall_s": round(wall, 1)}
+            for key in META_KEYS:
+                vals = [r.metadata[key] for r in reranked.values() if key in r.metadata]
+                if vals:
+                    row[f"{key}_per_query"] = round(sum(vals) / n, 1)
+                    row[f"{key}_total"] = sum(vals)
+            results.append(row)
+            out.write_text(json.dumps(results, indent=1))
+            print(json.dumps(row), flush=True)
+    out.write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()

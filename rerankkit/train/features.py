@@ -1,0 +1,136 @@
+"""Turning training examples into model inputs (token ids) with the preset's own prompt."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..data import load_dataset, read_run
+from ..errors import ConfigError
+from ..reranker import Reranker
+from ..strategies.base import QueryContext
+from ..strategies.truncation import Truncator
+from .config import TrainConfig
+from .examples import ListwiseExample, PointwiseExample, listwise_examples, pointwise_examples
+from .losses import lm_loss, pointwise_loss, ranknet_loss
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Batch:
+    """Token ids of a few examples and what their loss needs."""
+
+    objective: str
+    seqs: list[list[int]]
+    labels: list[int] = field(default_factory=list)  # pointwise
+    pos_ids: list[int] = field(default_factory=list)
+    neg_ids: list[int] = field(default_factory=list)
+    targets: list[list[int]] = field(default_factory=list)  # FIRST: target token ids per row
+    id_tokens: list[list[int]] = field(default_factory=list)  # FIRST: first token of each identifier
+    orders: list[list[int]] = field(default_factory=list)  # FIRST: target order (shown positions)
+    ranknet_weight: float = 1.0
+
+    def loss(self, torch: Any, backend: Any) -> Any:
+        if self.objective == "pointwise":
+            if backend.kind == "seq2seq":
+                logits = backend._seq2seq_logits(self.seqs, [[] for _ in self.seqs])[:, 0, :]
+            else:
+                logits = backend._causal_forward(self.seqs, keep=1).logits[:, -1, :]
+            labels = torch.tensor(self.labels, device=logits.device)
+            return pointwise_loss(torch, logits, self.pos_ids, self.neg_ids, labels)
+        total = 0.0
+        for seq, tgt, idt, order in zip(self.seqs, self.targets, self.id_tokens, self.orders):
+            logits = backend._causal_forward([seq + tgt], keep=len(tgt) + 1).logits[0, :-1, :]
+            lm = lm_loss(torch, logits, tgt)
+            rn = ranknet_loss(torch, logits[0, idt], order)
+            total = total + lm + self.ranknet_weight * rn
+        return total / len(self.seqs)
+
+
+def build_features(cfg: TrainConfig, reranker: Reranker) -> tuple[list[Batch], dict[str, Any]]:
+    """Examples for ``cfg`` rendered with ``reranker``'s template and tokenised by its backend."""
+    ds = load_dataset(cfg.dataset, split=cfg.split)
+    queries = ds.queries()[: cfg.max_queries] if cfg.max_queries else ds.queries()
+    qrels = ds.qrels()
+    eval_ds = load_dataset(cfg.eval_dataset or cfg.dataset, split=cfg.eval_split)
+    info: dict[str, Any] = {"train_qids": {q.qid for q in queries}, "eval_qids": {q.qid for q in eval_ds.queries()}}
+    from .config import check_no_overlap
+
+    check_no_overlap(info["train_qids"], info["eval_qids"], cfg.dataset)  # before any expensive work
+    corpus = {d.docid: d for d in ds.corpus()}
+    candidates = _candidates(cfg, ds, queries, corpus)
+    backend = reranker.backend
+    ctx = QueryContext(backend, Truncator(backend, cfg.max_doc_tokens))
+    if cfg.objective == "pointwise":
+        exs = pointwise_examples(queries, qrels, candidates, corpus, cfg.positives_per_query,
+                                 cfg.negatives_per_query, cfg.seed)
+        batches = _pointwise_batches(cfg, reranker, ctx, exs)
+    else:
+        exs = listwise_examples(queries, qrels, candidates, corpus, cfg.window, cfg.seed,
+                                teacher=cfg.teacher_run is not None)
+        batches = _first_batches(cfg, reranker, ctx, exs)
+    if not batches:
+        raise ConfigError(f"no training examples could be built from {cfg.dataset} split {cfg.split!r}")
+    info["examples"] = len(exs)
+    log.info("%d training examples in %d batches", len(exs), len(batches))
+    return batches, info
+
+
+def _candidates(cfg: TrainConfig, ds: Any, queries: Sequence[Any], corpus: dict[str, Any]) -> Any:
+    if cfg.teacher_run:
+        return read_run(cfg.teacher_run, queries={q.qid: q for q in queries}, docs=corpus)
+    from ..retrievers import Retriever
+
+    retriever = Retriever(cfg.negatives)
+    retriever.index(corpus.values())
+    return retriever.search(queries, k=cfg.negatives_depth)
+
+
+def _pointwise_batches(cfg: TrainConfig, rr: Reranker, ctx: QueryContext, exs: list[PointwiseExample]) -> list[Batch]:
+    strategy = rr.strategy
+    if strategy.name != "pointwise":
+        raise ConfigError(f"objective 'pointwise' needs a pointwise preset, {cfg.preset!r} is {strategy.name!r}")
+    be = rr.backend
+    labels = {float(k): v for k, v in strategy.template.choices.items()}
+    top, bottom = labels[max(labels)], labels[min(labels)]
+    batches: list[Batch] = []
+    for i in range(0, len(exs), cfg.batch_size):
+        chunk = exs[i : i + cfg.batch_size]
+        seqs, pos, neg = [], None, None
+        for ex in chunk:
+            prompt = strategy.requests(ex.query, [ex.doc], ctx)[0].prompt
+            text = be.render(prompt)
+            seqs.append(be.encode(text))
+            if pos is None:
+                pos = sorted({be.continuation_ids(text, c)[0] for c in top})
+                neg = sorted({be.continuation_ids(text, c)[0] for c in bottom})
+        batches.append(Batch("pointwise", seqs, [ex.label for ex in chunk], pos or [], neg or []))
+    return batches
+
+
+def _first_batches(cfg: TrainConfig, rr: Reranker, ctx: QueryContext, exs: list[ListwiseExample]) -> list[Batch]:
+    strategy = rr.strategy
+    if strategy.name != "first":
+        raise ConfigError(f"objective 'first' needs a FIRST preset, {cfg.preset!r} is {strategy.name!r}")
+    from ..strategies.permutation import identifiers
+
+    be = rr.backend
+    batches: list[Batch] = []
+    for i in range(0, len(exs), cfg.batch_size):
+        b = Batch("first", [], ranknet_weight=cfg.ranknet_weight)
+        for ex in exs[i : i + cfg.batch_size]:
+            ids = identifiers(len(ex.docs), strategy.style)
+            prompt = strategy.prompter(ctx, ex.query.text, ids, [d.prompt_text() for d in ex.docs], 1)
+            text = be.render(prompt)
+            target_text = " > ".join(f"[{ids[j]}]" for j in ex.target)
+            if prompt.prefix.endswith("[") and target_text.startswith("["):
+                target_text = target_text[1:]
+            b.seqs.append(be.encode(text))
+            b.targets.append(be.continuation_ids(text, target_text))
+            b.id_tokens.append([be.continuation_ids(text, x)[0] for x in ids])
+            b.orders.append(list(ex.target))
+        batches.append(b)
+    return batches
