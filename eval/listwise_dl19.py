@@ -123,6 +123,7 @@ def main() -> None:
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(text + "\n", encoding="utf-8")
+        Path(args.out).with_suffix(".partial.json").unlink(missing_ok=True)
 
 
 if __name__ == "__main__":
