@@ -5,6 +5,8 @@ Each request is looked up on its own; only the misses go to the inner backend, i
 batch in flight). Answers from the cache count as ``usage.cached_calls``, never as model calls, and
 keep the token counts and compute time measured when they were made (see :meth:`CachedBackend.stats`).
 Repeated identical requests inside one call are computed once (the repeats count as cached).
+When a server backend fails part-way through a batch (:class:`ServerError` with ``partial``), the
+answers that did finish are stored before the error is re-raised, so a rerun asks only for the rest.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import numpy as np
 from ..cache import CallCache, Entry, call_key
 from ..errors import BackendError
 from .base import Backend, Capability, Generation, Prompt, ScoreRequest, Usage
+from .http import ServerError
 
 log = logging.getLogger(__name__)
 
@@ -86,37 +89,45 @@ class CachedBackend:
         keys = [self._key("score", t, choices=list(r.choices)) for t, r in zip(texts, requests)]
         sizes = {k: len(r.choices) for k, r in zip(keys, requests)}
 
-        def compute(idx: list[int]) -> list[Entry]:
-            out = self.inner.score([requests[i] for i in idx])
+        def entries_of(idx: list[int], out: Sequence[Any]) -> list[Entry]:
             tokens = self.inner.count_tokens([texts[i] for i in idx])
             return [Entry(keys[i], "score", [float(x) for x in np.asarray(o, dtype=np.float64)], n)
                     for i, o, n in zip(idx, out, tokens)]
 
-        entries = self._answer(keys, compute, lambda e: len(e.value) == sizes[e.key])
+        def compute(idx: list[int]) -> list[Entry]:
+            return entries_of(idx, self.inner.score([requests[i] for i in idx]))
+
+        entries = self._answer(keys, compute, lambda e: len(e.value) == sizes[e.key], entries_of)
         return [np.asarray(entries[k].value, dtype=np.float64) for k in keys]
 
     def generate(self, prompts: Sequence[Prompt], max_new_tokens: int) -> list[Generation]:
         texts = [self.inner.render(p) for p in prompts]
         keys = [self._key("generate", t, max_new_tokens=int(max_new_tokens)) for t in texts]
 
-        def compute(idx: list[int]) -> list[Entry]:
-            out = self.inner.generate([prompts[i] for i in idx], max_new_tokens)
+        def entries_of(idx: list[int], out: Sequence[Generation]) -> list[Entry]:
             return [Entry(keys[i], "generate", {"text": g.text}, g.prompt_tokens, g.generated_tokens)
                     for i, g in zip(idx, out)]
 
-        entries = self._answer(keys, compute, lambda e: isinstance(e.value, dict) and isinstance(e.value.get("text"), str))
+        def compute(idx: list[int]) -> list[Entry]:
+            return entries_of(idx, self.inner.generate([prompts[i] for i in idx], max_new_tokens))
+
+        entries = self._answer(keys, compute, lambda e: isinstance(e.value, dict) and isinstance(e.value.get("text"), str),
+                               entries_of)
         return [Generation(entries[k].value["text"], entries[k].prompt_tokens, entries[k].generated_tokens)
                 for k in keys]
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         keys = [self._key("embed", t) for t in texts]
 
-        def compute(idx: list[int]) -> list[Entry]:
-            out = np.asarray(self.inner.embed([texts[i] for i in idx]), dtype=np.float32)
+        def entries_of(idx: list[int], out: Sequence[Any]) -> list[Entry]:
             tokens = self.inner.count_tokens([texts[i] for i in idx])
-            return [Entry(keys[i], "embed", [float(x) for x in row], n) for i, row, n in zip(idx, out, tokens)]
+            return [Entry(keys[i], "embed", [float(x) for x in np.asarray(row, dtype=np.float32)], n)
+                    for i, row, n in zip(idx, out, tokens)]
 
-        entries = self._answer(keys, compute, lambda e: isinstance(e.value, list) and len(e.value) > 0)
+        def compute(idx: list[int]) -> list[Entry]:
+            return entries_of(idx, np.asarray(self.inner.embed([texts[i] for i in idx]), dtype=np.float32))
+
+        entries = self._answer(keys, compute, lambda e: isinstance(e.value, list) and len(e.value) > 0, entries_of)
         if not keys:
             return np.zeros((0, 0), dtype=np.float32)
         return np.asarray([entries[k].value for k in keys], dtype=np.float32)
@@ -135,7 +146,8 @@ class CachedBackend:
         return call_key(b["backend"], b["model"], b["options"], kind, prompt, **params)
 
     def _answer(self, keys: list[str], compute: Callable[[list[int]], list[Entry]],
-                valid: Callable[[Entry], bool]) -> dict[str, Entry]:
+                valid: Callable[[Entry], bool],
+                entries_of: Callable[[list[int], Sequence[Any]], list[Entry]]) -> dict[str, Entry]:
         found = self.store.get_many(keys)
         for k in [k for k, e in found.items() if not valid(e)]:
             self.store.mark_corrupt(k, f"{found[k].kind} value of the wrong shape")
@@ -149,7 +161,11 @@ class CachedBackend:
             idx = misses[s : s + self.chunk]
             before = self.inner.usage.snapshot()
             t0 = time.perf_counter()
-            new = compute(idx)
+            try:
+                new = compute(idx)
+            except ServerError as exc:
+                self._keep_partial(idx, exc, entries_of, before, time.perf_counter() - t0)
+                raise
             dt = time.perf_counter() - t0
             if len(new) != len(idx):
                 raise BackendError(f"backend {self.name!r} answered {len(new)} of {len(idx)} requests")
@@ -167,6 +183,23 @@ class CachedBackend:
                 self._extra["cached_generated_tokens"] += sum(e.generated_tokens for e in reused)
                 self._extra["cached_model_s"] += sum(e.compute_s for e in reused)
         return found
+
+    def _keep_partial(self, idx: list[int], exc: ServerError,
+                      entries_of: Callable[[list[int], Sequence[Any]], list[Entry]],
+                      before: dict[str, int], seconds: float) -> None:
+        """Store the answers a failed server batch did finish (``exc.partial``: position -> result)."""
+        done = sorted(p for p in exc.partial if 0 <= p < len(idx))
+        if not done:
+            return
+        try:
+            kept = entries_of([idx[p] for p in done], [exc.partial[p] for p in done])
+        except Exception:  # noqa: BLE001 - a malformed partial result must not hide the server error
+            log.warning("could not keep the %d answers finished before the server failed", len(done), exc_info=True)
+            return
+        kept = [Entry(e.key, e.kind, e.value, e.prompt_tokens, e.generated_tokens, seconds / len(kept)) for e in kept]
+        self.store.put_many(kept, self.model_id)
+        self._count_inner(before, seconds)
+        log.info("kept %d of %d answers finished before the server failed", len(kept), len(idx))
 
     def _count_inner(self, before: dict[str, int], seconds: float) -> None:
         after = self.inner.usage.snapshot()

@@ -356,3 +356,33 @@ def test_configuration_errors(monkeypatch):
         OpenAIBackend("m", base_url="localhost")
     with pytest.raises(ConfigError, match="endpoint"):
         OpenAIBackend("m", base_url="http://127.0.0.1:1/v1", endpoint="rest")
+
+
+@pytest.mark.parametrize("kind", ["score", "generate"])
+def test_cache_keeps_answers_finished_before_the_server_failed(stub, tmp_path, kind):
+    from rerankkit.backends.cached import CachedBackend
+
+    seen = {"n": 0, "down": True}
+
+    def reply(body):
+        seen["n"] += 1
+        if seen["down"] and seen["n"] > 3:
+            return 500, {"error": {"message": "crashed"}}, {}
+        return 200, completion(YES_NO, text=body["prompt"][-3:]), {}
+
+    s = stub(by_path(completions=reply, tokenize=lambda b: (404, {}, {})))
+    inner = backend(s.url, tokenizer="server", endpoint="completions", max_concurrency=1, max_retries=1)
+    cached = CachedBackend(inner, tmp_path / "c.sqlite", chunk=32)
+    prompts = [Prompt.user(f"Passage: p{i:03d}") for i in range(6)]
+    ask = ((lambda: cached.score([ScoreRequest(p, REQ.choices) for p in prompts])) if kind == "score"
+           else (lambda: cached.generate(prompts, 2)))
+    with pytest.raises(ServerError, match="crashed"):
+        ask()
+    assert len(cached.store) == 3  # the three finished answers are stored before the error surfaces
+    seen["down"], before = False, seen["n"]
+    out = ask()
+    assert seen["n"] - before == 3 and cached.usage.cached_calls == 3  # only the unfinished three are asked
+    if kind == "generate":
+        assert [g.text for g in out] == [f"{i:03d}" for i in range(6)]
+    else:
+        assert all(np.allclose(o, [YES_NO[c] for c in REQ.choices]) for o in out)
