@@ -1,4 +1,4 @@
-"""Shared helpers of the pairwise/setwise evaluation scripts: DL19 data, nDCG@10, a prompt cache.
+"""Shared helpers of the pairwise/setwise evaluation scripts: DL19 data, nDCG@10, the SmolLM2 backend.
 
 Run the scripts from the repository root with ``PYTHONPATH=$PWD`` and ``RERANKKIT_DATA`` set.
 """
@@ -8,13 +8,9 @@ from __future__ import annotations
 import gzip
 import json
 import os
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from rerankkit.backends.base import Generation, Prompt, ScoreRequest
 from rerankkit.types import Doc, Query, Ranking, Run
 
 
@@ -52,43 +48,6 @@ def ndcg10(run: Run, qrels: dict[str, dict[str, int]]) -> float:
 
     q = [ir_measures.Qrel(qid, d, g) for qid, docs in qrels.items() if qid in run for d, g in docs.items()]
     return float(ir_measures.calc_aggregate([nDCG @ 10], q, list(run.to_ir_measures()))[nDCG @ 10])
-
-
-class CachedBackend:
-    """Wraps a backend; a prompt (rendered text + choices, or + max_new_tokens) is computed once.
-
-    Only the evaluation uses it, so that variants that share prompts (every PRP variant asks a subset
-    of allpair's prompts) do not pay twice. ``inner.usage`` counts the prompts actually computed.
-    """
-
-    def __init__(self, inner: Any):
-        self.inner = inner
-        self.capabilities = inner.capabilities
-        self.usage = inner.usage
-        self._scores: dict[tuple[str, tuple[str, ...]], np.ndarray] = {}
-        self._gens: dict[tuple[str, int], Generation] = {}
-        self.requests = 0
-
-    def __getattr__(self, name: str) -> Any:  # name, model_id, render, truncate, count_tokens, ...
-        return getattr(self.inner, name)
-
-    def score(self, requests: Sequence[ScoreRequest]) -> list[np.ndarray]:
-        self.requests += len(requests)
-        keys = [(self.inner.render(r.prompt), tuple(r.choices)) for r in requests]
-        miss = {k: r for k, r in zip(keys, requests) if k not in self._scores}
-        if miss:
-            for k, out in zip(miss, self.inner.score(list(miss.values()))):
-                self._scores[k] = out
-        return [self._scores[k] for k in keys]
-
-    def generate(self, prompts: Sequence[Prompt], max_new_tokens: int) -> list[Generation]:
-        self.requests += len(prompts)
-        keys = [(self.inner.render(p), max_new_tokens) for p in prompts]
-        miss = {k: p for k, p in zip(keys, prompts) if k not in self._gens}
-        if miss:
-            for k, out in zip(miss, self.inner.generate(list(miss.values()), max_new_tokens)):
-                self._gens[k] = out
-        return [self._gens[k] for k in keys]
 
 
 def hf_backend(dtype: str = "bf16", **options: Any) -> Any:

@@ -5,8 +5,9 @@
 
 Each variant runs on the BM25 order and on the inverted BM25 order (the PRP paper's robustness
 check). Results are appended to ``--out`` as they finish; a rerun skips what is already there.
-A prompt cache (see ``pairwise_common.CachedBackend``) makes prompts shared between variants cost
-once, so wall times here are not speed measurements (see ``pairwise_bench.py`` for those).
+The persistent answer cache (``rerankkit.backends.cached.CachedBackend``, ``--cache``) makes prompts
+shared between variants cost once and lets a killed run resume, so wall times here are not speed
+measurements (see ``pairwise_bench.py`` for those).
 """
 
 from __future__ import annotations
@@ -17,26 +18,25 @@ import logging
 import time
 from pathlib import Path
 
-from pairwise_common import CachedBackend, hf_backend, load_dl19, ndcg10
+from pairwise_common import hf_backend, load_dl19, ndcg10
 
+from rerankkit.backends.cached import CachedBackend
 from rerankkit.reranker import Reranker
 
-# Every PRP variant asks a subset of allpair's prompts, so with the prompt cache allpair goes first
-# and heapsort / sliding (in both input orders) then cost (almost) nothing more.
+# Cheapest first, so an interrupted run has filled the most cells. Every PRP variant asks a subset of
+# allpair's prompts (each pair in both orders, same rendering), so the persistent answer cache makes a
+# prompt cost once across variants, modes of the same kind and input orders; a rerun resumes from it.
 VARIANTS: list[tuple[str, str, dict]] = [
-    ("PRP allpair, score", "prp-smollm2-135m", {"method": "allpair", "mode": "score"}),
     ("PRP heapsort k=10, score", "prp-smollm2-135m", {"method": "heapsort", "mode": "score"}),
-    ("PRP sliding-10, score", "prp-smollm2-135m", {"method": "sliding", "mode": "score"}),
     ("setwise heapsort c=3, score", "setwise-smollm2-135m", {"method": "heapsort", "mode": "score"}),
-    ("setwise bubblesort c=3, score", "setwise-smollm2-135m", {"method": "bubblesort", "mode": "score"}),
-    ("PRP allpair, generate", "prp-smollm2-135m", {"method": "allpair", "mode": "generate"}),
     ("PRP heapsort k=10, generate", "prp-smollm2-135m", {"method": "heapsort", "mode": "generate"}),
-    ("PRP sliding-10, generate", "prp-smollm2-135m", {"method": "sliding", "mode": "generate"}),
     ("setwise heapsort c=3, generate", "setwise-smollm2-135m", {"method": "heapsort", "mode": "generate"}),
+    ("setwise bubblesort c=3, score", "setwise-smollm2-135m", {"method": "bubblesort", "mode": "score"}),
+    ("PRP sliding-10, score", "prp-smollm2-135m", {"method": "sliding", "mode": "score"}),
     ("setwise bubblesort c=3, generate", "setwise-smollm2-135m", {"method": "bubblesort", "mode": "generate"}),
-    # last: the yes-no template has a two-token variant ("YES"), which sends every pointwise prompt through
-    # the backend's multi-token path (one forward per answer variant): ~10x the cost of the others
-    ("pointwise yes/no", "pointwise-smollm2-135m", {}),
+    ("PRP sliding-10, generate", "prp-smollm2-135m", {"method": "sliding", "mode": "generate"}),
+    ("PRP allpair, score", "prp-smollm2-135m", {"method": "allpair", "mode": "score"}),
+    ("PRP allpair, generate", "prp-smollm2-135m", {"method": "allpair", "mode": "generate"}),
 ]
 
 META_KEYS = ("model_calls", "comparisons", "ties", "unparsed", "rounds", "truncated_docs")
@@ -50,6 +50,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a shared 2-core box)")
     ap.add_argument("--only", default="", help="';'-separated substrings of variant names")
     ap.add_argument("--out", default="eval/results/pairwise_dl19.json")
+    ap.add_argument("--cache", default="runs/pairwise_dl19.sqlite", help="persistent answer cache (resume, sharing)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
@@ -57,7 +58,7 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     results = json.loads(out.read_text()) if out.exists() else []
     done = {(r["variant"], r["order"]) for r in results}
-    backend = CachedBackend(hf_backend(args.dtype, threads=args.threads))
+    backend = CachedBackend(hf_backend(args.dtype, threads=args.threads), args.cache)
     runs = {o: load_dl19(args.depth, invert=o == "inverted", queries=args.queries) for o in ("bm25", "inverted")}
     for order, (run, qrels) in runs.items():
         if ("input", order) not in done:
@@ -67,13 +68,13 @@ def main() -> None:
             if (name, order) in done or (args.only and not any(s in name for s in args.only.split(";"))):
                 continue
             reranker = Reranker(preset, backend_instance=backend, **overrides)
-            computed0, t0 = backend.usage.calls, time.perf_counter()
+            computed0, t0 = backend.usage.snapshot()["model_calls"], time.perf_counter()
             reranked = reranker.rerank_run(run, depth=args.depth)
             wall = time.perf_counter() - t0
             n = len(reranked)
             row = {"variant": name, "order": order, "preset": preset, "overrides": overrides,
                    "ndcg@10": round(ndcg10(reranked, qrels), 4), "queries": n, "depth": args.depth,
-                   "dtype": args.dtype, "threads": args.threads, "computed_prompts": backend.usage.calls - computed0,
+                   "dtype": args.dtype, "threads": args.threads, "computed_prompts": backend.usage.snapshot()["model_calls"] - computed0,
                    "wall_s": round(wall, 1)}
             for key in META_KEYS:
                 vals = [r.metadata[key] for r in reranked.values() if key in r.metadata]
