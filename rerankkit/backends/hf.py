@@ -17,6 +17,7 @@ from .._lazy import require
 from ..errors import BackendError, ConfigError
 from ..models import materialize_gguf, resolve_model
 from .base import BackendBase, Capability, Generation, Prompt, ScoreRequest
+from .tokenizing import LocalTokenizer
 
 log = logging.getLogger(__name__)
 _DTYPES = {"fp32": "float32", "float32": "float32", "bf16": "bfloat16", "bfloat16": "bfloat16",
@@ -99,9 +100,8 @@ class HFBackend(BackendBase):
             "seq2seq": Capability.GENERATE | Capability.SCORE,
             "encoder": Capability.EMBED,
         }[self.kind]
-        self._has_chat = bool(getattr(self.tokenizer, "chat_template", None)) and self.kind != "seq2seq"
-        self._system_ok: bool | None = None
-        self._cont_cache: dict[tuple[str, str], list[int]] = {}
+        # rendering, counting, truncating and answer-choice ids: the same helper as the server backends
+        self.tok = LocalTokenizer(self.tokenizer, self.use_chat and self.kind != "seq2seq", self.chat_kwargs)
         log.info("hf backend: %s (%s, %s, %s)", model, self.kind, self.dtype_name, self.device)
 
     # -- text ---------------------------------------------------------------------------------
@@ -113,28 +113,10 @@ class HFBackend(BackendBase):
         return out
 
     def render(self, prompt: Prompt) -> str:
-        if not (self.use_chat and self._has_chat):
-            return prompt.plain_text()
-        msgs = [{"role": m.role, "content": m.content} for m in prompt.messages]
-        if self._system_ok is not False and msgs and msgs[0]["role"] == "system":
-            try:
-                text = self.tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True,
-                                                          **self.chat_kwargs)
-                self._system_ok = True
-                return text + prompt.prefix
-            except Exception:  # some templates reject a system role: fold it into the user turn
-                self._system_ok = False
-        if msgs and msgs[0]["role"] == "system" and len(msgs) > 1:
-            msgs = [{"role": msgs[1]["role"], "content": msgs[0]["content"] + "\n\n" + msgs[1]["content"]}, *msgs[2:]]
-        text = self.tokenizer.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True, **self.chat_kwargs)
-        return text + prompt.prefix
-
-    def _special(self) -> bool:
-        """Whether tokenising rendered text should add special tokens (chat templates carry their own)."""
-        return not (self.use_chat and self._has_chat)
+        return self.tok.render(prompt)
 
     def encode(self, text: str) -> list[int]:
-        ids = self.tokenizer(text, add_special_tokens=self._special())["input_ids"] or [self._filler_token()]
+        ids = self.tokenizer(text, add_special_tokens=not self.tok.use_chat)["input_ids"] or [self._filler_token()]
         if self.max_length and len(ids) > self.max_length:
             ids = ids[-self.max_length :]
         return list(ids)
@@ -150,34 +132,15 @@ class HFBackend(BackendBase):
         return v if isinstance(v, int) and 0 < v < 10_000_000 else 2048
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        if not texts:
-            return []
-        return [len(x) for x in self.tokenizer(list(texts), add_special_tokens=False)["input_ids"]]
+        return self.tok.count(texts)
 
     def truncate(self, text: str, max_tokens: int) -> str:
-        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
-        if len(ids) <= max_tokens:
-            return text
-        return self.tokenizer.decode(ids[:max_tokens], skip_special_tokens=True)
+        return self.tok.truncate(text, max_tokens)
 
     def continuation_ids(self, rendered: str, choice: str) -> list[int]:
         """Token ids of ``choice`` as the model would produce it right after ``rendered``."""
-        key = ("", choice) if self.kind == "seq2seq" else (rendered[-48:], choice)
-        ids = self._cont_cache.get(key)
-        if ids is None:
-            if self.kind == "seq2seq":
-                ids = list(self.tokenizer(choice, add_special_tokens=False)["input_ids"])
-            else:
-                ctx = self.tokenizer(key[0], add_special_tokens=False)["input_ids"]
-                full = self.tokenizer(key[0] + choice, add_special_tokens=False)["input_ids"]
-                if full[: len(ctx)] == ctx and len(full) > len(ctx):
-                    ids = list(full[len(ctx) :])
-                else:  # the choice merges with the context's last token: score it standalone
-                    ids = list(self.tokenizer(choice, add_special_tokens=False)["input_ids"])
-            if not ids:
-                raise BackendError(f"choice {choice!r} tokenises to nothing")
-            self._cont_cache[key] = ids
-        return ids
+        # a seq2seq decoder starts fresh: its answer does not continue the encoder's text
+        return self.tok.continuation_ids("" if self.kind == "seq2seq" else rendered, choice)
 
     # -- batching -----------------------------------------------------------------------------
     def _batches(self, lengths: Sequence[int]) -> Iterator[list[int]]:

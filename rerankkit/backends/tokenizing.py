@@ -1,14 +1,14 @@
 """A local tokenizer for backends whose model runs elsewhere (a server, the vLLM engine).
 
-It renders prompts exactly as the hf backend does (the tokenizer's chat template, then the
-assistant prefix), gives token ids, counts and truncates, and finds the token ids of an answer
-choice as the model would produce it right after a rendered prompt.
+It renders prompts (the tokenizer's chat template, then the assistant prefix), gives token ids,
+counts and truncates, and finds the token ids of an answer choice as the model would produce it
+right after a rendered prompt. The hf backend uses it too, so all backends render alike.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .._lazy import require
@@ -39,11 +39,17 @@ def is_local_ref(ref: str) -> bool:
 
 
 class LocalTokenizer:
-    """Rendering and token ids with a transformers tokenizer (``chat_template``: use its template)."""
+    """Rendering and token ids with a transformers tokenizer.
 
-    def __init__(self, tokenizer: Any, chat_template: bool = True) -> None:
+    ``chat_template``: use the tokenizer's template (when it has one); ``chat_kwargs``: extra
+    arguments for it (e.g. ``{"enable_thinking": False}``).
+    """
+
+    def __init__(self, tokenizer: Any, chat_template: bool = True,
+                 chat_kwargs: Mapping[str, Any] | None = None) -> None:
         self.tok = tokenizer
         self.use_chat = bool(chat_template) and bool(getattr(tokenizer, "chat_template", None))
+        self.chat_kwargs = dict(chat_kwargs or {})
         self._system_ok: bool | None = None
         self._cont: dict[tuple[str, str], list[int]] = {}
         self._text: dict[int, str] = {}
@@ -55,14 +61,16 @@ class LocalTokenizer:
         msgs = [{"role": m.role, "content": m.content} for m in prompt.messages]
         if self._system_ok is not False and msgs and msgs[0]["role"] == "system":
             try:
-                text = self.tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
+                text = self.tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True,
+                                                    **self.chat_kwargs)
                 self._system_ok = True
                 return text + prompt.prefix
             except Exception:  # some templates reject a system role: fold it into the user turn
                 self._system_ok = False
         if msgs and msgs[0]["role"] == "system" and len(msgs) > 1:
             msgs = [{"role": msgs[1]["role"], "content": msgs[0]["content"] + "\n\n" + msgs[1]["content"]}, *msgs[2:]]
-        return self.tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True) + prompt.prefix
+        text = self.tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True, **self.chat_kwargs)
+        return text + prompt.prefix
 
     def encode(self, rendered: str) -> list[int]:
         """Token ids of a rendered prompt (a chat template carries its own special tokens)."""

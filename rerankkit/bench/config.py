@@ -318,12 +318,9 @@ def _register_presets(raw: LineDict, where: Where) -> list[Path]:
 
 
 def _toml_tables(p: Path) -> list[str]:
-    import tomllib
+    from .._toml_spec import read_toml_file
 
-    try:
-        return list(tomllib.loads(p.read_text(encoding="utf-8")))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"cannot read presets file {p}: {exc}") from None
+    return list(read_toml_file(p, "presets file"))
 
 
 def _cache_setting(value: Any, path: Path) -> Path | bool:

@@ -10,10 +10,10 @@ from __future__ import annotations
 import os
 import site
 import sys
-import tomllib
 from pathlib import Path
 from typing import Any
 
+from .._toml_spec import read_toml_file
 from ..errors import ConfigError
 
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent
@@ -40,10 +40,7 @@ def load_manifests() -> dict[str, dict[str, Any]]:
         if not d.is_dir():
             continue
         for f in sorted(d.glob("*.toml")):
-            try:
-                data = tomllib.loads(f.read_text(encoding="utf-8"))
-            except (OSError, tomllib.TOMLDecodeError) as exc:
-                raise ConfigError(f"cannot read dataset manifest {f}: {exc}") from None
+            data = read_toml_file(f, "dataset manifest")
             for name, table in data.items():
                 if not isinstance(table, dict) or "kind" not in table:
                     raise ConfigError(f"{f}: {name!r} must be a table with a 'kind'")
