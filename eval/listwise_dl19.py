@@ -10,7 +10,6 @@ strategy (and, for one row, the template) differs. Runs alternate, repeated ``--
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import os
 import platform
@@ -21,8 +20,9 @@ from pathlib import Path
 import ir_measures
 from ir_measures import nDCG
 
-from rerankkit import Doc, Query, Ranking, Reranker, Run
+from rerankkit import Reranker, Run
 from rerankkit.backends import create_backend
+from rerankkit.data import load_dataset
 
 CONFIGS = {  # name -> (preset, overrides)
     "first": ("first-smollm2-135m", {}),
@@ -31,20 +31,11 @@ CONFIGS = {  # name -> (preset, overrides)
 }
 
 
-def load_dl19(root: Path, depth: int) -> tuple[Run, list]:
-    base = root / "trec-dl19-passage"
-    rankings = []
-    with gzip.open(base / "bm25_dl19_top100.jsonl.gz", "rt", encoding="utf-8") as f:
-        for line in f:
-            if not line.strip():
-                continue
-            item = json.loads(line)
-            hits = item["hits"][:depth]
-            q = Query(str(hits[0]["qid"]), item["query"])
-            docs = [Doc(str(h["docid"]), h["content"]) for h in hits]
-            rankings.append(Ranking.from_order(q, docs, range(len(docs))))
-    qrels = list(ir_measures.read_trec_qrels(str(base / "qrels.dl19-passage.txt")))
-    return Run(rankings), qrels
+def load_dl19(depth: int) -> tuple[Run, list]:
+    """BM25 top-``depth`` candidates of TREC DL19 (43 judged queries) and the NIST qrels (ir-measures records)."""
+    ds = load_dataset("trec-dl-2019/passage")
+    qrels = [ir_measures.Qrel(q.qid, q.docid, q.relevance) for q in ds.qrels()]
+    return ds.candidates("bm25").top(depth), qrels
 
 
 def ndcg10(run: Run, qrels: list) -> float:
@@ -67,7 +58,8 @@ def main() -> None:
     ap.add_argument("--out", default="")
     args = ap.parse_args()
 
-    run, qrels = load_dl19(Path(args.data), args.depth)
+    os.environ["RERANKKIT_DATA"] = args.data  # the data root searched first
+    run, qrels = load_dl19(args.depth)
     if args.queries:
         run = Run(list(run.values())[: args.queries])
     qids = set(run)

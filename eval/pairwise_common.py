@@ -5,40 +5,27 @@ Run the scripts from the repository root with ``PYTHONPATH=$PWD`` and ``RERANKKI
 
 from __future__ import annotations
 
-import gzip
-import json
-import os
-from pathlib import Path
 from typing import Any
 
-from rerankkit.types import Doc, Query, Ranking, Run
-
-
-def data_dir() -> Path:
-    root = os.environ.get("RERANKKIT_DATA", "/work/shared/data")
-    return Path(root) / "trec-dl19-passage"
+from rerankkit.data import load_dataset
+from rerankkit.types import Ranking, Run
 
 
 def load_dl19(depth: int, invert: bool = False, queries: int | None = None) -> tuple[Run, dict[str, dict[str, int]]]:
-    """BM25 top-``depth`` candidates (RankGPT jsonl) as a Run, and the NIST qrels."""
+    """BM25 top-``depth`` candidates of TREC DL19 as a Run (``invert``: each list reversed), and the NIST qrels.
+
+    Scores are ``len - rank`` of the (possibly reversed) order; ``queries``: the first N queries only.
+    """
+    ds = load_dataset("trec-dl-2019/passage")
     rankings = []
-    with gzip.open(data_dir() / "bm25_dl19_top100.jsonl.gz", "rt", encoding="utf-8") as f:
-        for line in f:
-            if not line.strip():
-                continue
-            rec = json.loads(line)
-            hits = rec["hits"][:depth]
-            q = Query(str(hits[0]["qid"]), rec["query"])
-            docs = [Doc(str(h["docid"]), h["content"]) for h in hits]
-            if invert:
-                docs = docs[::-1]
-            rankings.append(Ranking.from_order(q, docs, list(range(len(docs)))))
-    if queries is not None:
-        rankings = rankings[:queries]
+    for r in ds.candidates("bm25").head(queries).top(depth).values():
+        docs = [sd.doc for sd in r.docs]
+        if invert:
+            docs = docs[::-1]
+        rankings.append(Ranking.from_order(r.query, docs, list(range(len(docs)))))
     qrels: dict[str, dict[str, int]] = {}
-    for line in (data_dir() / "qrels.dl19-passage.txt").read_text().splitlines():
-        qid, _, docid, grade = line.split()
-        qrels.setdefault(qid, {})[docid] = int(grade)
+    for q in ds.qrels():
+        qrels.setdefault(q.qid, {})[q.docid] = q.relevance
     return Run(rankings), qrels
 
 
