@@ -3,7 +3,8 @@
 SCORE: single-token answers come from one generated token restricted to the answer tokens
 (``allowed_token_ids``) with their log-probs (normalised over the answers: vLLM reports them after
 the restriction); multi-token answers from the prompt log-probs of prompt + answer (prefix caching
-makes the shared prompt cheap). GENERATE: greedy. EMBED (``task=embed``): last-token pooling,
+makes the shared prompt cheap). GENERATE: greedy. ``adapter=PATH`` serves a LoRA adapter (a peft folder,
+e.g. from ``rerankkit train``) on top of the base model with vLLM's multi-LoRA support. EMBED (``task=embed``): last-token pooling,
 L2-normalised. Prompts are rendered with the model's tokenizer exactly as the hf backend does
 and sent as token ids.
 
@@ -14,8 +15,10 @@ GPU); :class:`VLLMBackend` only hands them to vLLM.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,8 +35,10 @@ TASKS = ("generate", "embed")
 def engine_kwargs(model: str, *, task: str = "generate", tensor_parallel_size: int = 1,
                   gpu_memory_utilization: float = 0.9, max_model_len: int | None = None, dtype: str = "auto",
                   seed: int = 0, max_logprobs: int = 20, trust_remote_code: bool = False,
-                  enforce_eager: bool = False) -> dict[str, Any]:
-    """Keyword arguments for ``vllm.LLM`` (names of vLLM >= 0.10; :func:`adapt_engine_kwargs` maps them)."""
+                  enforce_eager: bool = False, lora_rank: int | None = None) -> dict[str, Any]:
+    """Keyword arguments for ``vllm.LLM`` (names of vLLM >= 0.10; :func:`adapt_engine_kwargs` maps them).
+
+    ``lora_rank``: serve LoRA adapters up to this rank (see :func:`lora_settings`)."""
     if task not in TASKS:
         raise ConfigError(f"vllm task must be one of {', '.join(TASKS)}, not {task!r}")
     if not 0.0 < gpu_memory_utilization <= 1.0:
@@ -53,6 +58,8 @@ def engine_kwargs(model: str, *, task: str = "generate", tensor_parallel_size: i
     }
     if max_model_len:
         kw["max_model_len"] = int(max_model_len)
+    if lora_rank:
+        kw.update(enable_lora=True, max_loras=1, max_lora_rank=_lora_rank_slot(int(lora_rank)))
     if task == "embed":
         kw["runner"] = "pooling"
         kw["override_pooler_config"] = {"pooling_type": "LAST", "normalize": True}
@@ -62,6 +69,30 @@ def engine_kwargs(model: str, *, task: str = "generate", tensor_parallel_size: i
         # log-probs after the allowed-token restriction, so every answer token is in the top-k
         kw["logprobs_mode"] = "processed_logprobs"
     return kw
+
+
+def _lora_rank_slot(rank: int) -> int:
+    """vLLM sizes LoRA buffers by one of a few fixed ranks: the smallest that holds ``rank``."""
+    for slot in (8, 16, 32, 64, 128, 256, 320, 512):
+        if rank <= slot:
+            return slot
+    raise ConfigError(f"LoRA rank {rank} is larger than vLLM supports (512)")
+
+
+def lora_settings(adapter: str) -> tuple[int, dict[str, Any]]:
+    """The rank of a peft LoRA adapter folder and the ``LoRARequest`` fields that serve it."""
+    path = Path(adapter).expanduser()
+    config = path / "adapter_config.json"
+    if not config.is_file():
+        raise ConfigError(f"adapter {adapter!r} is not a peft adapter folder (no adapter_config.json there)")
+    try:
+        meta = json.loads(config.read_text(encoding="utf-8"))
+        rank = int(meta["r"])
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"{config}: cannot read the LoRA rank ({exc})") from None
+    if meta.get("peft_type", "LORA") != "LORA":
+        raise ConfigError(f"{config}: vLLM serves LoRA adapters only, not {meta.get('peft_type')}")
+    return rank, {"lora_name": path.name or "adapter", "lora_int_id": 1, "lora_path": str(path.resolve())}
 
 
 def adapt_engine_kwargs(kw: dict[str, Any], accepted: set[str], pooler_config: Any = None) -> dict[str, Any]:
@@ -140,7 +171,8 @@ def _lp(x: Any) -> float:
 
 class VLLMBackend(BackendBase):
     """Options: ``task`` (generate | embed), ``tensor_parallel_size``, ``gpu_memory_utilization``,
-    ``max_model_len``, ``dtype``, ``chat_template``, ``seed``, ``enforce_eager``, ``trust_remote_code``."""
+    ``max_model_len``, ``dtype``, ``chat_template``, ``seed``, ``enforce_eager``, ``trust_remote_code``,
+    ``adapter`` (a peft LoRA folder served on top of ``model``)."""
 
     backend_name = "vllm"
 
@@ -148,8 +180,9 @@ class VLLMBackend(BackendBase):
                  gpu_memory_utilization: float | str = 0.9, max_model_len: int | str | None = None,
                  dtype: str = "auto", chat_template: bool | str = True, seed: int | str = 0,
                  enforce_eager: bool | str = False, trust_remote_code: bool | str = False,
-                 threads: int | str | None = None) -> None:
+                 threads: int | str | None = None, adapter: str | None = None) -> None:
         super().__init__(model)
+        lora_rank, self.lora = lora_settings(adapter) if adapter else (None, None)
         vllm = require("vllm", "vllm", "the vLLM backend")
         torch = require("torch", "vllm", "the vLLM backend")
         if not torch.cuda.is_available():
@@ -164,18 +197,26 @@ class VLLMBackend(BackendBase):
                                 gpu_memory_utilization=float(gpu_memory_utilization),
                                 max_model_len=int(max_model_len) if max_model_len else None, dtype=str(dtype),
                                 seed=int(seed), trust_remote_code=_truthy(trust_remote_code),
-                                enforce_eager=_truthy(enforce_eager))
+                                enforce_eager=_truthy(enforce_eager), lora_rank=lora_rank)
         accepted = {f.name for f in dataclasses.fields(vllm.EngineArgs)}
         pooler = getattr(getattr(vllm, "config", None), "PoolerConfig", None)
         self.llm = vllm.LLM(**adapt_engine_kwargs(self.kw, accepted, pooler))
         self._sp = vllm.SamplingParams
+        self._lora_request = None
+        if self.lora:
+            from vllm.lora.request import LoRARequest
+
+            self._lora_request = LoRARequest(**self.lora)
         self.task = task
         self.capabilities = Capability.EMBED if task == "embed" else Capability.GENERATE | Capability.SCORE
         self.tok = LocalTokenizer(self.llm.get_tokenizer(), _truthy(chat_template))
         log.info("vllm backend: %s (%s)", model, task)
 
     def options(self) -> dict[str, Any]:
-        return {k: v for k, v in self.kw.items() if k not in ("model", "tokenizer")}
+        opts = {k: v for k, v in self.kw.items() if k not in ("model", "tokenizer")}
+        if self.lora:
+            opts["adapter"] = self.lora["lora_path"]
+        return opts
 
     def render(self, prompt: Prompt) -> str:
         return self.tok.render(prompt)
@@ -187,8 +228,9 @@ class VLLMBackend(BackendBase):
         return self.tok.truncate(text, max_tokens)
 
     def _run(self, prompts: list[list[int]], params: list[dict[str, Any]]) -> list[Any]:
+        extra = {"lora_request": self._lora_request} if self._lora_request is not None else {}
         return self.llm.generate([{"prompt_token_ids": p} for p in prompts], [self._sp(**sp) for sp in params],
-                                 use_tqdm=False)
+                                 use_tqdm=False, **extra)
 
     def score(self, requests: Sequence[ScoreRequest]) -> list[np.ndarray]:
         if not requests:
@@ -217,7 +259,8 @@ class VLLMBackend(BackendBase):
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         if self.task != "embed":
             return self._lacks(Capability.EMBED)
-        outs = self.llm.embed([t or " " for t in texts], use_tqdm=False)
+        extra = {"lora_request": self._lora_request} if self._lora_request is not None else {}
+        outs = self.llm.embed([t or " " for t in texts], use_tqdm=False, **extra)
         v = np.asarray([o.outputs.embedding for o in outs], dtype=np.float32)
         self.usage.add(len(texts), 0)
         return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 from types import SimpleNamespace
 
 import pytest
@@ -100,3 +101,54 @@ def test_without_vllm_the_error_names_the_extra():
     r = Reranker("pointwise-smollm2-135m", backend="vllm")  # declared capabilities suffice to build it
     with pytest.raises(MissingExtraError, match=r"rerankkit\[vllm\]"):
         _ = r.backend
+
+
+def _adapter(tmp_path, **meta):
+    folder = tmp_path / "my-adapter"
+    folder.mkdir()
+    (folder / "adapter_config.json").write_text(json.dumps({"peft_type": "LORA", "r": 16, **meta}))
+    return folder
+
+
+def test_lora_adapter_enables_lora_with_its_rank_and_names_the_request(tmp_path):
+    from rerankkit.backends.vllm import lora_settings
+
+    rank, request = lora_settings(str(_adapter(tmp_path, r=12)))
+    assert rank == 12
+    assert request == {"lora_name": "my-adapter", "lora_int_id": 1,
+                       "lora_path": str((tmp_path / "my-adapter").resolve())}
+    kw = engine_kwargs("HuggingFaceTB/SmolLM2-135M-Instruct", lora_rank=rank)
+    assert kw["enable_lora"] is True and kw["max_loras"] == 1 and kw["max_lora_rank"] == 16  # vLLM's rank slots
+    assert "enable_lora" not in engine_kwargs("m")
+
+
+def test_lora_adapter_errors(tmp_path):
+    from rerankkit.backends.vllm import lora_settings
+
+    with pytest.raises(ConfigError, match="not a peft adapter folder"):
+        lora_settings(str(tmp_path / "missing"))
+    with pytest.raises(ConfigError, match="LoRA adapters only"):
+        lora_settings(str(_adapter(tmp_path, peft_type="IA3")))
+    with pytest.raises(ConfigError, match="larger than vLLM supports"):
+        engine_kwargs("m", lora_rank=1024)
+
+
+def test_engine_requests_carry_the_lora_request():
+    from rerankkit.backends.vllm import VLLMBackend
+
+    calls = []
+
+    class Engine:  # the vLLM engine is the I/O edge: record what the backend hands it
+        def generate(self, prompts, params, **kw):
+            calls.append((prompts, params, kw))
+            return []
+
+    be = object.__new__(VLLMBackend)
+    be.llm, be._sp = Engine(), dict
+    be._lora_request = "LORA-REQUEST"
+    be._run([[1, 2, 3]], [generate_sampling(4)])
+    assert calls[-1] == ([{"prompt_token_ids": [1, 2, 3]}], [generate_sampling(4)],
+                         {"use_tqdm": False, "lora_request": "LORA-REQUEST"})
+    be._lora_request = None
+    be._run([[1]], [generate_sampling(1)])
+    assert calls[-1][2] == {"use_tqdm": False}
