@@ -7,6 +7,10 @@ between the two rankings of the same candidates, and nDCG@10 of each.
 
     python eval/serving_parity.py --queries 10 --pointwise-depth 10 --prp-queries 5 --prp-depth 6 \
         --out eval/results/serving_parity.json
+
+``--server-gguf FILE`` serves another GGUF of the same model instead, e.g. an F32 file of exactly the
+dequantised weights the hf backend runs (made with llama.cpp's ``convert_hf_to_gguf.py --outtype f32``
+from the folder ``rerankkit.models`` materialises), which separates backend errors from quantisation.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ def main() -> None:
     ap.add_argument("--cases", default="pointwise,prp-allpair")
     ap.add_argument("--arms", default="hf,openai", help="compared with the first: hf (fp32), hf-bf16, openai")
     ap.add_argument("--out", default="eval/results/serving_parity.json")
+    ap.add_argument("--server-gguf", default="", help="GGUF file the server loads (default: the packaged Q4_1)")
     args = ap.parse_args()
 
     ds = load_dataset("trec-dl-2019/passage")
@@ -51,8 +56,10 @@ def main() -> None:
              ("prp-allpair", "prp-smollm2-135m", {"method": "allpair"}, args.prp_queries, args.prp_depth)]
     cases = [c for c in cases if c[0] in args.cases.split(",")]
     arms = args.arms.split(",")
-    report: dict = {"queries": args.queries, "model": "SmolLM2-135M-Instruct Q4_1 GGUF", "rows": []}
-    with llama_server(packaged_path("smollm2-135m-instruct"), threads=args.threads) as url:
+    gguf = Path(args.server_gguf) if args.server_gguf else packaged_path("smollm2-135m-instruct")
+    report: dict = {"queries": args.queries, "model": "SmolLM2-135M-Instruct (packaged Q4_1 GGUF)",
+                    "server_gguf": gguf.name, "rows": []}
+    with llama_server(gguf, threads=args.threads) as url:
         for label, preset, params, n_queries, depth in cases:
             run = ds.candidates().head(n_queries).top(depth)
             out = {}
