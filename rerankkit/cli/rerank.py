@@ -1,11 +1,13 @@
-"""``rerankkit rerank PRESET (--dataset NAME | --candidates FILE) -o RUN``."""
+"""``rerankkit rerank PRESET (--dataset NAME [--run FILE] | --candidates FILE) -o RUN``."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 import time
+from typing import Any
 
+from ..errors import InputError
 from ._common import add_presets_file, load_presets_files, parse_sets
 
 
@@ -18,6 +20,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     src.add_argument("--dataset", help="dataset name or local path (see `rerankkit datasets list`)")
     src.add_argument("--candidates", metavar="FILE", help="RankGPT-style JSONL/JSON candidates with texts")
     p.add_argument("--source", help="candidate source of the dataset (default: the dataset's own, e.g. bm25)")
+    p.add_argument("--run", metavar="FILE", help="first-stage TREC run over --dataset (e.g. from `rerankkit "
+                                                 "retrieve`); texts come from the dataset's queries and corpus")
+    p.add_argument("--split", help="dataset split (BEIR and local folders; default test)")
     p.add_argument("--depth", type=int, help="rerank the first N candidates of each query (the rest keep their order)")
     p.add_argument("--queries", type=int, metavar="N", help="only the first N queries")
     p.add_argument("--top-k", type=int, help="write only the first K documents per query")
@@ -37,12 +42,18 @@ def run(args: argparse.Namespace) -> int:
     from ..reranker import Reranker
 
     load_presets_files(args.presets)
-    reranker = Reranker(args.preset, cache=args.cache, **parse_sets(args.overrides))
+    if (args.run or args.split or args.source) and not args.dataset:
+        raise InputError("--run, --split and --source go with --dataset")
+    if args.run and args.source:
+        raise InputError("give --run FILE or --source NAME, not both")
+    # data first: a wrong dataset or run file fails before any model is loaded
     if args.dataset:
-        candidates = load_dataset(args.dataset).candidates(args.source)
+        ds = load_dataset(args.dataset, **({"split": args.split} if args.split else {}))
+        candidates = run_with_texts(ds, args.run) if args.run else ds.candidates(args.source)
     else:
         candidates = read_candidates(args.candidates)
     candidates = candidates.head(args.queries)
+    reranker = Reranker(args.preset, cache=args.cache, **parse_sets(args.overrides))
     t0 = time.perf_counter()
     try:
         out = reranker.rerank_run(candidates, depth=args.depth, top_k=args.top_k, progress=not args.no_progress,
@@ -52,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     out.metadata.update({
         "preset": args.preset,
         "dataset": args.dataset or candidates.metadata.get("source"),
-        "candidates": candidates.metadata.get("candidates", args.candidates),
+        "candidates": args.run or candidates.metadata.get("candidates", args.candidates),
         "queries": len(out),
         "command": " ".join(["rerankkit", *sys.argv[1:]]) if sys.argv else "",
     })
@@ -60,3 +71,19 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {args.output} ({len(out)} queries, depth {args.depth or 'all'}) in "
           f"{time.perf_counter() - t0:.1f} s", file=sys.stderr)
     return 0
+
+
+def run_with_texts(ds: Any, path: str) -> Any:
+    """A TREC run over ``ds`` with the dataset's query and document texts; unknown ids are an error."""
+    from ..data import read_run
+
+    queries = {q.qid: q for q in ds.queries()}
+    run = read_run(path)
+    wanted = {sd.doc.docid for r in run.values() for sd in r.docs}
+    docs = {d.docid: d for d in ds.corpus() if d.docid in wanted}
+    missing_q = [qid for qid in run if qid not in queries]
+    missing_d = sorted(wanted - set(docs))
+    if missing_q or missing_d:
+        raise InputError(f"{path}: {len(missing_q)} query ids and {len(missing_d)} document ids are not in "
+                         f"{ds.name} (e.g. {(missing_q + missing_d)[:3]}); is it a run over this dataset and split?")
+    return read_run(path, queries=queries, docs=docs)

@@ -178,3 +178,34 @@ def test_rerank_from_a_dataset(data_root, tmp_path):
         assert run[qid].docids == [sd.docid for sd in top] + r.docids[20:]
     assert evaluate(run, ds).aggregate["nDCG@10"] > evaluate(cands, ds).aggregate["nDCG@10"]
 
+
+
+def test_rerank_a_first_stage_run_over_a_local_dataset(setup, capsys):
+    """`--dataset FOLDER --run FILE`: a TREC run (e.g. from `rerankkit retrieve`) gets its texts from the dataset."""
+    tmp, _, _, presets = setup
+    root = tmp / "beir-like"
+    (root / "qrels").mkdir(parents=True)
+    (root / "corpus.jsonl").write_text("".join(json.dumps({"_id": d, "title": "", "text": t}) + "\n"
+                                               for docs in DOCS.values() for d, t, _ in docs))
+    (root / "queries.jsonl").write_text("".join(json.dumps({"_id": q, "text": t}) + "\n" for q, t in QUERIES.items()))
+    (root / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n" + "".join(
+        f"{q}\t{d}\t{g}\n" for q, docs in DOCS.items() for d, _, g in docs))
+    first = tmp / "first.run"
+    first.write_text("".join(f"{q} Q0 {d} {i + 1} {10 - i} bm25\n" for q, docs in DOCS.items()
+                             for i, (d, _, _) in enumerate(docs)))
+    out = tmp / "reranked.run"
+    assert main(["rerank", "oracle-yes-no", "--presets", str(presets), "--dataset", str(root), "--run", str(first),
+                 "-o", str(out), "--no-progress"]) == 0
+    run = read_run(out)
+    assert run["q1"].docids[:2] == ["b", "c"] and run["q2"].docids[0] == "f"  # the oracle saw the corpus texts
+    meta = json.loads((tmp / "reranked.run.meta.json").read_text())
+    assert meta["candidates"] == str(first)
+
+    bad = tmp / "bad.run"
+    bad.write_text(first.read_text() + "q1 Q0 zzz 9 0.5 bm25\n")
+    capsys.readouterr()
+    assert main(["rerank", "oracle-yes-no", "--presets", str(presets), "--dataset", str(root), "--run", str(bad),
+                 "-o", str(tmp / "x.run"), "--no-progress"]) == 2
+    assert "1 document ids are not in" in capsys.readouterr().err
+    assert main(["rerank", "oracle-yes-no", "--presets", str(presets), "--candidates", str(first), "--run", str(first),
+                 "-o", str(tmp / "y.run"), "--no-progress"]) == 2
