@@ -120,3 +120,40 @@ def materialize_gguf(folder: str, gguf_file: str) -> Path:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return out
+
+
+def gguf_to_f32(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> Path:
+    """Write ``dst``: the GGUF file ``src`` with every tensor dequantised to F32 and the same metadata.
+
+    The weights are then exactly the numbers the ``hf`` backend runs (transformers dequantises the same
+    blocks), so a llama.cpp server on ``dst`` differs from ``hf`` only by kernel arithmetic, not by
+    quantised weights or 8-bit activations: the file to use for backend parity checks.
+    """
+    from ._lazy import require
+
+    gguf = require("gguf", "hf", "GGUF conversion")
+    import numpy as np
+
+    reader = gguf.GGUFReader(str(src))
+    arch = reader.fields["general.architecture"].contents()
+    out = Path(dst)
+    tmp = out.with_name(out.name + ".tmp")
+    writer = gguf.GGUFWriter(str(tmp), arch)
+    for field in reader.fields.values():
+        if field.name.startswith("GGUF.") or field.name == "general.architecture":
+            continue  # written by the writer itself
+        vtype = field.types[0]
+        value = field.contents()
+        if field.name == "general.file_type":
+            value = int(gguf.LlamaFileType.ALL_F32)
+        sub = field.types[-1] if vtype == gguf.GGUFValueType.ARRAY and len(field.types) > 1 else None
+        writer.add_key_value(field.name, value, vtype, sub_type=sub)
+    for t in reader.tensors:
+        data = np.asarray(gguf.quants.dequantize(t.data, t.tensor_type), dtype=np.float32)
+        writer.add_tensor(t.name, data, raw_dtype=gguf.GGMLQuantizationType.F32)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    tmp.replace(out)
+    return out

@@ -58,11 +58,13 @@ def gguf_or_skip() -> Path:
 
 
 def start_llama_server(log_dir: Path, *extra: str, threads: int = 1, n_ctx: int = 2048,
-                       wait_s: float = 120.0) -> LlamaServer:
-    """Start the server and wait until it answers; raise with its log if it does not."""
+                       wait_s: float = 120.0, model_file: Path | None = None) -> LlamaServer:
+    """Start the server (on the packaged GGUF, or ``model_file``) and wait until it answers;
+    raise with its log if it does not."""
     import httpx
 
     gguf = gguf_or_skip()
+    gguf = model_file or gguf
     port = free_port()
     log = log_dir / f"llama-server-{port}.log"
     cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf), "--host", "127.0.0.1",
