@@ -30,7 +30,8 @@ class HFBackend(BackendBase):
     Options: ``dtype`` (fp32 | bf16 | fp16 | auto: bf16 on CUDA, fp32 on CPU), ``device`` (auto | cpu | cuda[:i]),
     ``batch_size``, ``max_batch_tokens`` (padded tokens per forward), ``max_length`` (prompt tokens; longer
     prompts are cut from the left), ``chat_template`` (apply the tokenizer's chat template when it has one),
-    ``pooling`` (last | mean | cls for EMBED), ``adapter`` (a PEFT/LoRA folder), ``gguf_file``,
+    ``pooling`` (last | mean | cls for EMBED), ``adapter`` (a PEFT/LoRA folder; merged into the weights unless
+    ``merge_adapter=false``, so it costs nothing at inference), ``gguf_file``,
     ``revision``, ``trust_remote_code``, ``chat_template_kwargs`` (extra arguments for the chat template,
     e.g. ``{enable_thinking = false}`` for Qwen3). A sentence-transformers folder (``modules.json``) sets
     the EMBED defaults as sentence-transformers would: its ``max_seq_length`` and pooling mode.
@@ -49,6 +50,7 @@ class HFBackend(BackendBase):
         chat_template: bool | str = True,
         pooling: str = "",
         adapter: str | None = None,
+        merge_adapter: bool | str = True,
         gguf_file: str | None = None,
         revision: str | None = None,
         trust_remote_code: bool | str = False,
@@ -73,6 +75,7 @@ class HFBackend(BackendBase):
         self.use_chat = _truthy(chat_template)
         self.chat_kwargs = _as_dict(chat_template_kwargs, "chat_template_kwargs")
         self.adapter = adapter or None
+        self.merge_adapter = _truthy(merge_adapter)
         res = resolve_model(model, gguf_file)
         path = str(materialize_gguf(res.path, res.gguf_file)) if res.gguf_file else res.path
         self.path = path
@@ -89,6 +92,8 @@ class HFBackend(BackendBase):
         if self.adapter:
             peft = require("peft", "peft", "LoRA adapters")
             self.model = peft.PeftModel.from_pretrained(self.model, self.adapter)
+            if self.merge_adapter:  # W + BA once, instead of two extra matmuls per layer on every call
+                self.model = self.model.merge_and_unload()
         self.model.to(self.device).eval()
         st_len, st_pool = _sentence_transformers_config(path) if self.kind == "encoder" else (None, None)
         self.embed_max_length = st_len  # sentence-transformers' max_seq_length, when the folder has one
@@ -108,6 +113,8 @@ class HFBackend(BackendBase):
     def options(self) -> dict[str, Any]:
         out = {"dtype": self.dtype_name, "chat_template": self.use_chat, "max_length": self.max_length,
                "pooling": self.pooling, "adapter": self.adapter, "kind": self.kind}
+        if self.adapter and not self.merge_adapter:
+            out["merge_adapter"] = False
         if self.chat_kwargs:
             out["chat_template_kwargs"] = dict(self.chat_kwargs)
         return out

@@ -198,3 +198,17 @@ adapter = "{adapter}"
     base = Reranker("pointwise-yes-no", model=str(tiny_causal_dir), dtype="fp32").rerank("tell me about chess", docs)
     assert max(abs(got[k] - want[k]) for k in got) < 1e-6
     assert max(abs(got[d.docid] - d.score) for d in base.docs) > 1e-5  # the preset really loads the adapter
+
+
+def test_merged_adapter_scores_like_the_unmerged_one(tmp_path, tiny_collection, tiny_causal_dir):
+    train(_cfg(tmp_path, tiny_collection, tiny_causal_dir, max_steps=2), progress=False)
+    adapter = str(tmp_path / "out" / "adapter")
+    docs = [f"a note {k} about chess" for k in range(3)] + ["a note 1 about bees"]
+    merged = Reranker("pointwise-yes-no", model=str(tiny_causal_dir), dtype="fp32", adapter=adapter)
+    unmerged = Reranker("pointwise-yes-no", model=str(tiny_causal_dir), dtype="fp32", adapter=adapter,
+                        merge_adapter="false")
+    assert not any("lora" in n for n, _ in merged.backend.model.named_parameters())  # plain weights: no overhead
+    assert any("lora" in n for n, _ in unmerged.backend.model.named_parameters())
+    a = {d.docid: d.score for d in merged.rerank("tell me about chess", docs).docs}
+    b = {d.docid: d.score for d in unmerged.rerank("tell me about chess", docs).docs}
+    assert max(abs(a[k] - b[k]) for k in a) < 1e-4
