@@ -76,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
 def run_with_texts(ds: Any, path: str) -> Any:
     """A TREC run over ``ds`` with the dataset's query and document texts; unknown ids are an error."""
     from ..data import read_run
+    from ..types import Ranking, Run, ScoredDoc
 
     queries = {q.qid: q for q in ds.queries()}
     run = read_run(path)
@@ -86,4 +87,6 @@ def run_with_texts(ds: Any, path: str) -> Any:
     if missing_q or missing_d:
         raise InputError(f"{path}: {len(missing_q)} query ids and {len(missing_d)} document ids are not in "
                          f"{ds.name} (e.g. {(missing_q + missing_d)[:3]}); is it a run over this dataset and split?")
-    return read_run(path, queries=queries, docs=docs)
+    # the parsed order and scores, with the dataset's texts (the file is read once)
+    return Run([Ranking(queries[qid], tuple(ScoredDoc(docs[sd.doc.docid], sd.score) for sd in r.docs))
+                for qid, r in run.items()], run.metadata)
