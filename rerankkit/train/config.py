@@ -12,6 +12,7 @@ import yaml
 from ..errors import ConfigError
 
 OBJECTIVES = ("pointwise", "first")
+POINTWISE_LOSSES = ("bce", "contrastive")
 
 
 @dataclass
@@ -31,7 +32,11 @@ class TrainConfig:
     and qrels. ``eval_dataset``/``eval_split``: the evaluation queries that must not be trained on.
     ``negatives``: a retriever preset mining hard negatives (top ``negatives_depth``, judged-relevant
     documents excluded), or ``teacher_run``: a TREC run to distil from (its top documents are positives
-    for pointwise, its order is the target permutation for FIRST).
+    for pointwise, its order is the target permutation for FIRST). ``pointwise_loss``: ``bce`` (yes/no
+    cross-entropy per document) or ``contrastive`` (softmax over one positive and its query's negatives,
+    localized contrastive estimation). ``hard_positives``: prefer judged-relevant documents the retriever
+    found. ``holdout_queries``: training-split queries kept out of training whose nDCG@10 (top
+    ``holdout_depth`` candidates) is measured before and after, so a recipe is judged without the test set.
     """
 
     preset: str
@@ -47,6 +52,10 @@ class TrainConfig:
     negatives_per_query: int = 3
     positives_per_query: int = 1
     max_queries: int | None = None
+    pointwise_loss: str = "bce"
+    hard_positives: bool = True
+    holdout_queries: int = 0
+    holdout_depth: int = 20
     max_doc_tokens: int = 192
     window: int = 10  # FIRST: documents per training window
     ranknet_weight: float = 1.0  # FIRST: weight of the RankNet term next to the LM loss
@@ -69,6 +78,10 @@ class TrainConfig:
     def validate(self) -> TrainConfig:
         if self.objective not in OBJECTIVES:
             raise ConfigError(f"objective must be one of {OBJECTIVES}, not {self.objective!r}")
+        if self.pointwise_loss not in POINTWISE_LOSSES:
+            raise ConfigError(f"pointwise_loss must be one of {POINTWISE_LOSSES}, not {self.pointwise_loss!r}")
+        if self.holdout_queries < 0 or self.holdout_depth < 1:
+            raise ConfigError("holdout_queries must be >= 0 and holdout_depth >= 1")
         if self.negatives is None and self.teacher_run is None:
             raise ConfigError("give `negatives` (a retriever preset) or `teacher_run` (a TREC run)")
         return self

@@ -34,6 +34,43 @@ def grades(qrels: Sequence[Qrel]) -> dict[str, dict[str, int]]:
     return out
 
 
+def pointwise_groups(
+    queries: Sequence[Query],
+    qrels: Sequence[Qrel],
+    negatives: Run,
+    corpus: Mapping[str, Doc],
+    positives_per_query: int,
+    negatives_per_query: int,
+    seed: int,
+    hard_positives: bool = True,
+) -> list[list[PointwiseExample]]:
+    """One group per (query, positive): the positive first, then the query's sampled hard negatives.
+
+    Positives are the query's best-judged documents; with ``hard_positives`` judged-relevant documents
+    that the retriever also found come first (at equal grade), so training positives look like the
+    candidates the reranker will see. Negatives are retrieved documents judged not relevant or unjudged.
+    """
+    rng = random.Random(seed)
+    g = grades(qrels)
+    out: list[list[PointwiseExample]] = []
+    skipped = 0
+    for q in queries:
+        rel = {d: r for d, r in g.get(q.qid, {}).items() if r > 0 and d in corpus}
+        if not rel or q.qid not in negatives:
+            skipped += 1
+            continue
+        found = {sd.docid for sd in negatives[q.qid].docs} if hard_positives else set()
+        pos = sorted(rel, key=lambda d: (-rel[d], d not in found, rng.random()))[:positives_per_query]
+        pool = [sd.doc for sd in negatives[q.qid].docs if g.get(q.qid, {}).get(sd.docid, 0) <= 0]
+        neg = rng.sample(pool, min(negatives_per_query, len(pool)))
+        negs = [PointwiseExample(q, d, 0) for d in neg]
+        out += [[PointwiseExample(q, corpus[d], 1), *negs] for d in pos]
+    if skipped:
+        log.info("%d training queries had no judged-relevant document or no candidates; skipped", skipped)
+    rng.shuffle(out)
+    return out
+
+
 def pointwise_examples(
     queries: Sequence[Query],
     qrels: Sequence[Qrel],
@@ -42,25 +79,18 @@ def pointwise_examples(
     positives_per_query: int,
     negatives_per_query: int,
     seed: int,
+    hard_positives: bool = True,
 ) -> list[PointwiseExample]:
-    """Per query: its best-judged documents as positives, top retrieved unjudged/irrelevant ones as negatives."""
-    rng = random.Random(seed)
-    g = grades(qrels)
+    """The examples of :func:`pointwise_groups`, each document once, shuffled (for a per-document loss)."""
+    groups = pointwise_groups(queries, qrels, negatives, corpus, positives_per_query, negatives_per_query, seed,
+                              hard_positives)
+    seen: set[tuple[str, str]] = set()
     out: list[PointwiseExample] = []
-    skipped = 0
-    for q in queries:
-        rel = {d: r for d, r in g.get(q.qid, {}).items() if r > 0 and d in corpus}
-        if not rel or q.qid not in negatives:
-            skipped += 1
-            continue
-        pos = sorted(rel, key=lambda d: (-rel[d], rng.random()))[:positives_per_query]
-        pool = [sd.doc for sd in negatives[q.qid].docs if g.get(q.qid, {}).get(sd.docid, 0) <= 0]
-        neg = rng.sample(pool, min(negatives_per_query, len(pool)))
-        out += [PointwiseExample(q, corpus[d], 1) for d in pos]
-        out += [PointwiseExample(q, d, 0) for d in neg]
-    if skipped:
-        log.info("%d training queries had no judged-relevant document or no candidates; skipped", skipped)
-    rng.shuffle(out)
+    for ex in (ex for grp in groups for ex in grp):
+        if (ex.query.qid, ex.doc.docid) not in seen:
+            seen.add((ex.query.qid, ex.doc.docid))
+            out.append(ex)
+    random.Random(seed + 1).shuffle(out)
     return out
 
 

@@ -12,9 +12,16 @@ from ..errors import ConfigError
 from ..reranker import Reranker
 from ..strategies.base import QueryContext
 from ..strategies.truncation import Truncator
+from ..types import Run
 from .config import TrainConfig
-from .examples import ListwiseExample, PointwiseExample, listwise_examples, pointwise_examples
-from .losses import lm_loss, pointwise_loss, ranknet_loss
+from .examples import (
+    ListwiseExample,
+    PointwiseExample,
+    listwise_examples,
+    pointwise_examples,
+    pointwise_groups,
+)
+from .losses import contrastive_loss, lm_loss, pointwise_loss, ranknet_loss, yes_no_margin
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +33,7 @@ class Batch:
     objective: str
     seqs: list[list[int]]
     labels: list[int] = field(default_factory=list)  # pointwise
+    groups: list[int] = field(default_factory=list)  # pointwise contrastive: sizes of consecutive groups
     pos_ids: list[int] = field(default_factory=list)
     neg_ids: list[int] = field(default_factory=list)
     targets: list[list[int]] = field(default_factory=list)  # FIRST: target token ids per row
@@ -39,6 +47,8 @@ class Batch:
                 logits = backend._seq2seq_logits(self.seqs, [[] for _ in self.seqs])[:, 0, :]
             else:
                 logits = backend._causal_forward(self.seqs, keep=1).logits[:, -1, :]
+            if self.groups:
+                return contrastive_loss(torch, yes_no_margin(torch, logits, self.pos_ids, self.neg_ids), self.groups)
             labels = torch.tensor(self.labels, device=logits.device)
             return pointwise_loss(torch, logits, self.pos_ids, self.neg_ids, labels)
         total = 0.0
@@ -62,11 +72,22 @@ def build_features(cfg: TrainConfig, reranker: Reranker) -> tuple[list[Batch], d
     check_no_overlap(info["train_qids"], info["eval_qids"], cfg.dataset)  # before any expensive work
     corpus = {d.docid: d for d in ds.corpus()}
     candidates = _candidates(cfg, ds, queries, corpus)
+    queries, held = split_holdout(queries, cfg.holdout_queries, cfg.seed)
+    info["train_qids"] = {q.qid for q in queries}
+    if held:
+        info["holdout"] = Holdout(held, Run([candidates[q.qid] for q in held if q.qid in candidates]),
+                                  [r for r in qrels if r.qid in {q.qid for q in held}])
     backend = reranker.backend
     ctx = QueryContext(backend, Truncator(backend, cfg.max_doc_tokens))
-    if cfg.objective == "pointwise":
+    if cfg.objective == "pointwise" and cfg.pointwise_loss == "contrastive":
+        groups = pointwise_groups(queries, qrels, candidates, corpus, cfg.positives_per_query,
+                                  cfg.negatives_per_query, cfg.seed, cfg.hard_positives)
+        groups = [g for g in groups if len(g) > 1]  # a positive without negatives teaches nothing here
+        exs: list[Any] = [ex for g in groups for ex in g]
+        batches = _contrastive_batches(cfg, reranker, ctx, groups)
+    elif cfg.objective == "pointwise":
         exs = pointwise_examples(queries, qrels, candidates, corpus, cfg.positives_per_query,
-                                 cfg.negatives_per_query, cfg.seed)
+                                 cfg.negatives_per_query, cfg.seed, cfg.hard_positives)
         batches = _pointwise_batches(cfg, reranker, ctx, exs)
     else:
         exs = listwise_examples(queries, qrels, candidates, corpus, cfg.window, cfg.seed,
@@ -79,6 +100,27 @@ def build_features(cfg: TrainConfig, reranker: Reranker) -> tuple[list[Batch], d
     return batches, info
 
 
+@dataclass(frozen=True)
+class Holdout:
+    """Training-split queries kept out of training: their candidates and qrels measure the adapter."""
+
+    queries: list[Any]
+    candidates: Run
+    qrels: list[Any]
+
+
+def split_holdout(queries: Sequence[Any], n: int, seed: int) -> tuple[list[Any], list[Any]]:
+    """``n`` queries drawn with ``seed`` for the held-out check, and the rest for training."""
+    if n <= 0:
+        return list(queries), []
+    if n >= len(queries):
+        raise ConfigError(f"holdout_queries={n} leaves no training queries (the split has {len(queries)})")
+    import random
+
+    held = set(random.Random(seed).sample([q.qid for q in queries], n))
+    return [q for q in queries if q.qid not in held], [q for q in queries if q.qid in held]
+
+
 def _candidates(cfg: TrainConfig, ds: Any, queries: Sequence[Any], corpus: dict[str, Any]) -> Any:
     if cfg.teacher_run:
         return read_run(cfg.teacher_run, queries={q.qid: q for q in queries}, docs=corpus)
@@ -89,7 +131,8 @@ def _candidates(cfg: TrainConfig, ds: Any, queries: Sequence[Any], corpus: dict[
     return retriever.search(queries, k=cfg.negatives_depth)
 
 
-def _pointwise_batches(cfg: TrainConfig, rr: Reranker, ctx: QueryContext, exs: list[PointwiseExample]) -> list[Batch]:
+def _pointwise_batches(cfg: TrainConfig, rr: Reranker, ctx: QueryContext, exs: list[PointwiseExample],
+                       size: int | None = None) -> list[Batch]:
     strategy = rr.strategy
     if strategy.name != "pointwise":
         raise ConfigError(f"objective 'pointwise' needs a pointwise preset, {cfg.preset!r} is {strategy.name!r}")
@@ -97,8 +140,9 @@ def _pointwise_batches(cfg: TrainConfig, rr: Reranker, ctx: QueryContext, exs: l
     labels = {float(k): v for k, v in strategy.template.choices.items()}
     top, bottom = labels[max(labels)], labels[min(labels)]
     batches: list[Batch] = []
-    for i in range(0, len(exs), cfg.batch_size):
-        chunk = exs[i : i + cfg.batch_size]
+    size = size or cfg.batch_size
+    for i in range(0, len(exs), size):
+        chunk = exs[i : i + size]
         seqs, pos, neg = [], None, None
         for ex in chunk:
             prompt = strategy.requests(ex.query, [ex.doc], ctx)[0].prompt
@@ -107,7 +151,24 @@ def _pointwise_batches(cfg: TrainConfig, rr: Reranker, ctx: QueryContext, exs: l
             if pos is None:
                 pos = sorted({be.continuation_ids(text, c)[0] for c in top})
                 neg = sorted({be.continuation_ids(text, c)[0] for c in bottom})
-        batches.append(Batch("pointwise", seqs, [ex.label for ex in chunk], pos or [], neg or []))
+        batches.append(Batch("pointwise", seqs, labels=[ex.label for ex in chunk], pos_ids=pos or [], neg_ids=neg or []))
+    return batches
+
+
+def _contrastive_batches(cfg: TrainConfig, rr: Reranker, ctx: QueryContext,
+                         groups: list[list[PointwiseExample]]) -> list[Batch]:
+    """Whole groups per batch (about ``batch_size`` documents, at least one group)."""
+    batches: list[Batch] = []
+    current: list[list[PointwiseExample]] = []
+    for grp in groups + [[]]:
+        if current and (not grp or sum(map(len, current)) + len(grp) > cfg.batch_size):
+            flat = [ex for g in current for ex in g]
+            b = _pointwise_batches(cfg, rr, ctx, flat, size=len(flat))[0]
+            b.groups = [len(g) for g in current]
+            batches.append(b)
+            current = []
+        if grp:
+            current.append(grp)
     return batches
 
 

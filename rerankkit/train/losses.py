@@ -6,11 +6,32 @@ from collections.abc import Sequence
 from typing import Any
 
 
+def yes_no_margin(torch: Any, last_logits: Any, pos_ids: Sequence[int], neg_ids: Sequence[int]) -> Any:
+    """log p(yes variants) - log p(no variants) at the answer position: the pointwise relevance logit."""
+    lp = torch.log_softmax(last_logits.float(), dim=-1)
+    return torch.logsumexp(lp[:, list(pos_ids)], dim=-1) - torch.logsumexp(lp[:, list(neg_ids)], dim=-1)
+
+
 def pointwise_loss(torch: Any, last_logits: Any, pos_ids: Sequence[int], neg_ids: Sequence[int], labels: Any) -> Any:
     """Binary cross-entropy on log p(yes variants) - log p(no variants) at the answer position."""
-    lp = torch.log_softmax(last_logits.float(), dim=-1)
-    s = torch.logsumexp(lp[:, list(pos_ids)], dim=-1) - torch.logsumexp(lp[:, list(neg_ids)], dim=-1)
+    s = yes_no_margin(torch, last_logits, pos_ids, neg_ids)
     return torch.nn.functional.binary_cross_entropy_with_logits(s, labels.float())
+
+
+def contrastive_loss(torch: Any, margins: Any, group_sizes: Sequence[int]) -> Any:
+    """Localized contrastive estimation (Gao, Dai and Callan, ECIR 2021) over yes/no margins.
+
+    ``margins`` holds consecutive groups of ``group_sizes``; each group is one positive (first) and its
+    query's hard negatives. Loss: mean over groups of the cross-entropy of the softmax over the group's
+    margins with the positive as target, i.e. the model learns to rank within a query, not a label prior.
+    """
+    losses = []
+    start = 0
+    for n in group_sizes:
+        grp = margins[start : start + n]
+        losses.append(torch.logsumexp(grp, dim=0) - grp[0])
+        start += n
+    return torch.stack(losses).mean()
 
 
 def ranknet_loss(torch: Any, id_logits: Any, target: Sequence[int]) -> Any:

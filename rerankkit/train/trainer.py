@@ -33,12 +33,22 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
     random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
 
-    reranker = Reranker(cfg.preset, dtype=cfg.dtype, **cfg.overrides)
+    reranker = Reranker(cfg.preset, dtype=cfg.dtype, **{"max_doc_tokens": cfg.max_doc_tokens, **cfg.overrides})
     backend = reranker.backend
     if not hasattr(backend, "model") or not hasattr(backend, "tokenizer"):
         raise ConfigError(f"training needs the hf backend; preset {cfg.preset!r} uses {backend.name!r}")
     batches, info = build_features(cfg, reranker)
     check_no_overlap(info["train_qids"], info["eval_qids"], cfg.dataset)
+    holdout = info.get("holdout")
+    held_path = out / "holdout.json"
+    held: dict[str, Any] = json.loads(held_path.read_text()) if held_path.exists() else {}
+    if holdout is not None and "before" not in held:
+        backend.model.eval()
+        held = {"queries": len(holdout.queries), "depth": cfg.holdout_depth,
+                "candidates": _ndcg10(holdout.candidates.top(cfg.holdout_depth), holdout.qrels),
+                "before": _holdout_ndcg10(torch, cfg, reranker, holdout)}
+        held_path.write_text(json.dumps(held, indent=2))
+        log.info("held-out %d queries: nDCG@10 before training %.4f", len(holdout.queries), held["before"])
 
     task = "SEQ_2_SEQ_LM" if backend.kind == "seq2seq" else "CAUSAL_LM"
     lcfg = peft.LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
@@ -97,6 +107,11 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
     if adapter_dir.exists():
         shutil.rmtree(adapter_dir)
     model.save_pretrained(adapter_dir)
+    if holdout is not None:
+        held["after"] = _holdout_ndcg10(torch, cfg, reranker, holdout)
+        held["after_step"] = state["step"]
+        held_path.write_text(json.dumps(held, indent=2))
+        log.info("held-out %d queries: nDCG@10 after training %.4f", len(holdout.queries), held["after"])
     losses = state["losses"]
     (out / "losses.jsonl").write_text("".join(json.dumps(x) + "\n" for x in losses))
     plot_losses(losses, out / "loss.png", f"{cfg.preset} LoRA ({cfg.objective}) on {cfg.dataset}/{cfg.split}")
@@ -104,8 +119,28 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
                "train_queries": len(info["train_qids"]), "first_loss": losses[0]["loss"] if losses else None,
                "last_loss": losses[-1]["loss"] if losses else None, "wall_s": round(time.perf_counter() - t0, 1),
                "adapter": str(adapter_dir)}
+    if holdout is not None:
+        summary["holdout"] = held
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def _ndcg10(run: Any, qrels: Any) -> float:
+    from ..eval import evaluate
+
+    return float(evaluate(run, qrels, ["nDCG@10"]).aggregate["nDCG@10"])
+
+
+def _holdout_ndcg10(torch: Any, cfg: TrainConfig, reranker: Reranker, holdout: Any) -> float:
+    """nDCG@10 of ``reranker`` (as trained so far, eval mode) on the held-out training-split queries."""
+    was_training = reranker.backend.model.training
+    reranker.backend.model.eval()
+    try:
+        with _autocast(torch, cfg):
+            ranked = reranker.rerank_run(holdout.candidates.top(cfg.holdout_depth), depth=cfg.holdout_depth)
+    finally:
+        reranker.backend.model.train(was_training)
+    return _ndcg10(ranked, holdout.qrels)
 
 
 def _autocast(torch: Any, cfg: TrainConfig) -> Any:

@@ -212,3 +212,52 @@ def test_merged_adapter_scores_like_the_unmerged_one(tmp_path, tiny_collection, 
     a = {d.docid: d.score for d in merged.rerank("tell me about chess", docs).docs}
     b = {d.docid: d.score for d in unmerged.rerank("tell me about chess", docs).docs}
     assert max(abs(a[k] - b[k]) for k in a) < 1e-4
+
+
+def test_contrastive_pointwise_batches_hold_whole_groups_and_the_loss_goes_down(tmp_path, tiny_collection,
+                                                                               tiny_causal_dir):
+    import peft
+
+    from rerankkit.train.features import build_features
+
+    cfg = _cfg(tmp_path, tiny_collection, tiny_causal_dir, pointwise_loss="contrastive", batch_size=6)
+    rr = Reranker(cfg.preset, dtype="fp32", model=str(tiny_causal_dir))
+    batches, info = build_features(cfg, rr)
+    # 6 dev queries, each 1 positive + 2 negatives: groups of 3, two groups per batch of <= 6 documents
+    assert info["examples"] == 18
+    assert [b.groups for b in batches] == [[3, 3]] * 3
+    assert all(b.labels == [1, 0, 0, 1, 0, 0] for b in batches)  # the positive leads its group
+    model = peft.get_peft_model(rr.backend.model, peft.LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"],
+                                                                  task_type="CAUSAL_LM"))
+    rr.backend.model = model
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+    losses = []
+    for _ in range(8):
+        opt.zero_grad()
+        loss = batches[0].loss(torch, rr.backend)
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    assert losses[0] == pytest.approx(np.log(3), abs=0.3)  # a random model ranks near chance in a group of 3
+    assert losses[-1] < losses[0] * 0.9, losses
+
+
+def test_holdout_queries_are_not_trained_on_and_are_measured_before_and_after(tmp_path, tiny_collection,
+                                                                             tiny_causal_dir):
+    from rerankkit.train.features import build_features
+
+    cfg = _cfg(tmp_path, tiny_collection, tiny_causal_dir, holdout_queries=2, holdout_depth=4,
+               pointwise_loss="contrastive", batch_size=6)
+    rr = Reranker(cfg.preset, dtype="fp32", model=str(tiny_causal_dir))
+    _, info = build_features(cfg, rr)
+    held = {q.qid for q in info["holdout"].queries}
+    assert len(held) == 2 and not held & info["train_qids"] and len(info["train_qids"]) == 4
+    assert set(info["holdout"].candidates) == held and {r.qid for r in info["holdout"].qrels} == held
+
+    summary = train(cfg, progress=False)
+    h = summary["holdout"]
+    assert h["queries"] == 2 and h["depth"] == 4 and h["after_step"] == 6
+    assert 0.0 <= h["before"] <= 1.0 and 0.0 <= h["after"] <= 1.0
+    assert json.loads((tmp_path / "out" / "holdout.json").read_text()) == h
+    with pytest.raises(ConfigError, match="leaves no training queries"):
+        build_features(_cfg(tmp_path, tiny_collection, tiny_causal_dir, holdout_queries=6), rr)
