@@ -71,19 +71,8 @@ def pointwise_groups(
     return out
 
 
-def pointwise_examples(
-    queries: Sequence[Query],
-    qrels: Sequence[Qrel],
-    negatives: Run,
-    corpus: Mapping[str, Doc],
-    positives_per_query: int,
-    negatives_per_query: int,
-    seed: int,
-    hard_positives: bool = True,
-) -> list[PointwiseExample]:
+def pointwise_examples(groups: Sequence[Sequence[PointwiseExample]], seed: int) -> list[PointwiseExample]:
     """The examples of :func:`pointwise_groups`, each document once, shuffled (for a per-document loss)."""
-    groups = pointwise_groups(queries, qrels, negatives, corpus, positives_per_query, negatives_per_query, seed,
-                              hard_positives)
     seen: set[tuple[str, str]] = set()
     out: list[PointwiseExample] = []
     for ex in (ex for grp in groups for ex in grp):

@@ -79,16 +79,16 @@ def build_features(cfg: TrainConfig, reranker: Reranker) -> tuple[list[Batch], d
                                   [r for r in qrels if r.qid in {q.qid for q in held}])
     backend = reranker.backend
     ctx = QueryContext(backend, Truncator(backend, cfg.max_doc_tokens))
-    if cfg.objective == "pointwise" and cfg.pointwise_loss == "contrastive":
+    if cfg.objective == "pointwise":
         groups = pointwise_groups(queries, qrels, candidates, corpus, cfg.positives_per_query,
                                   cfg.negatives_per_query, cfg.seed, cfg.hard_positives)
-        groups = [g for g in groups if len(g) > 1]  # a positive without negatives teaches nothing here
-        exs: list[Any] = [ex for g in groups for ex in g]
-        batches = _contrastive_batches(cfg, reranker, ctx, groups)
-    elif cfg.objective == "pointwise":
-        exs = pointwise_examples(queries, qrels, candidates, corpus, cfg.positives_per_query,
-                                 cfg.negatives_per_query, cfg.seed, cfg.hard_positives)
-        batches = _pointwise_batches(cfg, reranker, ctx, exs)
+        if cfg.pointwise_loss == "contrastive":
+            groups = [g for g in groups if len(g) > 1]  # a positive without negatives teaches nothing here
+            exs: list[Any] = [ex for g in groups for ex in g]
+            batches = _contrastive_batches(cfg, reranker, ctx, groups)
+        else:
+            exs = pointwise_examples(groups, cfg.seed)
+            batches = _pointwise_batches(cfg, reranker, ctx, exs)
     else:
         exs = listwise_examples(queries, qrels, candidates, corpus, cfg.window, cfg.seed,
                                 teacher=cfg.teacher_run is not None)

@@ -54,25 +54,13 @@ def _cfg(tmp_path, coll, model, **kw):
 
 
 def test_loss_goes_down_on_a_fixed_batch(tmp_path, tiny_collection, tiny_causal_dir):
-    import peft
 
     from rerankkit.train.features import build_features
 
     cfg = _cfg(tmp_path, tiny_collection, tiny_causal_dir)
     rr = Reranker(cfg.preset, dtype="fp32", model=str(tiny_causal_dir))
     batches, _ = build_features(cfg, rr)
-    model = peft.get_peft_model(rr.backend.model, peft.LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"],
-                                                                  task_type="CAUSAL_LM"))
-    rr.backend.model = model
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
-    batch = batches[0]
-    losses = []
-    for _ in range(8):
-        opt.zero_grad()
-        loss = batch.loss(torch, rr.backend)
-        loss.backward()
-        opt.step()
-        losses.append(float(loss.detach()))
+    losses = _fit_fixed_batch(rr, batches[0], steps=8)
     assert losses[-1] < losses[0] * 0.9, losses
 
 
@@ -137,7 +125,6 @@ def _raw(cfg):
 
 
 def test_first_objective_loss_goes_down_on_a_fixed_batch(tmp_path, tiny_collection, tiny_causal_dir):
-    import peft
 
     from rerankkit.train.features import build_features
 
@@ -146,17 +133,7 @@ def test_first_objective_loss_goes_down_on_a_fixed_batch(tmp_path, tiny_collecti
     rr = Reranker(cfg.preset, dtype="fp32", model=str(tiny_causal_dir))
     batches, info = build_features(cfg, rr)
     assert info["examples"] == 6 and all(b.objective == "first" and b.targets and b.id_tokens for b in batches)
-    model = peft.get_peft_model(rr.backend.model, peft.LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"],
-                                                                  task_type="CAUSAL_LM"))
-    rr.backend.model = model
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
-    losses = []
-    for _ in range(8):
-        opt.zero_grad()
-        loss = batches[0].loss(torch, rr.backend)
-        loss.backward()
-        opt.step()
-        losses.append(float(loss.detach()))
+    losses = _fit_fixed_batch(rr, batches[0], steps=8)
     # the LM term over a 49k-token vocabulary dominates and falls slowly on a random model: steady descent
     assert all(b < a for a, b in zip(losses, losses[1:])) and losses[-1] < losses[0] - 0.2, losses
 
@@ -216,7 +193,6 @@ def test_merged_adapter_scores_like_the_unmerged_one(tmp_path, tiny_collection, 
 
 def test_contrastive_pointwise_batches_hold_whole_groups_and_the_loss_goes_down(tmp_path, tiny_collection,
                                                                                tiny_causal_dir):
-    import peft
 
     from rerankkit.train.features import build_features
 
@@ -227,17 +203,7 @@ def test_contrastive_pointwise_batches_hold_whole_groups_and_the_loss_goes_down(
     assert info["examples"] == 18
     assert [b.groups for b in batches] == [[3, 3]] * 3
     assert all(b.labels == [1, 0, 0, 1, 0, 0] for b in batches)  # the positive leads its group
-    model = peft.get_peft_model(rr.backend.model, peft.LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"],
-                                                                  task_type="CAUSAL_LM"))
-    rr.backend.model = model
-    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
-    losses = []
-    for _ in range(8):
-        opt.zero_grad()
-        loss = batches[0].loss(torch, rr.backend)
-        loss.backward()
-        opt.step()
-        losses.append(float(loss.detach()))
+    losses = _fit_fixed_batch(rr, batches[0], steps=8)
     assert losses[0] == pytest.approx(np.log(3), abs=0.3)  # a random model ranks near chance in a group of 3
     assert losses[-1] < losses[0] * 0.9, losses
 
@@ -261,3 +227,21 @@ def test_holdout_queries_are_not_trained_on_and_are_measured_before_and_after(tm
     assert json.loads((tmp_path / "out" / "holdout.json").read_text()) == h
     with pytest.raises(ConfigError, match="leaves no training queries"):
         build_features(_cfg(tmp_path, tiny_collection, tiny_causal_dir, holdout_queries=6), rr)
+
+
+def _fit_fixed_batch(rr, batch, steps):
+    """Wrap ``rr``'s model in a fresh LoRA adapter and take ``steps`` AdamW steps on one batch; the losses."""
+    import peft
+
+    model = peft.get_peft_model(rr.backend.model, peft.LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"],
+                                                                  task_type="CAUSAL_LM"))
+    rr.backend.model = model
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+    losses = []
+    for _ in range(steps):
+        opt.zero_grad()
+        loss = batch.loss(torch, rr.backend)
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    return losses

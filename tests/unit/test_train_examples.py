@@ -31,7 +31,7 @@ def test_groups_lead_with_a_retrieved_positive_and_never_use_relevant_documents_
 
 
 def test_pointwise_examples_list_each_document_once():
-    exs = pointwise_examples([Q], QRELS, RETRIEVED, DOCS, 2, 2, seed=1)
+    exs = pointwise_examples(pointwise_groups([Q], QRELS, RETRIEVED, DOCS, 2, 2, seed=1), seed=1)
     keys = [(e.query.qid, e.doc.docid) for e in exs]
     assert len(keys) == len(set(keys)) == 4 and sum(e.label for e in exs) == 2
 
