@@ -26,6 +26,8 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=None, help="first N test queries (default: all)")
     ap.add_argument("--dtype", default="bf16")
     ap.add_argument("--max-doc-tokens", type=int, default=128)
+    ap.add_argument("--arms", nargs="+", default=["before", "after"], choices=["before", "after"],
+                    help="which rerankings to run (the base model's 'before' does not depend on the adapter)")
     ap.add_argument("--out", default="eval/results/train_nfcorpus.json")
     args = ap.parse_args()
 
@@ -37,6 +39,8 @@ def main() -> None:
     qrels = ds.qrels()
     rows = {"bm25": evaluate(run, qrels, ["nDCG@10"]).aggregate}
     for name, extra in (("before", {}), ("after", {"adapter": args.adapter})):
+        if name not in args.arms:
+            continue
         rr = Reranker("pointwise-smollm2-135m", dtype=args.dtype, max_doc_tokens=args.max_doc_tokens, **extra)
         t = time.perf_counter()
         out = rr.rerank_run(run, depth=args.depth, chunk_size=16)
