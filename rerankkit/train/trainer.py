@@ -114,7 +114,8 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
         log.info("held-out %d queries: nDCG@10 after training %.4f", len(holdout.queries), held["after"])
     losses = state["losses"]
     (out / "losses.jsonl").write_text("".join(json.dumps(x) + "\n" for x in losses))
-    plot_losses(losses, out / "loss.png", f"{cfg.preset} LoRA ({cfg.objective}) on {cfg.dataset}/{cfg.split}")
+    kind = f"{cfg.objective}, {cfg.pointwise_loss}" if cfg.objective == "pointwise" else cfg.objective
+    plot_losses(losses, out / "loss.png", f"{cfg.preset} LoRA ({kind}) on {cfg.dataset}/{cfg.split}")
     summary = {"steps": state["step"], "stopped_by": stopped, "examples": info["examples"],
                "train_queries": len(info["train_qids"]), "first_loss": losses[0]["loss"] if losses else None,
                "last_loss": losses[-1]["loss"] if losses else None, "wall_s": round(time.perf_counter() - t0, 1),
