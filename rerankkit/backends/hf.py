@@ -28,7 +28,9 @@ class HFBackend(BackendBase):
     """A model loaded with transformers from a hub id, a local folder, a GGUF file or ``packaged:NAME``.
 
     Options: ``dtype`` (fp32 | bf16 | fp16 | auto: bf16 on CUDA, fp32 on CPU), ``device`` (auto | cpu | cuda[:i]),
-    ``batch_size``, ``max_batch_tokens`` (padded tokens per forward), ``max_length`` (prompt tokens; longer
+    ``batch_size``, ``max_batch_tokens`` (padded tokens per forward), ``max_padding`` (largest share of padding
+    positions in one forward; ``auto``: 0.1 on CPU, where padding is pure extra compute and batching gains
+    little, no limit on CUDA), ``max_length`` (prompt tokens; longer
     prompts are cut from the left), ``chat_template`` (apply the tokenizer's chat template when it has one),
     ``pooling`` (last | mean | cls for EMBED), ``adapter`` (a PEFT/LoRA folder; merged into the weights unless
     ``merge_adapter=false``, so it costs nothing at inference), ``gguf_file``,
@@ -46,6 +48,7 @@ class HFBackend(BackendBase):
         device: str = "auto",
         batch_size: int | str = 16,
         max_batch_tokens: int | str = 32768,
+        max_padding: float | str = "auto",
         max_length: int | str | None = None,
         chat_template: bool | str = True,
         pooling: str = "",
@@ -71,6 +74,7 @@ class HFBackend(BackendBase):
             torch.set_num_threads(int(threads))
         self.batch_size = int(batch_size)
         self.max_batch_tokens = int(max_batch_tokens)
+        self.max_padding = _max_padding(max_padding, self.device)
         self.max_length = int(max_length) if max_length not in (None, "", "none", "None") else None
         self.use_chat = _truthy(chat_template)
         self.chat_kwargs = _as_dict(chat_template_kwargs, "chat_template_kwargs")
@@ -151,17 +155,7 @@ class HFBackend(BackendBase):
 
     # -- batching -----------------------------------------------------------------------------
     def _batches(self, lengths: Sequence[int]) -> Iterator[list[int]]:
-        """Indices grouped into length-sorted batches bounded by batch_size and max_batch_tokens."""
-        order = sorted(range(len(lengths)), key=lambda i: lengths[i], reverse=True)
-        batch: list[int] = []
-        for i in order:
-            longest = lengths[batch[0]] if batch else lengths[i]
-            if batch and (len(batch) >= self.batch_size or longest * (len(batch) + 1) > self.max_batch_tokens):
-                yield batch
-                batch = []
-            batch.append(i)
-        if batch:
-            yield batch
+        return length_batches(lengths, self.batch_size, self.max_batch_tokens, self.max_padding)
 
     def _left_pad(self, seqs: Sequence[Sequence[int]]) -> tuple[Any, Any, Any]:
         torch = self.torch
@@ -425,3 +419,34 @@ def _as_dict(value: Any, what: str) -> dict[str, Any]:
 
 def _truthy(v: Any) -> bool:
     return v if isinstance(v, bool) else str(v).lower() in ("1", "true", "yes", "on")
+
+
+def length_batches(lengths: Sequence[int], batch_size: int, max_tokens: int, max_padding: float = 1.0
+                   ) -> Iterator[list[int]]:
+    """Indices grouped into batches, longest first: at most ``batch_size`` rows, ``max_tokens`` padded
+    positions and a ``max_padding`` share of padding per batch (a longer sequence always gets a batch)."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i], reverse=True)
+    batch: list[int] = []
+    real = 0
+    for i in order:
+        longest = lengths[batch[0]] if batch else lengths[i]
+        padded = longest * (len(batch) + 1)
+        if batch and (len(batch) >= batch_size or padded > max_tokens or padded - real - lengths[i] > max_padding * padded):
+            yield batch
+            batch, real = [], 0
+        batch.append(i)
+        real += lengths[i]
+    if batch:
+        yield batch
+
+
+def _max_padding(value: float | str, device: str) -> float:
+    if str(value) == "auto":
+        return 1.0 if device.startswith("cuda") else 0.1
+    try:
+        share = float(value)
+    except ValueError:
+        raise ConfigError(f"max_padding must be a share between 0 and 1 or 'auto', not {value!r}") from None
+    if not 0.0 <= share <= 1.0:
+        raise ConfigError(f"max_padding must be between 0 and 1, not {share}")
+    return share

@@ -22,7 +22,7 @@ def dl19_first(data_root):
 def reranker():
     from rerankkit import Reranker
 
-    return Reranker("pointwise-smollm2-135m", dtype="fp32", batch_size=5)
+    return Reranker("pointwise-smollm2-135m", dtype="fp32", batch_size=5, max_padding=1.0)  # mixed lengths per batch
 
 
 def test_scores_equal_an_independent_forward_pass(reranker, dl19_first, smollm2_dir):

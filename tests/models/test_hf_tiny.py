@@ -22,12 +22,12 @@ MULTI = ("Passage A", "Passage B")
 
 @pytest.fixture(scope="module")
 def causal(tiny_causal_dir):
-    return HFBackend(str(tiny_causal_dir), dtype="fp32", batch_size=3)
+    return HFBackend(str(tiny_causal_dir), dtype="fp32", batch_size=3, max_padding=1.0)  # padded batches
 
 
 @pytest.fixture(scope="module")
 def seq2seq(tiny_seq2seq_dir):
-    return HFBackend(str(tiny_seq2seq_dir), dtype="fp32", batch_size=3)
+    return HFBackend(str(tiny_seq2seq_dir), dtype="fp32", batch_size=3, max_padding=1.0)
 
 
 @pytest.mark.parametrize("choices", [CHOICES, MULTI])
