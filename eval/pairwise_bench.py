@@ -12,6 +12,8 @@ count, passages cut to 128 tokens on both sides. Configurations, all in scoring 
   of every query (and, within a query, independent comparisons: heapify levels, overlapping passes);
 - one query at a time: the same algorithm, ``rerank_many`` per query;
 - one comparison per call: one query at a time and ``parallel=False`` (2 prompts per backend call);
+- ``--max-padding``: the hf backend's cap on the share of padding per batch (``auto`` = 0.1 on CPU;
+  ``1.0`` = no cap, the behaviour before the cap existed); several values run side by side;
 - llm-rankers: its PRP heapsort / bubblesort (generation of one token after " Passage:"), one query at
   a time, through ``pairwise_llmrankers.py`` in its own venv.
 
@@ -30,6 +32,7 @@ from pathlib import Path
 
 from pairwise_common import hf_backend, load_dl19, ndcg10
 
+from rerankkit.backends.hf import _max_padding
 from rerankkit.reranker import Reranker
 from rerankkit.types import Ranking, Run
 
@@ -77,6 +80,8 @@ def main() -> None:
     ap.add_argument("--configs", default="lockstep,single,sequential,llm-rankers")
     ap.add_argument("--mode", default="score")
     ap.add_argument("--llmr-python", default="/tmp/llmr-venv/bin/python")
+    ap.add_argument("--max-padding", default="auto",
+                    help="comma-separated hf backend max_padding values to compare (each runs every rerankkit config)")
     ap.add_argument("--out", default="eval/results/pairwise_bench.json")
     args = ap.parse_args()
 
@@ -86,14 +91,17 @@ def main() -> None:
     backend.score([])  # model loaded before timing
     out_path = Path(args.out)
     results = json.loads(out_path.read_text()) if out_path.exists() else []
+    paddings = args.max_padding.split(",")
     for method in args.methods.split(","):
-        for config in args.configs.split(","):
+        for config, padding in [(c, p) for c in args.configs.split(",") for p in (paddings if c != "llm-rankers" else [""])]:
             if config == "llm-rankers":
                 res = llm_rankers(args.llmr_python, backend.path, items,
                                   "bubblesort" if method == "sliding" else method, args.dtype, args.threads)
             else:
+                backend.max_padding = _max_padding(padding, backend.device)  # only batching changes, not the model
                 res = ours(backend, items, method, args.mode, lockstep=config == "lockstep",
                            parallel=config != "sequential")
+                res["max_padding"] = backend.max_padding
             rankings = res.pop("rankings")
             reranked = Run(Ranking.from_order(r.query, [sd.doc for sd in r.docs],
                                               [r.docids.index(d) for d in rankings[r.query.qid]])

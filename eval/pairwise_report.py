@@ -41,11 +41,12 @@ def bench() -> None:
     if not path.exists():
         return
     rows = json.loads(path.read_text())
-    print("| method | configuration | mode | wall s/query | CPU s/query | prompts | comparisons "
+    print("| method | configuration | max_padding | mode | wall s/query | CPU s/query | prompts | comparisons "
           "| backend calls | prompts/call | prompt tokens | nDCG@10 |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['method']} | {r['config']} | {r['mode']} | {r['wall_s_per_query']} | {r['cpu_s_per_query']} "
+        print(f"| {r['method']} | {r['config']} | {r.get('max_padding', '')} | {r['mode']} | {r['wall_s_per_query']} "
+              f"| {r['cpu_s_per_query']} "
               f"| {r['prompts']} | {r['comparisons']} | {r['backend_calls']} | {r['prompts_per_backend_call']} "
               f"| {r['prompt_tokens']} | {r['ndcg@10']:.4f} |")
     print()
