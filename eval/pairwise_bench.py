@@ -12,8 +12,8 @@ count, passages cut to 128 tokens on both sides. Configurations, all in scoring 
   of every query (and, within a query, independent comparisons: heapify levels, overlapping passes);
 - one query at a time: the same algorithm, ``rerank_many`` per query;
 - one comparison per call: one query at a time and ``parallel=False`` (2 prompts per backend call);
-- ``--max-padding``: the hf backend's cap on the share of padding per batch (``auto`` = 0.1 on CPU;
-  ``1.0`` = no cap, the behaviour before the cap existed); several values run side by side;
+- ``--max-padding``: the hf backend's cap on the share of padding per batch (``1.0``, the default: no
+  cap); several values run side by side;
 - llm-rankers: its PRP heapsort / bubblesort (generation of one token after " Passage:"), one query at
   a time, through ``pairwise_llmrankers.py`` in its own venv.
 
@@ -80,7 +80,7 @@ def main() -> None:
     ap.add_argument("--configs", default="lockstep,single,sequential,llm-rankers")
     ap.add_argument("--mode", default="score")
     ap.add_argument("--llmr-python", default="/tmp/llmr-venv/bin/python")
-    ap.add_argument("--max-padding", default="auto",
+    ap.add_argument("--max-padding", default="1.0",
                     help="comma-separated hf backend max_padding values to compare (each runs every rerankkit config)")
     ap.add_argument("--out", default="eval/results/pairwise_bench.json")
     args = ap.parse_args()
@@ -98,7 +98,7 @@ def main() -> None:
                 res = llm_rankers(args.llmr_python, backend.path, items,
                                   "bubblesort" if method == "sliding" else method, args.dtype, args.threads)
             else:
-                backend.max_padding = _max_padding(padding, backend.device)  # only batching changes, not the model
+                backend.max_padding = _max_padding(padding)  # only batching changes, not the model
                 res = ours(backend, items, method, args.mode, lockstep=config == "lockstep",
                            parallel=config != "sequential")
                 res["max_padding"] = backend.max_padding

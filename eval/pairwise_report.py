@@ -36,8 +36,8 @@ def dl19() -> None:
     print()
 
 
-def bench() -> None:
-    path = RES / "pairwise_bench.json"
+def bench(name: str = "pairwise_bench.json") -> None:
+    path = RES / name
     if not path.exists():
         return
     rows = json.loads(path.read_text())
@@ -67,4 +67,5 @@ def counts() -> None:
 if __name__ == "__main__":
     dl19()
     bench()
+    bench("pairwise_bench_padding.json")
     counts()

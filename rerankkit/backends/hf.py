@@ -29,8 +29,7 @@ class HFBackend(BackendBase):
 
     Options: ``dtype`` (fp32 | bf16 | fp16 | auto: bf16 on CUDA, fp32 on CPU), ``device`` (auto | cpu | cuda[:i]),
     ``batch_size``, ``max_batch_tokens`` (padded tokens per forward), ``max_padding`` (largest share of padding
-    positions in one forward; ``auto``: 0.1 on CPU, where padding is pure extra compute and batching gains
-    little, no limit on CUDA), ``max_length`` (prompt tokens; longer
+    positions in one forward, 0-1; default 1: no limit), ``max_length`` (prompt tokens; longer
     prompts are cut from the left), ``chat_template`` (apply the tokenizer's chat template when it has one),
     ``pooling`` (last | mean | cls for EMBED), ``adapter`` (a PEFT/LoRA folder; merged into the weights unless
     ``merge_adapter=false``, so it costs nothing at inference), ``gguf_file``,
@@ -48,7 +47,7 @@ class HFBackend(BackendBase):
         device: str = "auto",
         batch_size: int | str = 16,
         max_batch_tokens: int | str = 32768,
-        max_padding: float | str = "auto",
+        max_padding: float | str = 1.0,
         max_length: int | str | None = None,
         chat_template: bool | str = True,
         pooling: str = "",
@@ -74,7 +73,7 @@ class HFBackend(BackendBase):
             torch.set_num_threads(int(threads))
         self.batch_size = int(batch_size)
         self.max_batch_tokens = int(max_batch_tokens)
-        self.max_padding = _max_padding(max_padding, self.device)
+        self.max_padding = _max_padding(max_padding)
         self.max_length = int(max_length) if max_length not in (None, "", "none", "None") else None
         self.use_chat = _truthy(chat_template)
         self.chat_kwargs = _as_dict(chat_template_kwargs, "chat_template_kwargs")
@@ -440,13 +439,11 @@ def length_batches(lengths: Sequence[int], batch_size: int, max_tokens: int, max
         yield batch
 
 
-def _max_padding(value: float | str, device: str) -> float:
-    if str(value) == "auto":
-        return 1.0 if device.startswith("cuda") else 0.1
+def _max_padding(value: float | str) -> float:
     try:
         share = float(value)
     except ValueError:
-        raise ConfigError(f"max_padding must be a share between 0 and 1 or 'auto', not {value!r}") from None
+        raise ConfigError(f"max_padding must be a share between 0 and 1, not {value!r}") from None
     if not 0.0 <= share <= 1.0:
         raise ConfigError(f"max_padding must be between 0 and 1, not {share}")
     return share

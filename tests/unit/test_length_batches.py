@@ -39,8 +39,7 @@ def test_padding_cap_splits_mixed_lengths_and_keeps_equal_ones_together():
 
 
 def test_max_padding_option():
-    assert _max_padding("auto", "cpu") == 0.1 and _max_padding("auto", "cuda:0") == 1.0
-    assert _max_padding("0.25", "cpu") == 0.25
+    assert _max_padding("0.25") == 0.25 and _max_padding(1) == 1.0
     for bad in ("lots", 1.5, -0.1):
         with pytest.raises(ConfigError, match="max_padding"):
-            _max_padding(bad, "cpu")
+            _max_padding(bad)
