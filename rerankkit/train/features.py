@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -115,8 +116,6 @@ def split_holdout(queries: Sequence[Any], n: int, seed: int) -> tuple[list[Any],
         return list(queries), []
     if n >= len(queries):
         raise ConfigError(f"holdout_queries={n} leaves no training queries (the split has {len(queries)})")
-    import random
-
     held = set(random.Random(seed).sample([q.qid for q in queries], n))
     return [q for q in queries if q.qid not in held], [q for q in queries if q.qid in held]
 
