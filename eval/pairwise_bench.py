@@ -32,7 +32,6 @@ from pathlib import Path
 
 from pairwise_common import hf_backend, load_dl19, ndcg10
 
-from rerankkit.backends.hf import _max_padding
 from rerankkit.reranker import Reranker
 from rerankkit.types import Ranking, Run
 
@@ -98,7 +97,7 @@ def main() -> None:
                 res = llm_rankers(args.llmr_python, backend.path, items,
                                   "bubblesort" if method == "sliding" else method, args.dtype, args.threads)
             else:
-                backend.max_padding = _max_padding(padding)  # only batching changes, not the model
+                backend.max_padding = float(padding)  # only batching changes, not the model
                 res = ours(backend, items, method, args.mode, lockstep=config == "lockstep",
                            parallel=config != "sequential")
                 res["max_padding"] = backend.max_padding

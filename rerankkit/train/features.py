@@ -76,8 +76,9 @@ def build_features(cfg: TrainConfig, reranker: Reranker) -> tuple[list[Batch], d
     queries, held = split_holdout(queries, cfg.holdout_queries, cfg.seed)
     info["train_qids"] = {q.qid for q in queries}
     if held:
+        held_ids = {q.qid for q in held}
         info["holdout"] = Holdout(held, Run([candidates[q.qid] for q in held if q.qid in candidates]),
-                                  [r for r in qrels if r.qid in {q.qid for q in held}])
+                                  [r for r in qrels if r.qid in held_ids])
     backend = reranker.backend
     ctx = QueryContext(backend, Truncator(backend, cfg.max_doc_tokens))
     if cfg.objective == "pointwise":
@@ -157,17 +158,18 @@ def _pointwise_batches(cfg: TrainConfig, rr: Reranker, ctx: QueryContext, exs: l
 def _contrastive_batches(cfg: TrainConfig, rr: Reranker, ctx: QueryContext,
                          groups: list[list[PointwiseExample]]) -> list[Batch]:
     """Whole groups per batch (about ``batch_size`` documents, at least one group)."""
+    packed: list[list[list[PointwiseExample]]] = []
+    for grp in groups:
+        if packed and sum(map(len, packed[-1])) + len(grp) <= cfg.batch_size:
+            packed[-1].append(grp)
+        else:
+            packed.append([grp])
     batches: list[Batch] = []
-    current: list[list[PointwiseExample]] = []
-    for grp in groups + [[]]:
-        if current and (not grp or sum(map(len, current)) + len(grp) > cfg.batch_size):
-            flat = [ex for g in current for ex in g]
-            b = _pointwise_batches(cfg, rr, ctx, flat, size=len(flat))[0]
-            b.groups = [len(g) for g in current]
-            batches.append(b)
-            current = []
-        if grp:
-            current.append(grp)
+    for chunk in packed:
+        flat = [ex for g in chunk for ex in g]
+        (b,) = _pointwise_batches(cfg, rr, ctx, flat, size=len(flat))
+        b.groups = [len(g) for g in chunk]
+        batches.append(b)
     return batches
 
 

@@ -43,12 +43,9 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
     held_path = out / "holdout.json"
     held: dict[str, Any] = json.loads(held_path.read_text()) if held_path.exists() else {}
     if holdout is not None and "before" not in held:
-        backend.model.eval()
         held = {"queries": len(holdout.queries), "depth": cfg.holdout_depth,
-                "candidates": _ndcg10(holdout.candidates.top(cfg.holdout_depth), holdout.qrels),
-                "before": _holdout_ndcg10(torch, cfg, reranker, holdout)}
-        held_path.write_text(json.dumps(held, indent=2))
-        log.info("held-out %d queries: nDCG@10 before training %.4f", len(holdout.queries), held["before"])
+                "candidates": _ndcg10(holdout.candidates.top(cfg.holdout_depth), holdout.qrels)}
+        _measure_holdout(torch, cfg, reranker, holdout, held, held_path, "before")
 
     task = "SEQ_2_SEQ_LM" if backend.kind == "seq2seq" else "CAUSAL_LM"
     lcfg = peft.LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
@@ -108,10 +105,8 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
         shutil.rmtree(adapter_dir)
     model.save_pretrained(adapter_dir)
     if holdout is not None:
-        held["after"] = _holdout_ndcg10(torch, cfg, reranker, holdout)
         held["after_step"] = state["step"]
-        held_path.write_text(json.dumps(held, indent=2))
-        log.info("held-out %d queries: nDCG@10 after training %.4f", len(holdout.queries), held["after"])
+        _measure_holdout(torch, cfg, reranker, holdout, held, held_path, "after")
     losses = state["losses"]
     (out / "losses.jsonl").write_text("".join(json.dumps(x) + "\n" for x in losses))
     kind = f"{cfg.objective}, {cfg.pointwise_loss}" if cfg.objective == "pointwise" else cfg.objective
@@ -132,8 +127,10 @@ def _ndcg10(run: Any, qrels: Any) -> float:
     return float(evaluate(run, qrels, ["nDCG@10"]).aggregate["nDCG@10"])
 
 
-def _holdout_ndcg10(torch: Any, cfg: TrainConfig, reranker: Reranker, holdout: Any) -> float:
-    """nDCG@10 of ``reranker`` (as trained so far, eval mode) on the held-out training-split queries."""
+def _measure_holdout(torch: Any, cfg: TrainConfig, reranker: Reranker, holdout: Any, held: dict[str, Any],
+                     path: Path, key: str) -> None:
+    """Record in ``held`` (and ``path``) the nDCG@10 of ``reranker`` as it is now, in eval mode, on the
+    held-out training-split queries."""
     was_training = reranker.backend.model.training
     reranker.backend.model.eval()
     try:
@@ -141,7 +138,9 @@ def _holdout_ndcg10(torch: Any, cfg: TrainConfig, reranker: Reranker, holdout: A
             ranked = reranker.rerank_run(holdout.candidates.top(cfg.holdout_depth), depth=cfg.holdout_depth)
     finally:
         reranker.backend.model.train(was_training)
-    return _ndcg10(ranked, holdout.qrels)
+    held[key] = _ndcg10(ranked, holdout.qrels)
+    path.write_text(json.dumps(held, indent=2))
+    log.info("held-out %d queries: nDCG@10 %s training %.4f", len(holdout.queries), key, held[key])
 
 
 def _autocast(torch: Any, cfg: TrainConfig) -> Any:
