@@ -2,11 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import difflib
+from collections.abc import Iterable, Sequence
 
 
 class RerankkitError(Exception):
     """Base class of every error rerankkit raises on purpose."""
+
+
+def close_matches(name: str, known: Iterable[str], n: int = 3) -> list[str]:
+    """The entries of ``known`` that look most like ``name`` (for "did you mean ...?")."""
+    return difflib.get_close_matches(str(name), list(known), n=n, cutoff=0.5)
+
+
+def did_you_mean(suggestions: Sequence[str], known: Sequence[str] = (), label: str = "known") -> str:
+    """``"; did you mean 'a', 'b'?"``, else ``"; known: a, b, ..."`` (the first 12), else ``""``."""
+    if suggestions:
+        return "; did you mean " + ", ".join(repr(s) for s in suggestions) + "?"
+    if known:
+        shown = sorted(known)[:12]
+        return f"; {label}: " + ", ".join(shown) + (" ..." if len(known) > len(shown) else "")
+    return ""
 
 
 class UnknownNameError(RerankkitError, KeyError):
@@ -16,13 +32,12 @@ class UnknownNameError(RerankkitError, KeyError):
         self.kind = kind
         self.name = name
         self.suggestions = list(suggestions)
-        msg = f"unknown {kind} {name!r}"
-        if self.suggestions:
-            msg += "; did you mean " + ", ".join(repr(s) for s in self.suggestions) + "?"
-        elif known:
-            shown = sorted(known)[:12]
-            msg += "; known: " + ", ".join(shown) + (" ..." if len(known) > len(shown) else "")
-        super().__init__(msg)
+        super().__init__(f"unknown {kind} {name!r}" + did_you_mean(self.suggestions, known))
+
+    @classmethod
+    def among(cls, kind: str, name: str, known: Sequence[str], n: int = 3) -> UnknownNameError:
+        """The error for ``name`` not in ``known``, with the closest matches."""
+        return cls(kind, name, close_matches(name, known, n), known)
 
     def __str__(self) -> str:  # KeyError would otherwise quote the message
         return str(self.args[0])

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-import difflib
 import time
 from abc import ABC, abstractmethod
 from collections import Counter
@@ -13,6 +11,7 @@ from typing import Any, ClassVar
 
 from ..backends.base import Backend, Capability
 from ..errors import CapabilityError, ConfigError
+from ..options import build_options
 from ..prompts.template import Template, TemplateSchema
 from ..registry import Registry
 from ..types import Doc, Query, Ranking, check_unique_docids
@@ -30,7 +29,10 @@ class QueryContext:
 
 
 class Strategy(ABC):
-    """Subclasses set ``name``, ``requires``, ``schema``, a ``Params`` dataclass and ``algorithm``."""
+    """Subclasses set ``name``, ``requires``, ``schema``, a ``Params`` dataclass and ``algorithm``.
+
+    ``Params`` fields are declared with :func:`rerankkit.options.option` (default, help, choices, bounds);
+    a ``validate()`` method checks what spans several fields."""
 
     name: ClassVar[str]
     requires: ClassVar[Capability]
@@ -42,7 +44,8 @@ class Strategy(ABC):
         if template.strategy != self.name and template.strategy not in self.also_accepts:
             raise ConfigError(f"template {template.name!r} is for strategy {template.strategy!r}, not {self.name!r}")
         self.template = template.validate(self.schema)
-        self.params = build_params(self.Params, params or {}, f"strategy {self.name!r}")
+        self.params = build_options(self.Params, params or {}, owner=f"strategy {self.name!r}", label=self.name,
+                                    noun="parameter")
 
     def check_backend(self, backend: Backend) -> None:
         """Raise :class:`CapabilityError` if ``backend`` lacks what this strategy needs."""
@@ -109,50 +112,3 @@ def register_strategy(cls: type[Strategy]) -> type[Strategy]:
     """Class decorator: register a strategy under its ``name``."""
     STRATEGIES.register(cls.name, cls)
     return cls
-
-
-def build_params(cls: type, values: Mapping[str, Any], owner: str) -> Any:
-    """Instantiate the params dataclass ``cls`` from ``values``, with typed coercion and clear errors."""
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    kwargs = {}
-    for key, value in values.items():
-        if key not in fields:
-            close = difflib.get_close_matches(key, list(fields), n=3)
-            hint = f"; did you mean {', '.join(close)}?" if close else f"; known: {', '.join(fields) or 'none'}"
-            raise ConfigError(f"{owner} has no parameter {key!r}{hint}")
-        kwargs[key] = coerce(value, fields[key].type, f"{owner} parameter {key!r}")
-    try:
-        params = cls(**kwargs)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{owner}: {exc}") from None
-    check = getattr(params, "validate", None)
-    if check:
-        check()
-    return params
-
-
-def coerce(value: Any, annotation: Any, what: str) -> Any:
-    """Turn command-line strings into the annotated type (int, float, bool, str, optional)."""
-    ann = str(annotation)
-    if value is None or not isinstance(value, str):
-        if "float" in ann and isinstance(value, int) and not isinstance(value, bool):
-            return float(value)
-        return value
-    if value.lower() in ("none", "null") and "None" in ann:
-        return None
-    try:
-        if ann.startswith("int"):
-            return int(value)
-        if ann.startswith("float"):
-            return float(value)
-        if ann.startswith("bool"):
-            if value.lower() in ("1", "true", "yes", "on"):
-                return True
-            if value.lower() in ("0", "false", "no", "off"):
-                return False
-            raise ValueError(value)
-        if ann.startswith("int |") or ann.startswith("int|"):
-            return int(value)
-    except ValueError:
-        raise ConfigError(f"{what}: cannot read {value!r} as {ann}") from None
-    return value

@@ -20,6 +20,7 @@ import numpy as np
 
 from ..backends.base import Capability
 from ..errors import ConfigError
+from ..options import option
 from ..prompts.template import TemplateSchema
 from ..types import Doc, Query, Ranking
 from .base import QueryContext, Strategy, register_strategy
@@ -28,15 +29,11 @@ from .lockstep import Algorithm, EmbedRequest
 
 @dataclass
 class EmbeddingParams:
-    mode: str = "listwise"  # "listwise" (E²Rank prompt as the query) | "query" (the query alone)
-    prompt_docs: int = 20  # candidates listed in the listwise prompt (the first ones of the input order)
-    max_doc_tokens: int | None = 1024
-
-    def validate(self) -> None:
-        if self.mode not in ("listwise", "query"):
-            raise ConfigError(f"embedding mode must be 'listwise' or 'query', not {self.mode!r}")
-        if self.prompt_docs < 0:
-            raise ConfigError(f"embedding prompt_docs must be >= 0, not {self.prompt_docs}")
+    mode: str = option("listwise", choices=("listwise", "query"),
+                       help="listwise: the E2Rank prompt (query + top candidates) as the query; query: the query alone")
+    prompt_docs: int = option(20, bounds=(0, None),
+                              help="candidates listed in the listwise prompt (the first ones of the input order)")
+    max_doc_tokens: int | None = option(1024, bounds=(1, None), help="tokens per document (none: all)")
 
 
 @register_strategy

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from ..backends.base import Capability, Prompt
 from ..errors import ConfigError
+from ..options import option
 from ..prompts.template import TemplateSchema
 from ..types import Doc, Query, Ranking
 from .base import QueryContext, Strategy, register_strategy
@@ -32,19 +33,11 @@ COUNTERS = ("grouprank_groups", "grouprank_unparsed_groups", "grouprank_missing_
 
 @dataclass
 class GroupwiseParams:
-    group_size: int = 20
-    repeats: int = 1  # random groupings whose scores are averaged (test-time scaling)
-    seed: int = 0
-    max_new_tokens: int = 2048
-    max_doc_tokens: int | None = 512
-
-    def validate(self) -> None:
-        if self.group_size < 1:
-            raise ConfigError(f"groupwise group_size must be at least 1, not {self.group_size}")
-        if self.repeats < 1:
-            raise ConfigError(f"groupwise repeats must be at least 1, not {self.repeats}")
-        if self.max_new_tokens < 1:
-            raise ConfigError(f"groupwise max_new_tokens must be at least 1, not {self.max_new_tokens}")
+    group_size: int = option(20, bounds=(1, None), help="documents per group (one JSON reply of scores per group)")
+    repeats: int = option(1, bounds=(1, None), help="random groupings whose scores are averaged (test-time scaling)")
+    seed: int = option(0, help="seed of the random groupings")
+    max_new_tokens: int = option(2048, bounds=(1, None), help="tokens of one group's reply")
+    max_doc_tokens: int | None = option(512, bounds=(1, None), help="tokens per document (none: all)")
 
 
 @register_strategy

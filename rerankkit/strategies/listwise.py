@@ -22,6 +22,7 @@ import numpy as np
 
 from ..backends.base import Capability, Generation, Prompt, ScoreRequest
 from ..errors import ConfigError
+from ..options import option
 from ..prompts.template import TemplateSchema
 from ..types import Doc, Query, Ranking
 from .base import QueryContext, Strategy, register_strategy
@@ -33,20 +34,19 @@ from .windows import check_window, window_schedule
 
 @dataclass
 class ListwiseParams:
-    window: int = 20  # documents per window
-    stride: int = 10  # how far each next window moves up
-    passes: int = 1  # bottom-to-top sweeps
-    max_doc_tokens: int | None = 300  # per document, before the window budget
-    max_prompt_tokens: int | None = None  # None: the backend's context length when it declares one
-    max_new_tokens: int | None = None  # generation only; None: sized to the window's answer
-    escape_identifiers: bool = True  # "[3]" inside a document becomes "(3)"
+    window: int = option(20, help="documents per window")
+    stride: int = option(10, help="how far each next window moves up (smaller than window)")
+    passes: int = option(1, bounds=(1, None), help="bottom-to-top sweeps")
+    max_doc_tokens: int | None = option(300, bounds=(1, None),
+                                        help="tokens per document, before the window's budget (none: all)")
+    max_prompt_tokens: int | None = option(None, bounds=(1, None),
+                                           help="prompt budget (none: the backend's context length when it has one)")
+    max_new_tokens: int | None = option(None, bounds=(1, None),
+                                        help="generation only: answer tokens (none: sized to the window's answer)")
+    escape_identifiers: bool = option(True, help='"[3]" inside a document becomes "(3)"')
 
     def validate(self) -> None:
         check_window(self.window, self.stride)
-        for name in ("passes", "max_doc_tokens", "max_prompt_tokens", "max_new_tokens"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ConfigError(f"listwise parameter {name} must be at least 1, got {value}")
 
 
 class SlidingWindowStrategy(Strategy):

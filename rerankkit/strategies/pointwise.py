@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from ..backends.base import Capability, ScoreRequest
 from ..errors import ConfigError
+from ..options import option
 from ..prompts.template import TemplateSchema
 from ..types import Doc, Query, Ranking
 from .base import QueryContext, Strategy, register_strategy
@@ -21,12 +22,10 @@ from .scoring import flatten_choices, relevance_score
 
 @dataclass
 class PointwiseParams:
-    mode: str = ""  # "logodds" | "expected"; empty = the template's default
-    max_doc_tokens: int | None = 512
-
-    def validate(self) -> None:
-        if self.mode not in ("", "logodds", "expected"):
-            raise ConfigError(f"pointwise mode must be 'logodds' or 'expected', not {self.mode!r}")
+    mode: str = option("", choices=("", "logodds", "expected"),
+                       help="logodds: log p(top label) - log p(bottom label); expected: expected label value; "
+                            "empty: the template's default")
+    max_doc_tokens: int | None = option(512, bounds=(1, None), help="document tokens kept in the prompt (none: all)")
 
 
 @register_strategy
