@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import enum
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
+
+from ..options import build_options
 
 
 class Capability(enum.Flag):
@@ -141,15 +143,43 @@ class Backend(Protocol):
     def close(self) -> None: ...
 
 
+@dataclass(frozen=True)
+class NoOptions:
+    """The options of a backend that takes none."""
+
+
+def check_options(cls: type, options: Mapping[str, Any]) -> Any:
+    """``options`` validated against ``cls.Options`` (no model is loaded): unknown keys, types, choices, bounds.
+
+    A class that declares no ``Options`` (a plugin written before they existed) gets the mapping back as is."""
+    declared = getattr(cls, "Options", None)
+    if declared is None:
+        return dict(options)
+    name = getattr(cls, "backend_name", cls.__name__)
+    return build_options(declared, options, owner=f"backend {name!r}", label=name, noun="option")
+
+
 class BackendBase:
-    """Shared defaults: whitespace tokenisation and CapabilityError for what a backend lacks."""
+    """Shared defaults: whitespace tokenisation and CapabilityError for what a backend lacks.
+
+    A subclass declares, once, on the class: ``backend_name``; ``capabilities`` (what the class can compute,
+    checked against a strategy before any model loads; an instance may only :meth:`narrow` them, e.g. a
+    seq2seq model cannot EMBED); and ``Options``, a dataclass whose fields are declared with
+    :func:`rerankkit.options.option`. The keyword options given to ``__init__`` are validated against it before
+    anything loads and kept as ``self.opts``."""
 
     capabilities: Capability = Capability.NONE
     backend_name: str = "base"
+    Options: ClassVar[type] = NoOptions
 
-    def __init__(self, model: str = "") -> None:
+    def __init__(self, model: str = "", **options: Any) -> None:
         self._model = model
         self.usage = Usage()
+        self.opts: Any = check_options(type(self), options)
+
+    def narrow(self, capabilities: Capability) -> None:
+        """Offer only ``capabilities`` of those the class declares (an instance never adds any)."""
+        self.capabilities = type(self).capabilities & capabilities
 
     @property
     def name(self) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -16,6 +17,7 @@ import numpy as np
 from .._lazy import require
 from ..errors import BackendError, ConfigError
 from ..models import materialize_gguf, resolve_model
+from ..options import check_value, option
 from .base import BackendBase, Capability, Generation, Prompt, ScoreRequest
 from .tokenizing import LocalTokenizer
 
@@ -24,65 +26,67 @@ _DTYPES = {"fp32": "float32", "float32": "float32", "bf16": "bfloat16", "bfloat1
            "fp16": "float16", "float16": "float16", "auto": "auto"}
 
 
+@dataclass(frozen=True)
+class HFOptions:
+    """The hf backend's options."""
+
+    dtype: str = option("auto", choices=tuple(_DTYPES), help="weights: fp32 | bf16 | fp16 | auto (bf16 on CUDA, fp32 on CPU)")
+    device: str = option("auto", help="auto | cpu | cuda | cuda:I")
+    batch_size: int = option(16, bounds=(1, None), help="prompts per forward pass")
+    max_batch_tokens: int = option(32768, bounds=(1, None), help="padded tokens per forward pass")
+    max_padding: float = option(1.0, bounds=(0.0, 1.0),
+                                help="largest share of padding positions in one forward pass, 0-1 (1: no limit)")
+    max_length: int | None = option(None, bounds=(1, None),
+                                    help="prompt tokens; longer prompts are cut from the left (none: no cut)")
+    chat_template: bool = option(True, help="apply the tokenizer's chat template when it has one")
+    chat_template_kwargs: dict[str, Any] | None = option(
+        None, help="extra arguments for the chat template, e.g. {enable_thinking: false} for Qwen3")
+    pooling: str = option("", choices=("", "last", "mean", "cls"),
+                          help="EMBED pooling (empty: a sentence-transformers folder's own, else last for causal "
+                               "models and mean for encoders)")
+    adapter: str | None = option(None, help="a PEFT/LoRA adapter folder")
+    merge_adapter: bool = option(True, help="merge the adapter into the weights (no per-call cost)")
+    gguf_file: str | None = option(None, help="the GGUF file inside a hub repository or folder")
+    revision: str | None = option(None, help="hub revision (branch, tag or commit)")
+    trust_remote_code: bool = option(False, help="run the model repository's own code")
+    threads: int | None = option(None, bounds=(1, None), help="torch CPU threads (none: torch's default)")
+
+
 class HFBackend(BackendBase):
     """A model loaded with transformers from a hub id, a local folder, a GGUF file or ``packaged:NAME``.
 
-    Options: ``dtype`` (fp32 | bf16 | fp16 | auto: bf16 on CUDA, fp32 on CPU), ``device`` (auto | cpu | cuda[:i]),
-    ``batch_size``, ``max_batch_tokens`` (padded tokens per forward), ``max_padding`` (largest share of padding
-    positions in one forward, 0-1; default 1: no limit), ``max_length`` (prompt tokens; longer
-    prompts are cut from the left), ``chat_template`` (apply the tokenizer's chat template when it has one),
-    ``pooling`` (last | mean | cls for EMBED), ``adapter`` (a PEFT/LoRA folder; merged into the weights unless
-    ``merge_adapter=false``, so it costs nothing at inference), ``gguf_file``,
-    ``revision``, ``trust_remote_code``, ``chat_template_kwargs`` (extra arguments for the chat template,
-    e.g. ``{enable_thinking = false}`` for Qwen3). A sentence-transformers folder (``modules.json``) sets
-    the EMBED defaults as sentence-transformers would: its ``max_seq_length`` and pooling mode.
+    Options: :class:`HFOptions`. A sentence-transformers folder (``modules.json``) sets the EMBED defaults
+    as sentence-transformers would: its ``max_seq_length`` and pooling mode.
     """
 
     backend_name = "hf"
+    Options = HFOptions
+    capabilities = Capability.GENERATE | Capability.SCORE | Capability.EMBED | Capability.REPRESENT
 
-    def __init__(
-        self,
-        model: str,
-        dtype: str = "auto",
-        device: str = "auto",
-        batch_size: int | str = 16,
-        max_batch_tokens: int | str = 32768,
-        max_padding: float | str = 1.0,
-        max_length: int | str | None = None,
-        chat_template: bool | str = True,
-        pooling: str = "",
-        adapter: str | None = None,
-        merge_adapter: bool | str = True,
-        gguf_file: str | None = None,
-        revision: str | None = None,
-        trust_remote_code: bool | str = False,
-        threads: int | str | None = None,
-        chat_template_kwargs: dict[str, Any] | str | None = None,
-    ) -> None:
-        super().__init__(model)
+    def __init__(self, model: str, **options: Any) -> None:
+        super().__init__(model, **options)
+        o: HFOptions = self.opts
         self.torch = torch = require("torch", "hf", "the transformers backend")
         transformers = require("transformers", "hf", "the transformers backend")
-        if str(dtype) not in _DTYPES:
-            raise ConfigError(f"dtype must be one of {sorted(_DTYPES)}, not {dtype!r}")
-        self.device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else str(device)
-        name = _DTYPES[str(dtype)]
+        self.device = ("cuda" if torch.cuda.is_available() else "cpu") if o.device == "auto" else o.device
+        name = _DTYPES[o.dtype]
         if name == "auto":
             name = "bfloat16" if self.device.startswith("cuda") else "float32"
         self.dtype_name = name
-        if threads:
-            torch.set_num_threads(int(threads))
-        self.batch_size = int(batch_size)
-        self.max_batch_tokens = int(max_batch_tokens)
-        self.max_padding = _max_padding(max_padding)
-        self.max_length = int(max_length) if max_length not in (None, "", "none", "None") else None
-        self.use_chat = _truthy(chat_template)
-        self.chat_kwargs = _as_dict(chat_template_kwargs, "chat_template_kwargs")
-        self.adapter = adapter or None
-        self.merge_adapter = _truthy(merge_adapter)
-        res = resolve_model(model, gguf_file)
+        if o.threads:
+            torch.set_num_threads(o.threads)
+        self.batch_size = o.batch_size
+        self.max_batch_tokens = o.max_batch_tokens
+        self.max_padding = o.max_padding
+        self.max_length = o.max_length
+        self.use_chat = o.chat_template
+        self.chat_kwargs = dict(o.chat_template_kwargs or {})
+        self.adapter = o.adapter or None
+        self.merge_adapter = o.merge_adapter
+        res = resolve_model(model, o.gguf_file)
         path = str(materialize_gguf(res.path, res.gguf_file)) if res.gguf_file else res.path
         self.path = path
-        kw: dict[str, Any] = {"revision": revision, "trust_remote_code": _truthy(trust_remote_code)}
+        kw: dict[str, Any] = {"revision": o.revision, "trust_remote_code": o.trust_remote_code}
         try:
             config = transformers.AutoConfig.from_pretrained(path, **kw)
             self.tokenizer = transformers.AutoTokenizer.from_pretrained(path, **kw)
@@ -100,14 +104,14 @@ class HFBackend(BackendBase):
         self.model.to(self.device).eval()
         st_len, st_pool = _sentence_transformers_config(path) if self.kind == "encoder" else (None, None)
         self.embed_max_length = st_len  # sentence-transformers' max_seq_length, when the folder has one
-        self.pooling = pooling or st_pool or ("last" if self.kind == "causal" else "mean")
+        self.pooling = o.pooling or st_pool or ("last" if self.kind == "causal" else "mean")
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token or self.tokenizer.unk_token
-        self.capabilities = {
+        self.narrow({
             "causal": Capability.GENERATE | Capability.SCORE | Capability.EMBED | Capability.REPRESENT,
             "seq2seq": Capability.GENERATE | Capability.SCORE,
             "encoder": Capability.EMBED,
-        }[self.kind]
+        }[self.kind])
         # rendering, counting, truncating and answer-choice ids: the same helper as the server backends
         self.tok = LocalTokenizer(self.tokenizer, self.use_chat and self.kind != "seq2seq", self.chat_kwargs)
         log.info("hf backend: %s (%s, %s, %s)", model, self.kind, self.dtype_name, self.device)
@@ -401,25 +405,6 @@ def _sentence_transformers_config(path: str) -> tuple[int | None, str | None]:
     return (int(length) if isinstance(length, int) and length > 0 else None), pooling
 
 
-def _as_dict(value: Any, what: str) -> dict[str, Any]:
-    if value in (None, "", "none", "None"):
-        return {}
-    if isinstance(value, str):
-        import json
-
-        try:
-            value = json.loads(value)
-        except ValueError:
-            raise ConfigError(f"{what} must be a table or a JSON object, not {value!r}") from None
-    if not isinstance(value, dict):
-        raise ConfigError(f"{what} must be a table or a JSON object, not {type(value).__name__}")
-    return dict(value)
-
-
-def _truthy(v: Any) -> bool:
-    return v if isinstance(v, bool) else str(v).lower() in ("1", "true", "yes", "on")
-
-
 def length_batches(lengths: Sequence[int], batch_size: int, max_tokens: int, max_padding: float = 1.0
                    ) -> Iterator[list[int]]:
     """Indices grouped into batches, longest first: at most ``batch_size`` rows, ``max_tokens`` padded
@@ -440,10 +425,5 @@ def length_batches(lengths: Sequence[int], batch_size: int, max_tokens: int, max
 
 
 def _max_padding(value: float | str) -> float:
-    try:
-        share = float(value)
-    except ValueError:
-        raise ConfigError(f"max_padding must be a share between 0 and 1, not {value!r}") from None
-    if not 0.0 <= share <= 1.0:
-        raise ConfigError(f"max_padding must be between 0 and 1, not {share}")
-    return share
+    """The ``max_padding`` option read and checked as the declaration says."""
+    return check_value(HFOptions, "max_padding", value, "hf")

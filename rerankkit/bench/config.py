@@ -19,7 +19,6 @@ from typing import Any
 from ..errors import ConfigError, RerankkitError
 from .validate import (
     Where,
-    check_backend_options,
     resolve_dataset,
     resolve_measure,
     resolve_preset,
@@ -176,7 +175,6 @@ def _condition(c: LineDict, defaults: LineDict, all_datasets: list[str], labels:
     o_line = c.line_of("overrides") if "overrides" in c else defaults.line_of("overrides")
     if reranker:
         reranker = resolve_preset(reranker, overrides, where.at(r_line), where.at(o_line))
-        check_backend_options(reranker, overrides, where.at(o_line))
     elif "overrides" in c:
         raise ConfigError(f"{where.at(o_line)}: 'overrides' without a reranker")
     retriever, t_line = get("retriever")
@@ -191,7 +189,8 @@ def _condition(c: LineDict, defaults: LineDict, all_datasets: list[str], labels:
         else:
             candidates = None
     if retriever:
-        retriever = resolve_retriever(str(retriever), where.at(t_line))
+        ro_line = c.line_of("retriever_overrides") if "retriever_overrides" in c else defaults.line_of("retriever_overrides")
+        retriever = resolve_retriever(str(retriever), where.at(t_line), retriever_overrides, where.at(ro_line))
     remove_query, rq_line = get("remove_query")
     if remove_query is not None and not isinstance(remove_query, bool):
         raise ConfigError(f"{where.at(rq_line)}: remove_query must be true or false")

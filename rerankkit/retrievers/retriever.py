@@ -62,7 +62,7 @@ class Retriever:
         verify: str = "full",
         **overrides: Any,
     ):
-        self.spec, engine_cls, params = resolve_retriever(name_or_spec, overrides)
+        self.spec, engine_cls, params = resolve_retriever_spec(name_or_spec, overrides)
         self.engine: Engine = engine_cls(params)
         self.cache_dir = cache_root(cache_dir)
         self.verify = verify
@@ -208,7 +208,7 @@ class Retriever:
         self.close()
 
 
-def resolve_retriever(name_or_spec: str | RetrieverSpec, overrides: Mapping[str, Any] | None = None
+def resolve_retriever_spec(name_or_spec: str | RetrieverSpec, overrides: Mapping[str, Any] | None = None
                       ) -> tuple[RetrieverSpec, type[Engine], Any]:
     """The spec, engine class and validated parameters a :class:`Retriever` would use (nothing is loaded).
 
