@@ -10,9 +10,9 @@ class RerankkitError(Exception):
     """Base class of every error rerankkit raises on purpose."""
 
 
-def close_matches(name: str, known: Iterable[str], n: int = 3) -> list[str]:
+def close_matches(name: str, known: Iterable[str], n: int = 3, cutoff: float = 0.5) -> list[str]:
     """The entries of ``known`` that look most like ``name`` (for "did you mean ...?")."""
-    return difflib.get_close_matches(str(name), list(known), n=n, cutoff=0.5)
+    return difflib.get_close_matches(str(name), list(known), n=n, cutoff=cutoff)
 
 
 def did_you_mean(suggestions: Sequence[str], known: Sequence[str] = (), label: str = "known") -> str:

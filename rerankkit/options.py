@@ -126,7 +126,8 @@ def check_value(cls: type, name: str, raw: Any, label: str) -> Any:
 
 def unknown_key(owner: str, noun: str, key: str, known: list[str]) -> str:
     """The message for a key ``owner`` does not declare, with the closest declared ones."""
-    return f"unknown {noun} {key!r} for {owner}" + did_you_mean(close_matches(key, known), known, f"its {noun}s")
+    return f"unknown {noun} {key!r} for {owner}" + did_you_mean(close_matches(key, known, cutoff=0.6), known,
+                                                                   f"its {noun}s")
 
 
 def parse_value(value: Any, annotation: Any, what: str) -> Any:

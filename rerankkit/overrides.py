@@ -35,7 +35,7 @@ def apply_overrides(spec: RerankerSpec, overrides: Mapping[str, Any], *, ready_b
     strategy = str(overrides.get("strategy", spec.strategy))
     backend = str(overrides.get("backend", spec.backend))
     strategy_params = names(STRATEGIES.get(strategy).Params)
-    backend_opts = None if ready_backend else _declared(backend)
+    backend_opts = _declared(backend)
     given: list[str] = []  # backend options named by the overrides
     for key, value in overrides.items():
         if key in SPEC_FIELDS:
@@ -52,7 +52,7 @@ def apply_overrides(spec: RerankerSpec, overrides: Mapping[str, Any], *, ready_b
             given.append(key.removeprefix("backend."))
         elif key in strategy_params:
             params[key] = value
-        elif not ready_backend and (backend_opts is None or key in backend_opts):
+        elif backend_opts is None or key in backend_opts:
             opts[key] = value
             given.append(key)
         else:
@@ -102,13 +102,13 @@ def _declared(backend: str) -> list[str] | None:
 def _unroutable(key: str, spec: RerankerSpec, strategy: str, strategy_params: list[str], backend: str,
                 backend_opts: list[str] | None, ready_backend: bool) -> str:
     preset = f" (preset {spec.name!r})" if spec.name else ""
-    valid = [*SPEC_FIELDS, *strategy_params, *(backend_opts or [])]
+    valid = [*SPEC_FIELDS, *strategy_params, *([] if ready_backend else backend_opts or [])]
     if ready_backend:
         where = (f"strategy {strategy!r} has no parameter {key!r}, and backend options do nothing with a ready "
                  "backend instance (set them where it is created)")
     else:
         where = f"strategy {strategy!r} has no parameter {key!r} and backend {backend!r}{preset} has no option {key!r}"
-    return f"unknown option {key!r}: {where}" + did_you_mean(close_matches(key, valid), valid, "valid keys")
+    return f"unknown option {key!r}: {where}" + did_you_mean(close_matches(key, valid, cutoff=0.6), valid, "valid keys")
 
 
 __all__ = ["SPEC_FIELDS", "SpecOption", "apply_overrides", "check_spec", "spec_options"]
