@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ..cache import CallCache, Entry, call_key
+from ..answer_cache import CallCache, Entry, call_key
 from ..errors import BackendError
 from .base import Backend, Capability, Generation, Prompt, ScoreRequest, Usage
 from .http import ServerError

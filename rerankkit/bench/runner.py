@@ -54,7 +54,7 @@ def run_bench(
     store_path = cache_path(config, out, cache)
     store = None
     if store_path is not None:
-        from ..cache import CallCache
+        from ..answer_cache import CallCache
 
         store = CallCache(store_path)
     state = _State(config, store, progress)

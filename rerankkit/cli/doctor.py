@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def collect() -> dict[str, Any]:
-    from .. import __version__
+    from .._version import __version__
 
     return {
         "python": platform.python_version(),

@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, DataNotFoundError, InputError, MissingExtraError
+from ..locations import cache_home
 from ..options import build_options
 from ..types import Doc, Query, Ranking, Run, ScoredDoc
 from .base import ENGINES, Engine
-from .cache import MANIFEST, build_index, cache_root, check_index, index_key, remove_index
+from .index_cache import MANIFEST, build_index, check_index, index_key, remove_index
 from .presets import RETRIEVER_PRESETS
 from .spec import RetrieverSpec
 from .store import CorpusStats, as_corpus, read_corpus, read_store, write_store
@@ -64,7 +65,7 @@ class Retriever:
     ):
         self.spec, engine_cls, params = resolve_retriever_spec(name_or_spec, overrides)
         self.engine: Engine = engine_cls(params)
-        self.cache_dir = cache_root(cache_dir)
+        self.cache_dir = cache_home(cache_dir)
         self.verify = verify
         self.info: IndexInfo | None = None
         self._docs: list[Doc] = []

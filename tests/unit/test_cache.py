@@ -9,10 +9,10 @@ import sqlite3
 import numpy as np
 import pytest
 
+from rerankkit.answer_cache import CallCache, Entry, call_key
 from rerankkit.backends.base import Prompt, ScoreRequest
 from rerankkit.backends.cached import CachedBackend
 from rerankkit.backends.fake import RandomBackend
-from rerankkit.cache import CallCache, Entry, call_key
 from rerankkit.errors import ConfigError
 
 
@@ -95,7 +95,7 @@ def test_corrupt_entry_is_detected_logged_and_recomputed(tmp_path, caplog):
         conn.execute("UPDATE calls SET value = ? WHERE key = ?", (bytes(value).replace(b"-", b"+", 1), key))
     inner2 = RandomBackend()
     cb = CachedBackend(inner2, path)
-    with caplog.at_level(logging.WARNING, logger="rerankkit.cache"):
+    with caplog.at_level(logging.WARNING, logger="rerankkit.answer_cache"):
         out = cb.score(reqs)
     assert "corrupt entry" in caplog.text and key[:16] in caplog.text
     assert cb.stats()["corrupt_entries"] == 1

@@ -1,4 +1,5 @@
-"""The dataset registry: ``load_dataset(name)`` for named benchmarks and local collections."""
+"""The dataset catalog: ``load_dataset(name)`` for named benchmarks (the ``DATASETS`` registry of manifests)
+and local collections."""
 
 from __future__ import annotations
 
