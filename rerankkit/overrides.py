@@ -85,11 +85,15 @@ class SpecOption:
 
 
 def spec_options(spec: RerankerSpec) -> list[SpecOption]:
-    """Every declared option of ``spec``'s strategy and backend with its current value (the default when unset)."""
-    out = [SpecOption("params", i, spec.params.get(i.name, i.default)) for i in describe(STRATEGIES.get(spec.strategy).Params)]
-    declared = getattr(backend_class(spec.backend), "Options", None)
-    if declared is not None:
-        out += [SpecOption("backend_options", i, spec.backend_options.get(i.name, i.default)) for i in describe(declared)]
+    """Every declared option of ``spec``'s strategy and backend with its current value, read as its type
+    (the default when unset)."""
+    strategy = STRATEGIES.get(spec.strategy)
+    params = vars(strategy.parse_params(spec.params))
+    out = [SpecOption("params", i, params[i.name]) for i in describe(strategy.Params)]
+    cls = backend_class(spec.backend)
+    if getattr(cls, "Options", None) is not None:
+        opts = vars(check_options(cls, spec.backend_options))
+        out += [SpecOption("backend_options", i, opts[i.name]) for i in describe(cls.Options)]
     return out
 
 

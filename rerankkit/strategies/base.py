@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from ..backends.base import Backend, Capability
+from ..backends.base import Backend, Capability, Prompt
 from ..errors import CapabilityError, ConfigError
 from ..options import build_options
 from ..prompts.template import Template, TemplateSchema
@@ -28,24 +28,46 @@ class QueryContext:
     counters: Counter[str] = field(default_factory=Counter)
 
 
+@dataclass(frozen=True)
+class TrainingPrompt:
+    """One training example as the strategy shows it to the model, and the answer it should learn.
+
+    ``positive``/``negative``: answer variants meaning relevant / not relevant (objective ``pointwise``);
+    ``target``: the answer to learn by teacher forcing and ``labels`` the identifiers it ranks, each read as
+    one token (objective ``first``)."""
+
+    prompt: Prompt
+    positive: tuple[str, ...] = ()
+    negative: tuple[str, ...] = ()
+    target: str = ""
+    labels: tuple[str, ...] = ()
+
+
 class Strategy(ABC):
     """Subclasses set ``name``, ``requires``, ``schema``, a ``Params`` dataclass and ``algorithm``.
 
     ``Params`` fields are declared with :func:`rerankkit.options.option` (default, help, choices, bounds);
-    a ``validate()`` method checks what spans several fields."""
+    a ``validate()`` method checks what spans several fields. A strategy that can be fine-tuned names its
+    ``training_objective`` (see :mod:`rerankkit.train`) and builds its examples' prompts in
+    :meth:`training_prompt`."""
 
     name: ClassVar[str]
     requires: ClassVar[Capability]
     schema: ClassVar[TemplateSchema]
     Params: ClassVar[type]
     also_accepts: ClassVar[tuple[str, ...]] = ()  # other strategies whose templates fit this one's schema
+    training_objective: ClassVar[str | None] = None  # the loss rerankkit.train fits this strategy with
 
     def __init__(self, template: Template, params: Mapping[str, Any] | None = None):
         if template.strategy != self.name and template.strategy not in self.also_accepts:
             raise ConfigError(f"template {template.name!r} is for strategy {template.strategy!r}, not {self.name!r}")
         self.template = template.validate(self.schema)
-        self.params = build_options(self.Params, params or {}, owner=f"strategy {self.name!r}", label=self.name,
-                                    noun="parameter")
+        self.params = self.parse_params(params or {})
+
+    @classmethod
+    def parse_params(cls, values: Mapping[str, Any]) -> Any:
+        """``values`` read and checked against ``Params`` (unknown keys, types, choices, bounds, ``validate()``)."""
+        return build_options(cls.Params, values, owner=f"strategy {cls.name!r}", label=cls.name, noun="parameter")
 
     def check_backend(self, backend: Backend) -> None:
         """Raise :class:`CapabilityError` if ``backend`` lacks what this strategy needs."""
@@ -69,6 +91,14 @@ class Strategy(ABC):
     @abstractmethod
     def algorithm(self, query: Query, docs: Sequence[Doc], ctx: QueryContext) -> Algorithm[Ranking]:
         """A generator: yield request batches, receive results, return the query's Ranking."""
+
+    def training_prompt(self, query: Query, docs: Sequence[Doc], order: Sequence[int],
+                        ctx: QueryContext) -> TrainingPrompt:
+        """The prompt this strategy would send for ``query`` and ``docs`` (in the order shown), with the answer
+        it should learn; ``order`` is the target ranking (positions of ``docs``, best first) where it applies.
+
+        Only strategies with a ``training_objective`` implement it."""
+        raise ConfigError(f"strategy {self.name!r} cannot be fine-tuned (no training objective)")
 
     def rerank_many(
         self,

@@ -25,7 +25,7 @@ from ..errors import ConfigError
 from ..options import option
 from ..prompts.template import TemplateSchema
 from ..types import Doc, Query, Ranking
-from .base import QueryContext, Strategy, register_strategy
+from .base import QueryContext, Strategy, TrainingPrompt, register_strategy
 from .listwise_prompt import SCHEMA, WindowPrompter, identifier_style
 from .lockstep import Algorithm, GenerateRequest, Request
 from .permutation import ALPHA, identifiers, parse_permutation
@@ -139,6 +139,7 @@ class First(SlidingWindowStrategy):
 
     name = "first"
     requires = Capability.SCORE
+    training_objective = "first"
     schema = TemplateSchema.of({**SCHEMA.required, "prefix": set()}, SCHEMA.optional)
 
     def __init__(self, template, params=None):
@@ -151,6 +152,16 @@ class First(SlidingWindowStrategy):
 
     def request(self, prompt: Prompt, ids: list[str], ctx: QueryContext) -> Request:
         return ScoreRequest(prompt, tuple(ids))
+
+    def training_prompt(self, query: Query, docs: Sequence[Doc], order: Sequence[int],
+                        ctx: QueryContext) -> TrainingPrompt:
+        """The window's prompt and its target permutation (``[B] > [A] > ...``, continuing the prefix)."""
+        ids = identifiers(len(docs), self.style)
+        prompt = self.prompter(ctx, query.text, ids, [d.prompt_text() for d in docs], 1)
+        target = " > ".join(f"[{ids[j]}]" for j in order)
+        if prompt.prefix.endswith("[") and target.startswith("["):
+            target = target[1:]
+        return TrainingPrompt(prompt, target=target, labels=tuple(ids))
 
     def read(self, answer: np.ndarray, prompt: Prompt, ids: list[str], ctx: QueryContext) -> list[int]:
         lp = np.nan_to_num(np.asarray(answer, dtype=np.float64), nan=-np.inf)

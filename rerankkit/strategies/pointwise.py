@@ -15,7 +15,7 @@ from ..errors import ConfigError
 from ..options import option
 from ..prompts.template import TemplateSchema
 from ..types import Doc, Query, Ranking
-from .base import QueryContext, Strategy, register_strategy
+from .base import QueryContext, Strategy, TrainingPrompt, register_strategy
 from .lockstep import Algorithm
 from .scoring import flatten_choices, relevance_score
 
@@ -35,6 +35,7 @@ class Pointwise(Strategy):
     schema = TemplateSchema.of({"user": {"doc"}}, {"user": {"query"}, "system": {"query"}, "prefix": {"query"}},
                                needs_choices=True)
     Params = PointwiseParams
+    training_objective = "pointwise"
 
     def __init__(self, template, params=None):
         super().__init__(template, params)
@@ -50,6 +51,13 @@ class Pointwise(Strategy):
             ScoreRequest(self.template.prompt(query=query.text, doc=ctx.truncate(d.prompt_text())), self.choices)
             for d in docs
         ]
+
+    def training_prompt(self, query: Query, docs: Sequence[Doc], order: Sequence[int],
+                        ctx: QueryContext) -> TrainingPrompt:
+        """The document's prompt; the top label's answers mean relevant, the bottom label's not."""
+        labels = {float(k): v for k, v in self.template.choices.items()}
+        return TrainingPrompt(self.requests(query, docs[:1], ctx)[0].prompt, positive=tuple(labels[max(labels)]),
+                              negative=tuple(labels[min(labels)]))
 
     def algorithm(self, query: Query, docs: Sequence[Doc], ctx: QueryContext) -> Algorithm[Ranking]:
         logprobs = yield self.requests(query, docs, ctx)
