@@ -35,7 +35,7 @@ def render(args: argparse.Namespace) -> int:
     query = Query("q0", args.query)
     docs = [as_doc(d, i) for i, d in enumerate(args.docs)]
     if args.messages:
-        requests = _first_requests(reranker, query, docs, _NoTokenizer())
+        requests = reranker.strategy.first_requests(query, docs, _NoTokenizer())
         for i, req in enumerate(requests, 1):
             print(f"=== request {i}/{len(requests)} {_what(req, GenerateRequest)}")
             prompt = _prompt_of(req)
@@ -49,7 +49,7 @@ def render(args: argparse.Namespace) -> int:
         return 0
     backend = reranker.backend
     try:
-        requests = _first_requests(reranker, query, docs, backend)
+        requests = reranker.strategy.first_requests(query, docs, backend)
         for i, req in enumerate(requests, 1):
             print(f"=== request {i}/{len(requests)} {_what(req, GenerateRequest)}")
             prompt = _prompt_of(req)
@@ -57,22 +57,6 @@ def render(args: argparse.Namespace) -> int:
     finally:
         reranker.close()
     return 0
-
-
-def _first_requests(reranker, query, docs, backend) -> list:
-    """The strategy's first batch of requests for this query (what it sends before seeing any answer)."""
-    from ..strategies.base import QueryContext
-    from ..strategies.truncation import Truncator
-
-    strategy = reranker.strategy
-    ctx = QueryContext(backend, Truncator(backend, strategy.max_doc_tokens))
-    alg = strategy.algorithm(query, docs, ctx)
-    try:
-        return list(next(alg))
-    except StopIteration:
-        return []
-    finally:
-        alg.close()
 
 
 def _prompt_of(req):

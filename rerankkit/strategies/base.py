@@ -92,6 +92,17 @@ class Strategy(ABC):
     def algorithm(self, query: Query, docs: Sequence[Doc], ctx: QueryContext) -> Algorithm[Ranking]:
         """A generator: yield request batches, receive results, return the query's Ranking."""
 
+    def first_requests(self, query: Query, docs: Sequence[Doc], backend: Any) -> list[Any]:
+        """The requests this strategy sends for ``query`` before it sees any answer (what ``prompt render``
+        shows). ``backend`` needs only ``count_tokens``/``truncate`` (and ``name``/``model_id``)."""
+        alg = self.algorithm(query, docs, QueryContext(backend, Truncator(backend, self.max_doc_tokens)))
+        try:
+            return list(next(alg))
+        except StopIteration:
+            return []
+        finally:
+            alg.close()
+
     def training_prompt(self, query: Query, docs: Sequence[Doc], order: Sequence[int],
                         ctx: QueryContext) -> TrainingPrompt:
         """The prompt this strategy would send for ``query`` and ``docs`` (in the order shown), with the answer
