@@ -11,8 +11,15 @@ class RerankkitError(Exception):
 
 
 def close_matches(name: str, known: Iterable[str], n: int = 3, cutoff: float = 0.5) -> list[str]:
-    """The entries of ``known`` that look most like ``name`` (for "did you mean ...?")."""
-    return difflib.get_close_matches(str(name), list(known), n=n, cutoff=cutoff)
+    """The entries of ``known`` that look most like ``name`` (for "did you mean ...?"): at most ``n``, each
+    at least ``cutoff`` alike and nearly as alike as the best one."""
+    scored = []
+    for k in dict.fromkeys(known):
+        m = difflib.SequenceMatcher(None, str(name), k)
+        if m.real_quick_ratio() >= cutoff and m.quick_ratio() >= cutoff and (r := m.ratio()) >= cutoff:
+            scored.append((r, k))
+    scored.sort(key=lambda x: -x[0])
+    return [k for r, k in scored[:n] if r >= scored[0][0] - 0.1]
 
 
 def did_you_mean(suggestions: Sequence[str], known: Sequence[str] = (), label: str = "known") -> str:
