@@ -11,12 +11,28 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from .errors import DuplicateNameError, UnknownNameError, close_matches
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
+
+
+class _LoadedDict:
+    """A dict attribute of a :class:`Registry` kept in ``storage``; reading it loads the built-in entries first."""
+
+    def __init__(self, storage: str):
+        self.storage = storage
+
+    def __get__(self, registry: Any, owner: type | None = None) -> Any:
+        if registry is None:
+            return self
+        registry._ensure_loaded()
+        return getattr(registry, self.storage)
+
+    def __set__(self, registry: Any, value: dict[str, Any]) -> None:
+        setattr(registry, self.storage, value)
 
 
 class Registry(Generic[T]):
@@ -32,23 +48,8 @@ class Registry(Generic[T]):
         self._builtin = builtin
 
     # the storage, read through _ensure_loaded (tests swap these dicts to isolate their registrations)
-    @property
-    def _items(self) -> dict[str, T]:
-        self._ensure_loaded()
-        return self._entries
-
-    @_items.setter
-    def _items(self, value: dict[str, T]) -> None:
-        self._entries = value
-
-    @property
-    def _aliases(self) -> dict[str, str]:
-        self._ensure_loaded()
-        return self._alias_map
-
-    @_aliases.setter
-    def _aliases(self, value: dict[str, str]) -> None:
-        self._alias_map = value
+    _items = _LoadedDict("_entries")
+    _aliases = _LoadedDict("_alias_map")
 
     def register(self, name: str, item: T, aliases: tuple[str, ...] | list[str] = ()) -> T:
         """Add ``item`` under ``name``; any clash with a name or alias (built-ins included) raises."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import print_json, table
+from ._common import add_dataset_or_file, print_json, table
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -12,9 +12,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Score a TREC run against a dataset's qrels (BRIGHT exclusions applied) "
                                    "or a qrels file.")
     p.add_argument("run", help="TREC run file (qid Q0 docid rank score tag)")
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--dataset", help="dataset name whose qrels to use")
-    src.add_argument("--qrels", metavar="FILE", help="TREC qrels file (qid 0 docid grade) or BEIR qrels tsv")
+    add_dataset_or_file(p, "dataset name whose qrels to use", "--qrels",
+                        "TREC qrels file (qid 0 docid grade) or BEIR qrels tsv")
     p.add_argument("-m", "--measure", dest="measures", action="append", metavar="MEASURE",
                    help="ir-measures measure, e.g. nDCG@10, RR@10, R@100 (repeatable; default nDCG@10)")
     p.add_argument("--missing-as-zero", action="store_true",

@@ -48,6 +48,7 @@ class Engine(ABC):
 
     def __init__(self, params: EngineParams):
         self.params = params
+        self.p: Any = params  # the same, typed by each engine as its own Params
 
     @abstractmethod
     def build(self, docs: Sequence[Doc], path: Path, progress: bool = False) -> dict[str, Any]:

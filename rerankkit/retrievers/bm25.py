@@ -40,12 +40,10 @@ class BM25sEngine(Engine):
     Params = BM25sParams
     index_params = ("use_title", "method", "k1", "b", "delta", "stopwords", "stemmer", "lower")
 
-    def __init__(self, params: BM25sParams):
-        super().__init__(params)
-        self.p = params
-        self._model: Any = None
-        self._docids: Sequence[str] = ()
-        self._stemmer: Any = None
+    p: BM25sParams
+    _model: Any = None
+    _docids: Sequence[str] = ()
+    _stemmer: Any = None
 
     def _tokenize(self, texts: Sequence[str], return_ids: bool, progress: bool) -> Any:
         bm25s = require("bm25s", "bm25", "the bm25 retriever")

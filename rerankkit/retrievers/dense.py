@@ -76,9 +76,10 @@ class DenseEngine(Engine):
     index_params = ("use_title", "model", "passage_prefix", "normalize", "max_length", "index", "hnsw_m",
                     "ef_construction")
 
+    p: DenseParams
+
     def __init__(self, params: DenseParams):
         super().__init__(params)
-        self.p = params
         resolve_model(params.model)  # fail early on a missing packaged model or an empty name
         self._encoder: Any = None
         self._index: Any = None

@@ -46,11 +46,9 @@ class LuceneEngine(Engine):
     Params = LuceneParams
     index_params = ("use_title", "stemmer", "keep_stopwords", "language")
 
-    def __init__(self, params: LuceneParams):
-        super().__init__(params)
-        self.p = params
-        self._path: Path | None = None
-        self._position: dict[str, int] = {}
+    p: LuceneParams
+    _path: Path | None = None
+    _position: dict[str, int] = {}  # replaced (never mutated) by load()
 
     def _common(self) -> list[str]:
         args = ["-stemmer", self.p.stemmer, "-language", self.p.language]

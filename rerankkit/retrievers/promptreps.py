@@ -54,9 +54,10 @@ class PromptRepsEngine(Engine):
     Params = PromptRepsParams
     index_params = ("use_title", "model", "backend", "dtype", "template", "max_text_tokens", "sparse", "max_terms")
 
+    p: PromptRepsParams
+
     def __init__(self, params: PromptRepsParams):
         super().__init__(params)
-        self.p = params
         if not params.model:
             raise ConfigError("the promptreps retriever needs model=HUB_ID_OR_PATH (or a preset such as "
                               "'promptreps-smollm2-135m')")
