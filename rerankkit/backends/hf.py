@@ -49,7 +49,7 @@ class HFOptions:
     gguf_file: str | None = option(None, help="the GGUF file inside a hub repository or folder")
     revision: str | None = option(None, help="hub revision (branch, tag or commit)")
     trust_remote_code: bool = option(False, help="run the model repository's own code")
-    threads: int | None = option(None, bounds=(1, None), help="torch CPU threads (none: torch's default)")
+    threads: int | None = option(None, bounds=(0, None), help="torch CPU threads (none or 0: torch's default)")
 
 
 class HFBackend(BackendBase):

@@ -61,8 +61,17 @@ class PromptRepsEngine(Engine):
         if not params.model:
             raise ConfigError("the promptreps retriever needs model=HUB_ID_OR_PATH (or a preset such as "
                               "'promptreps-smollm2-135m')")
+        from ..backends import backend_class, check_options
+
+        check_options(backend_class(params.backend), self._backend_options())  # before any model loads
         self._encoder: Any = None
         self._index: Any = None
+
+    def _backend_options(self) -> dict[str, Any]:
+        opts: dict[str, Any] = {"dtype": self.p.dtype, "batch_size": self.p.batch_size, "device": self.p.device}
+        if self.p.threads:
+            opts["threads"] = self.p.threads
+        return opts
 
     @property
     def encoder(self) -> Any:
@@ -71,10 +80,7 @@ class PromptRepsEngine(Engine):
             from ..backends import create_backend
             from ..reps import PromptRepsEncoder
 
-            opts: dict[str, Any] = {"dtype": self.p.dtype, "batch_size": self.p.batch_size, "device": self.p.device}
-            if self.p.threads:
-                opts["threads"] = self.p.threads
-            backend = create_backend(self.p.backend, self.p.model, **opts)
+            backend = create_backend(self.p.backend, self.p.model, **self._backend_options())
             self._encoder = PromptRepsEncoder(backend, self.p.template, self.p.max_text_tokens or None,
                                               self.p.sparse, self.p.max_terms)
         return self._encoder
