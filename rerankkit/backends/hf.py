@@ -17,17 +17,17 @@ from .._lazy import require
 from ..errors import BackendError, ConfigError
 from ..models import materialize_gguf, resolve_model
 from .base import BackendBase, Capability, Generation, Prompt, ScoreRequest
+from .precision import resolve_dtype
 from .tokenizing import LocalTokenizer
 
 log = logging.getLogger(__name__)
-_DTYPES = {"fp32": "float32", "float32": "float32", "bf16": "bfloat16", "bfloat16": "bfloat16",
-           "fp16": "float16", "float16": "float16", "auto": "auto"}
 
 
 class HFBackend(BackendBase):
     """A model loaded with transformers from a hub id, a local folder, a GGUF file or ``packaged:NAME``.
 
-    Options: ``dtype`` (fp32 | bf16 | fp16 | auto: bf16 on CUDA, fp32 on CPU), ``device`` (auto | cpu | cuda[:i]),
+    Options: ``dtype`` (fp32 | bf16 | fp16 | auto: bf16 on CUDA and on CPUs with native bf16 — AMX or
+    AVX512-BF16 —, fp32 on other CPUs; see :mod:`rerankkit.backends.precision`), ``device`` (auto | cpu | cuda[:i]),
     ``batch_size``, ``max_batch_tokens`` (padded tokens per forward), ``max_padding`` (largest share of padding
     positions in one forward, 0-1; default 1: no limit), ``max_length`` (prompt tokens; longer
     prompts are cut from the left), ``chat_template`` (apply the tokenizer's chat template when it has one),
@@ -62,13 +62,11 @@ class HFBackend(BackendBase):
         super().__init__(model)
         self.torch = torch = require("torch", "hf", "the transformers backend")
         transformers = require("transformers", "hf", "the transformers backend")
-        if str(dtype) not in _DTYPES:
-            raise ConfigError(f"dtype must be one of {sorted(_DTYPES)}, not {dtype!r}")
         self.device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else str(device)
-        name = _DTYPES[str(dtype)]
-        if name == "auto":
-            name = "bfloat16" if self.device.startswith("cuda") else "float32"
+        choice = resolve_dtype(str(dtype), self.device, torch)
+        name = choice.name
         self.dtype_name = name
+        self.dtype_reason = choice.reason
         if threads:
             torch.set_num_threads(int(threads))
         self.batch_size = int(batch_size)
@@ -110,7 +108,7 @@ class HFBackend(BackendBase):
         }[self.kind]
         # rendering, counting, truncating and answer-choice ids: the same helper as the server backends
         self.tok = LocalTokenizer(self.tokenizer, self.use_chat and self.kind != "seq2seq", self.chat_kwargs)
-        log.info("hf backend: %s (%s, %s, %s)", model, self.kind, self.dtype_name, self.device)
+        log.info("hf backend: %s (%s, %s: %s, %s)", model, self.kind, self.dtype_name, self.dtype_reason, self.device)
 
     # -- text ---------------------------------------------------------------------------------
     def options(self) -> dict[str, Any]:
