@@ -19,18 +19,18 @@ from ..errors import BackendError, ConfigError
 from ..models import materialize_gguf, resolve_model
 from ..options import check_value, option
 from .base import BackendBase, Capability, Generation, Prompt, ScoreRequest
+from .precision import DTYPE_NAMES, resolve_dtype
 from .tokenizing import LocalTokenizer
 
 log = logging.getLogger(__name__)
-_DTYPES = {"fp32": "float32", "float32": "float32", "bf16": "bfloat16", "bfloat16": "bfloat16",
-           "fp16": "float16", "float16": "float16", "auto": "auto"}
 
 
 @dataclass(frozen=True)
 class HFOptions:
     """The hf backend's options."""
 
-    dtype: str = option("auto", choices=tuple(_DTYPES), help="weights: fp32 | bf16 | fp16 | auto (bf16 on CUDA, fp32 on CPU)")
+    dtype: str = option("auto", help="weights: fp32 | bf16 | fp16 | auto (bf16 on CUDA and on CPUs with native bf16, "
+                                     "AMX or AVX512-BF16; fp32 on other CPUs; see rerankkit doctor)")
     device: str = option("auto", help="auto | cpu | cuda | cuda:I")
     batch_size: int = option(16, bounds=(1, None), help="prompts per forward pass")
     max_batch_tokens: int = option(32768, bounds=(1, None), help="padded tokens per forward pass")
@@ -51,6 +51,10 @@ class HFOptions:
     trust_remote_code: bool = option(False, help="run the model repository's own code")
     threads: int | None = option(None, bounds=(0, None), help="torch CPU threads (none or 0: torch's default)")
 
+    def validate(self) -> None:
+        if str(self.dtype).lower() not in DTYPE_NAMES:
+            raise ConfigError(f"hf dtype must be one of {', '.join(DTYPE_NAMES)}, not {self.dtype!r}")
+
 
 class HFBackend(BackendBase):
     """A model loaded with transformers from a hub id, a local folder, a GGUF file or ``packaged:NAME``.
@@ -69,10 +73,10 @@ class HFBackend(BackendBase):
         self.torch = torch = require("torch", "hf", "the transformers backend")
         transformers = require("transformers", "hf", "the transformers backend")
         self.device = ("cuda" if torch.cuda.is_available() else "cpu") if o.device == "auto" else o.device
-        name = _DTYPES[o.dtype]
-        if name == "auto":
-            name = "bfloat16" if self.device.startswith("cuda") else "float32"
+        choice = resolve_dtype(o.dtype, self.device, torch)
+        name = choice.name
         self.dtype_name = name
+        self.dtype_reason = choice.reason
         if o.threads:
             torch.set_num_threads(o.threads)
         self.batch_size = o.batch_size
@@ -114,7 +118,7 @@ class HFBackend(BackendBase):
         }[self.kind])
         # rendering, counting, truncating and answer-choice ids: the same helper as the server backends
         self.tok = LocalTokenizer(self.tokenizer, self.use_chat and self.kind != "seq2seq", self.chat_kwargs)
-        log.info("hf backend: %s (%s, %s, %s)", model, self.kind, self.dtype_name, self.device)
+        log.info("hf backend: %s (%s, %s: %s, %s)", model, self.kind, self.dtype_name, self.dtype_reason, self.device)
 
     # -- text ---------------------------------------------------------------------------------
     def options(self) -> dict[str, Any]:

@@ -49,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
     t = report["torch"]
     if t.get("version"):
         print(f"torch       {t['version']}, {t['threads']} threads, CUDA {'yes: ' + t['cuda_device'] if t['cuda'] else 'no'}")
+        print(f"dtype=auto  {t['dtype_auto']['dtype']} ({t['dtype_auto']['reason']})")
     else:
         print("torch       not installed (pip install 'rerankkit[hf]')")
     return 0
@@ -191,6 +192,10 @@ def torch_status() -> dict[str, Any]:
         return {}
     import torch
 
+    from ..backends.precision import resolve_dtype
+
     cuda = bool(torch.cuda.is_available())
+    auto = resolve_dtype("auto", "cuda" if cuda else "cpu", torch)
     return {"version": torch.__version__, "threads": torch.get_num_threads(), "cuda": cuda,
-            "cuda_device": torch.cuda.get_device_name(0) if cuda else None}
+            "cuda_device": torch.cuda.get_device_name(0) if cuda else None,
+            "dtype_auto": {"dtype": auto.name, "reason": auto.reason}}

@@ -19,6 +19,7 @@ from rerankkit.backends.base import BackendBase
 from rerankkit.backends.fake import OracleBackend
 from rerankkit.errors import ConfigError
 from rerankkit.options import build_options, describe, option, parse_value
+from rerankkit.presets import RERANKER_PRESETS
 from rerankkit.retrievers import ENGINES
 from rerankkit.strategies import STRATEGIES
 from rerankkit.train.config import LoraSettings, TrainConfig
@@ -167,7 +168,8 @@ def test_a_ready_backend_instance_takes_no_backend_options():
     with pytest.raises(ConfigError, match=r"'dtype' do nothing with a ready backend instance"):
         Reranker("pointwise-smollm2-135m", backend_instance=oracle, dtype="bf16")
     r = Reranker("pointwise-smollm2-135m", backend_instance=oracle, mode="expected")
-    assert dict(r.spec.backend_options) == {"dtype": "fp32"}  # the preset's, not silently extended
+    preset = RERANKER_PRESETS.get("pointwise-smollm2-135m")
+    assert r.spec.backend_options == preset.backend_options  # the preset's, not silently extended
 
 
 def test_rerank_many_takes_plain_strings_like_rerank():
