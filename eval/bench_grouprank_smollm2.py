@@ -62,8 +62,8 @@ def main() -> None:
     out = {"queries": len(run), "docs_per_query": args.docs, "threads": torch.get_num_threads(),
            "wall_s": round(wall, 1), "s_per_group": round(wall / max(1, counters.get("grouprank_groups", 1)), 1),
            "generated_tokens": usage["generated_tokens"], "prompt_tokens": usage["prompt_tokens"],
-           "counters": counters, "ndcg@10_bm25": round(evaluate(run, ds)["nDCG@10"], 4),
-           "ndcg@10_grouprank": round(evaluate(out_run, ds)["nDCG@10"], 4),
+           "counters": counters, "ndcg@10_bm25": round(evaluate(run, ds, queries=list(run))["nDCG@10"], 4),
+           "ndcg@10_grouprank": round(evaluate(out_run, ds, queries=list(run))["nDCG@10"], 4),
            "replies": [x[:400] for x in rec.replies]}
     print(json.dumps(out, indent=1))
     with open(args.out, "w") as f:
