@@ -7,7 +7,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..registry import Registry
-from .base import Backend, BackendBase, Capability, Generation, Message, Prompt, ScoreRequest, Usage
+from .base import (
+    GREEDY,
+    Backend,
+    BackendBase,
+    Capability,
+    Generation,
+    Message,
+    Prompt,
+    Sampling,
+    ScoreRequest,
+    Usage,
+)
 
 
 @dataclass(frozen=True)
@@ -75,6 +86,6 @@ def create_backend(name: str, model: str, **options: Any) -> Backend:
 
 
 __all__ = [
-    "BACKENDS", "Backend", "BackendBase", "BackendEntry", "Capability", "Generation", "Message", "Prompt",
-    "ScoreRequest", "Usage", "backends_with", "create_backend",
+    "BACKENDS", "GREEDY", "Backend", "BackendBase", "BackendEntry", "Capability", "Generation", "Message", "Prompt",
+    "Sampling", "ScoreRequest", "Usage", "backends_with", "create_backend",
 ]

@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 import numpy as np
 
 from ..errors import BackendError, CapabilityError, ConfigError
-from .base import BackendBase, Capability, Generation, Prompt
+from .base import BackendBase, Capability, Generation, Prompt, SamplingArg, sampling_list
 from .http import HttpClient, ServerError, run_bounded
 from .openai_replies import embedding_rows, generated_text
 from .openai_scoring import AUTO_K, LogprobScoring
@@ -199,11 +199,13 @@ class OpenAIBackend(LogprobScoring, BackendBase):
         return "chat/completions", body, 0
 
     # -- GENERATE / EMBED ----------------------------------------------------------------------
-    def generate(self, prompts: Sequence[Prompt], max_new_tokens: int) -> list[Generation]:
+    def generate(self, prompts: Sequence[Prompt], max_new_tokens: int, sampling: SamplingArg = None) -> list[Generation]:
+        """Greedy (temperature 0), or sampled: ``sampling``'s temperature, top_p and seed go in each request."""
         if not prompts:
             return []
         chat = self.endpoint == "chat"
-        bodies = [self._body(p, max_tokens=int(max_new_tokens)) for p in prompts]
+        bodies = [self._body(p, max_tokens=int(max_new_tokens), **{k: v for k, v in s.key().items() if v is not None})
+                  for p, s in zip(prompts, sampling_list(sampling, len(prompts)))]
 
         def one(pb: tuple[str, dict[str, Any], int]) -> Generation:
             text, p_tok, g_tok = generated_text(self.client.post(pb[0], pb[1]), chat)

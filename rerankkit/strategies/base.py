@@ -15,7 +15,7 @@ from ..backends.base import Backend, Capability
 from ..errors import CapabilityError, ConfigError
 from ..prompts.template import Template, TemplateSchema
 from ..registry import Registry
-from ..types import Doc, Query, Ranking, check_unique_docids
+from ..types import Doc, Query, Ranking, ScoredDoc, check_unique_docids
 from .lockstep import Algorithm, run_lockstep
 from .truncation import Truncator
 
@@ -66,6 +66,11 @@ class Strategy(ABC):
     @abstractmethod
     def algorithm(self, query: Query, docs: Sequence[Doc], ctx: QueryContext) -> Algorithm[Ranking]:
         """A generator: yield request batches, receive results, return the query's Ranking."""
+
+    def merge_first_stage(self, reranked: Ranking, first: Sequence[ScoredDoc]) -> Ranking:
+        """Combine a query's reranking with its first-stage scores (``first``: the reranked candidates
+        as the run gave them); called by ``rerank_run``. Default: the reranking as it is."""
+        return reranked
 
     def rerank_many(
         self,
