@@ -30,6 +30,18 @@ class Capability(enum.Flag):
         return [c.name for c in Capability if c.value and c in self and c.name]
 
 
+SEGMENT_BREAK = "\x1f"
+"""A template puts this (ASCII unit separator) between parts of a prompt that the method's reference code
+tokenises apart and concatenates as ids (mxbai-rerank-v2, PromptReps). Backends that tokenise locally encode
+each segment on its own, so no token merges across it; it is removed from text a server tokenises itself
+and from what ``rerankkit prompt render`` shows."""
+
+
+def without_breaks(text: str) -> str:
+    """``text`` with every :data:`SEGMENT_BREAK` removed."""
+    return text.replace(SEGMENT_BREAK, "")
+
+
 @dataclass(frozen=True, slots=True)
 class Message:
     role: str  # "system" | "user" | "assistant"

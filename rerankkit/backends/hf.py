@@ -17,6 +17,7 @@ from .._lazy import require
 from ..errors import BackendError, ConfigError
 from ..models import materialize_gguf, resolve_model
 from .base import (
+    SEGMENT_BREAK,
     BackendBase,
     Capability,
     Generation,
@@ -135,7 +136,8 @@ class HFBackend(BackendBase):
         return self.tok.render(prompt)
 
     def encode(self, text: str) -> list[int]:
-        ids = self.tokenizer(text, add_special_tokens=not self.tok.use_chat)["input_ids"] or [self._filler_token()]
+        ids = self.tok.encode(text) if SEGMENT_BREAK in text else \
+            self.tokenizer(text, add_special_tokens=not self.tok.use_chat)["input_ids"] or [self._filler_token()]
         if self.max_length and len(ids) > self.max_length:
             ids = ids[-self.max_length :]
         return list(ids)
