@@ -51,6 +51,13 @@ def train_tokenizer(out: Path) -> Path:
     fast.chat_template = CHATML
     out.mkdir(parents=True, exist_ok=True)
     fast.save_pretrained(out)
+    # a config that transformers 4 (the reference packages' pin) reads as well as 5
+    import json
+
+    cfg = {"tokenizer_class": "PreTrainedTokenizerFast", "eos_token": "<|endoftext|>", "pad_token": "<|endoftext|>",
+           "additional_special_tokens": SPECIAL[1:], "chat_template": CHATML, "model_max_length": 4096}
+    (out / "tokenizer_config.json").write_text(json.dumps(cfg, indent=1))
+    (out / "chat_template.jinja").unlink(missing_ok=True)
     return out
 
 
