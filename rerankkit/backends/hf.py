@@ -307,7 +307,9 @@ class HFBackend(BackendBase):
         for i, s in enumerate(samplings):
             kinds.setdefault((s.temperature, s.top_p), []).append(i)
         torch = self.torch
-        devices = [self.device.index or 0] if str(self.device).startswith("cuda") else []
+        dev = str(self.device)
+        devices = ([int(dev.split(":")[1]) if ":" in dev else torch.cuda.current_device()]
+                   if dev.startswith("cuda") else [])
         for (temperature, top_p), idx in kinds.items():
             for batch in self._batches([len(seqs[i]) for i in idx]):
                 rows = [idx[b] for b in batch]
