@@ -103,6 +103,8 @@ class Reranker:
                 results.extend(self.rerank_many(items[i : i + step], on_query_done=lambda _: bar.update(1)))
         finally:
             bar.close()
+        results = [self.strategy.merge_first_stage(new, old.docs if depth is None else old.docs[:depth])
+                   for new, old in zip(results, rankings)]
         out = [_append_tail(new, old, depth).top(top_k) for new, old in zip(results, rankings)]
         after = self.backend.usage.snapshot()
         meta = {

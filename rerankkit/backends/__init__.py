@@ -11,6 +11,7 @@ from typing import Any
 from .._lazy import LazyClass
 from ..registry import Registry
 from .base import (
+    GREEDY,
     Backend,
     BackendBase,
     Capability,
@@ -18,6 +19,7 @@ from .base import (
     Message,
     NoOptions,
     Prompt,
+    Sampling,
     ScoreRequest,
     Usage,
     check_options,
@@ -79,7 +81,7 @@ def create_backend(name: str, model: str, **options: Any) -> Backend:
 
 
 __all__ = [
-    "BACKENDS", "Backend", "BackendBase", "BackendEntry", "Capability", "Generation", "Message", "NoOptions",
-    "Prompt", "ScoreRequest", "Usage", "backend_class", "backends_with", "check_options", "create_backend",
-    "testing_backends",
+    "BACKENDS", "GREEDY", "Backend", "BackendBase", "BackendEntry", "Capability", "Generation", "Message",
+    "NoOptions", "Prompt", "Sampling", "ScoreRequest", "Usage", "backend_class", "backends_with", "check_options",
+    "create_backend", "testing_backends",
 ]

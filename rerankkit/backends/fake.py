@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..options import option
-from .base import BackendBase, Capability, Generation, Prompt, ScoreRequest
+from .base import BackendBase, Capability, Generation, Prompt, SamplingArg, ScoreRequest
 
 ScoreFn = Callable[[str, tuple[str, ...]], Sequence[float]]
 GenerateFn = Callable[[str], str]
@@ -75,7 +75,7 @@ class ScriptedBackend(BackendBase):
         self.usage.add(len(requests), sum(self.count_tokens([self.render(r.prompt) for r in requests])))
         return out
 
-    def generate(self, prompts: Sequence[Prompt], max_new_tokens: int) -> list[Generation]:
+    def generate(self, prompts: Sequence[Prompt], max_new_tokens: int, sampling: SamplingArg = None) -> list[Generation]:
         if self._generate is None:
             return self._lacks(Capability.GENERATE)
         out = []
@@ -178,7 +178,7 @@ class OracleBackend(BackendBase):
         logits = [by_label.get(_norm_label(c), -1e9) for c in choices]
         return _log_softmax(np.asarray(logits, dtype=np.float64) * 4.0)
 
-    def generate(self, prompts: Sequence[Prompt], max_new_tokens: int) -> list[Generation]:
+    def generate(self, prompts: Sequence[Prompt], max_new_tokens: int, sampling: SamplingArg = None) -> list[Generation]:
         out = []
         for p in prompts:
             text = self.render(p)
@@ -279,7 +279,7 @@ class RandomBackend(BackendBase):
         self.usage.add(len(requests), sum(self.count_tokens(texts)))
         return out
 
-    def generate(self, prompts: Sequence[Prompt], max_new_tokens: int) -> list[Generation]:
+    def generate(self, prompts: Sequence[Prompt], max_new_tokens: int, sampling: SamplingArg = None) -> list[Generation]:
         self._wait(len(prompts))
         out = []
         for p in prompts:

@@ -18,7 +18,17 @@ from .._lazy import require
 from ..errors import BackendError, ConfigError
 from ..models import materialize_gguf, resolve_model
 from ..options import check_value, option
-from .base import BackendBase, Capability, Generation, Prompt, ScoreRequest
+from .base import (
+    SEGMENT_BREAK,
+    BackendBase,
+    Capability,
+    Generation,
+    Prompt,
+    Sampling,
+    SamplingArg,
+    ScoreRequest,
+    sampling_list,
+)
 from .precision import DTYPE_NAMES, resolve_dtype
 from .tokenizing import LocalTokenizer
 
@@ -134,7 +144,8 @@ class HFBackend(BackendBase):
         return self.tok.render(prompt)
 
     def encode(self, text: str) -> list[int]:
-        ids = self.tokenizer(text, add_special_tokens=not self.tok.use_chat)["input_ids"] or [self._filler_token()]
+        ids = self.tok.encode(text) if SEGMENT_BREAK in text else \
+            self.tokenizer(text, add_special_tokens=not self.tok.use_chat)["input_ids"] or [self._filler_token()]
         if self.max_length and len(ids) > self.max_length:
             ids = ids[-self.max_length :]
         return list(ids)
@@ -258,14 +269,17 @@ class HFBackend(BackendBase):
                           decoder_input_ids=dids.to(self.device), use_cache=False).logits
 
     # -- GENERATE -----------------------------------------------------------------------------
-    def generate(self, prompts: Sequence[Prompt], max_new_tokens: int) -> list[Generation]:
+    def generate(self, prompts: Sequence[Prompt], max_new_tokens: int, sampling: SamplingArg = None) -> list[Generation]:
+        """Greedy, or sampled (``sampling``): a sampled batch draws from one generator seeded by its
+        requests' seeds, so the same requests in the same batches give the same texts (vLLM seeds
+        each request on its own)."""
         if not prompts:
             return []
         torch = self.torch
         seqs = [self.encode(self.render(p)) for p in prompts]
         out: list[Generation | None] = [None] * len(prompts)
         with torch.inference_mode():
-            for batch in self._batches([len(s) for s in seqs]):
+            for batch, decoding in self._generate_batches(seqs, sampling_list(sampling, len(prompts))):
                 if self.kind == "seq2seq":
                     width = max(len(seqs[i]) for i in batch)
                     ids = torch.full((len(batch), width), self.tokenizer.pad_token_id, dtype=torch.long)
@@ -274,12 +288,12 @@ class HFBackend(BackendBase):
                         ids[r, : len(seqs[i])] = torch.tensor(seqs[i])
                         mask[r, : len(seqs[i])] = 1
                     gen = self.model.generate(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
-                                              max_new_tokens=max_new_tokens, do_sample=False)
+                                              max_new_tokens=max_new_tokens, **decoding)
                     new = gen[:, 1:]
                 else:
                     ids, mask, _ = self._left_pad([seqs[i] for i in batch])
                     gen = self.model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens,
-                                              do_sample=False, pad_token_id=self.tokenizer.pad_token_id)
+                                              pad_token_id=self.tokenizer.pad_token_id, **decoding)
                     new = gen[:, ids.shape[1] :]
                 for r, i in enumerate(batch):
                     toks = [t for t in new[r].tolist() if t != self.tokenizer.pad_token_id]
@@ -290,6 +304,34 @@ class HFBackend(BackendBase):
         gens = [g for g in out if g is not None]
         self.usage.add(len(gens), sum(g.prompt_tokens for g in gens), sum(g.generated_tokens for g in gens))
         return gens
+
+    def _generate_batches(self, seqs: Sequence[Sequence[int]],
+                          samplings: Sequence[Sampling]) -> Iterator[tuple[list[int], dict[str, Any]]]:
+        """Length-sorted batches of prompts that decode alike: (indices, ``model.generate`` kwargs).
+
+        While the caller generates a sampled batch, torch's generators are seeded from the batch's
+        request seeds (and restored after it), so the same batches give the same texts."""
+        kinds: dict[tuple[float, float], list[int]] = {}
+        for i, s in enumerate(samplings):
+            kinds.setdefault((s.temperature, s.top_p), []).append(i)
+        torch = self.torch
+        dev = str(self.device)
+        devices = ([int(dev.split(":")[1]) if ":" in dev else torch.cuda.current_device()]
+                   if dev.startswith("cuda") else [])
+        for (temperature, top_p), idx in kinds.items():
+            for batch in self._batches([len(seqs[i]) for i in idx]):
+                rows = [idx[b] for b in batch]
+                if temperature == 0.0:
+                    yield rows, {"do_sample": False}
+                    continue
+                # as vLLM's SamplingParams(temperature, top_p): no top-k cut, no repetition penalty
+                decoding = {"do_sample": True, "temperature": temperature, "top_p": top_p, "top_k": 0,
+                            "repetition_penalty": 1.0}
+                seeds = [samplings[i].seed for i in rows]
+                with torch.random.fork_rng(devices=devices, enabled=None not in seeds):
+                    if None not in seeds:
+                        torch.manual_seed(_batch_seed(seeds))
+                    yield rows, decoding
 
     # -- EMBED / REPRESENT --------------------------------------------------------------------
     def embed(self, texts: Sequence[str]) -> np.ndarray:
@@ -407,6 +449,13 @@ def _sentence_transformers_config(path: str) -> tuple[int | None, str | None]:
     except (OSError, ValueError, TypeError):
         pass
     return (int(length) if isinstance(length, int) and length > 0 else None), pooling
+
+
+def _batch_seed(seeds: Sequence[int | None]) -> int:
+    """One seed for a batch of sampled requests, from theirs (independent of their order)."""
+    import zlib
+
+    return zlib.crc32(",".join(str(s) for s in sorted(int(x or 0) for x in seeds)).encode())
 
 
 def length_batches(lengths: Sequence[int], batch_size: int, max_tokens: int, max_padding: float = 1.0

@@ -31,7 +31,7 @@ import numpy as np
 
 from ..errors import BackendError, CapabilityError, ConfigError
 from ..options import option
-from .base import BackendBase, Capability, Generation, Prompt
+from .base import BackendBase, Capability, Generation, Prompt, SamplingArg, sampling_list, without_breaks
 from .http import HttpClient, ServerError, run_bounded
 from .openai_replies import embedding_rows, generated_text
 from .openai_scoring import AUTO_K, LogprobScoring
@@ -186,26 +186,28 @@ class OpenAIBackend(LogprobScoring, BackendBase):
         if self.endpoint == "completions":
             rendered = self.render(prompt)
             ids = self.local.encode(rendered) if self.local else None
-            body["prompt"] = ids if ids is not None and self._ids_accepted() else rendered
+            body["prompt"] = ids if ids is not None and self._ids_accepted() else without_breaks(rendered)
             return "completions", body, len(ids or [])
-        msgs = [{"role": m.role, "content": m.content} for m in prompt.messages]
+        msgs = [{"role": m.role, "content": without_breaks(m.content)} for m in prompt.messages]
         if prompt.prefix:
             if not self.continue_final:
                 raise CapabilityError(
                     "this prompt pre-fills the assistant turn, which the chat endpoint cannot do; use "
                     "endpoint=completions with a local tokenizer (tokenizer=...), or continue_final_message=true "
                     "if the server supports it (vLLM)")
-            msgs.append({"role": "assistant", "content": prompt.prefix})
+            msgs.append({"role": "assistant", "content": without_breaks(prompt.prefix)})
             body.update(continue_final_message=True, add_generation_prompt=False)
         body["messages"] = msgs
         return "chat/completions", body, 0
 
     # -- GENERATE / EMBED ----------------------------------------------------------------------
-    def generate(self, prompts: Sequence[Prompt], max_new_tokens: int) -> list[Generation]:
+    def generate(self, prompts: Sequence[Prompt], max_new_tokens: int, sampling: SamplingArg = None) -> list[Generation]:
+        """Greedy (temperature 0), or sampled: ``sampling``'s temperature, top_p and seed go in each request."""
         if not prompts:
             return []
         chat = self.endpoint == "chat"
-        bodies = [self._body(p, max_tokens=int(max_new_tokens)) for p in prompts]
+        bodies = [self._body(p, max_tokens=int(max_new_tokens), **{k: v for k, v in s.key().items() if v is not None})
+                  for p, s in zip(prompts, sampling_list(sampling, len(prompts)))]
 
         def one(pb: tuple[str, dict[str, Any], int]) -> Generation:
             text, p_tok, g_tok = generated_text(self.client.post(pb[0], pb[1]), chat)

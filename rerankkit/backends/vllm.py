@@ -27,7 +27,17 @@ import numpy as np
 from .._lazy import require
 from ..errors import BackendError, ConfigError
 from ..options import option
-from .base import BackendBase, Capability, Generation, Prompt, ScoreRequest
+from .base import (
+    GREEDY,
+    BackendBase,
+    Capability,
+    Generation,
+    Prompt,
+    Sampling,
+    SamplingArg,
+    ScoreRequest,
+    sampling_list,
+)
 from .tokenizing import LocalTokenizer
 
 log = logging.getLogger(__name__)
@@ -128,9 +138,15 @@ def prompt_logprob_sampling() -> dict[str, Any]:
     return {"max_tokens": 1, "temperature": 0.0, "prompt_logprobs": 1}
 
 
-def generate_sampling(max_new_tokens: int) -> dict[str, Any]:
-    """Greedy decoding of at most ``max_new_tokens`` tokens."""
-    return {"max_tokens": int(max_new_tokens), "temperature": 0.0, "skip_special_tokens": True}
+def generate_sampling(max_new_tokens: int, sampling: Sampling = GREEDY) -> dict[str, Any]:
+    """At most ``max_new_tokens`` tokens, greedy, or sampled with ``sampling``'s temperature, top-p and seed
+    (a per-request seed: the same answer whatever else is in the batch)."""
+    out: dict[str, Any] = {"max_tokens": int(max_new_tokens), "temperature": 0.0, "skip_special_tokens": True}
+    if not sampling.greedy:
+        out.update(temperature=sampling.temperature, top_p=sampling.top_p)
+        if sampling.seed is not None:
+            out["seed"] = int(sampling.seed)
+    return out
 
 
 def score_plan(prompt_ids: Sequence[int], choice_ids: Sequence[Sequence[int]]) -> list[dict[str, Any]]:
@@ -263,11 +279,11 @@ class VLLMBackend(BackendBase):
         self.usage.add(len(requests), sum(len(it["prompt_token_ids"]) for it in items))
         return result
 
-    def generate(self, prompts: Sequence[Prompt], max_new_tokens: int) -> list[Generation]:
+    def generate(self, prompts: Sequence[Prompt], max_new_tokens: int, sampling: SamplingArg = None) -> list[Generation]:
         if not prompts:
             return []
         ids = [self.tok.encode(self.render(p)) for p in prompts]
-        outs = self._run(ids, [generate_sampling(max_new_tokens)] * len(ids))
+        outs = self._run(ids, [generate_sampling(max_new_tokens, s) for s in sampling_list(sampling, len(ids))])
         gens = [Generation(o.outputs[0].text, len(p), len(o.outputs[0].token_ids)) for o, p in zip(outs, ids)]
         self.usage.add(len(gens), sum(g.prompt_tokens for g in gens), sum(g.generated_tokens for g in gens))
         return gens

@@ -27,7 +27,7 @@ from .validate import (
 from .yamllines import LineDict, LineList, load_yaml
 
 TOP_KEYS = ("name", "description", "datasets", "measures", "defaults", "conditions", "output", "cache",
-            "cache_chunk", "presets", "tolerance")
+            "cache_chunk", "presets", "tolerance", "missing_as_zero")
 SHARED_KEYS = ("reranker", "overrides", "retriever", "retriever_overrides", "remove_query", "candidates", "k", "depth",
                "queries", "chunk_size", "datasets", "tolerance")
 CONDITION_KEYS = ("name", *SHARED_KEYS, "expected", "notes")
@@ -87,6 +87,7 @@ class BenchConfig:
     cache_chunk: int = 32
     presets: tuple[Path, ...] = ()
     sha256: str = ""
+    missing_as_zero: bool = True  # judged queries (of those a condition selects) absent from its run score 0
 
     def label(self, dataset: str) -> str:
         return self.labels.get(dataset, dataset)
@@ -130,6 +131,9 @@ def load_config(path: str | Path) -> BenchConfig:
     measures = [resolve_measure(m, where.at(_line(raw.get("measures"), i, raw.line_of("measures"))))
                 for i, m in enumerate(_as_list(raw.get("measures", ["nDCG@10"]), "measures", where, raw))]
     tolerance = _number(raw.get("tolerance", 0.01), "tolerance", where.at(raw.line_of("tolerance")))
+    missing_as_zero = raw.get("missing_as_zero", True)
+    if not isinstance(missing_as_zero, bool):
+        raise ConfigError(f"{where.at(raw.line_of('missing_as_zero'))}: missing_as_zero must be true or false")
     defaults = raw.get("defaults") or LineDict()
     if not isinstance(defaults, LineDict):
         raise ConfigError(f"{where.at(raw.line_of('defaults'))}: 'defaults' must be a mapping")
@@ -155,7 +159,7 @@ def load_config(path: str | Path) -> BenchConfig:
         output=(p.parent / str(raw["output"])).resolve() if raw.get("output") else None,
         cache=_cache_setting(raw.get("cache", True), p), cache_chunk=_positive(raw.get("cache_chunk", 32), "cache_chunk",
                                                                              where.at(raw.line_of("cache_chunk"))),
-        presets=presets, sha256=hashlib.sha256(p.read_bytes()).hexdigest(),
+        presets=presets, sha256=hashlib.sha256(p.read_bytes()).hexdigest(), missing_as_zero=missing_as_zero,
     )
 
 

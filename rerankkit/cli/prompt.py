@@ -26,6 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def render(args: argparse.Namespace) -> int:
+    from ..backends.base import without_breaks
     from ..reranker import Reranker
     from ..strategies.lockstep import GenerateRequest
     from ..types import Query, as_doc
@@ -43,9 +44,9 @@ def render(args: argparse.Namespace) -> int:
                 print(prompt)
                 continue
             for m in prompt.messages:
-                print(f"--- {m.role}\n{m.content}")
+                print(f"--- {m.role}\n{without_breaks(m.content)}")
             if prompt.prefix:
-                print(f"--- assistant prefix\n{prompt.prefix}")
+                print(f"--- assistant prefix\n{without_breaks(prompt.prefix)}")
         return 0
     backend = reranker.backend
     try:
@@ -53,7 +54,7 @@ def render(args: argparse.Namespace) -> int:
         for i, req in enumerate(requests, 1):
             print(f"=== request {i}/{len(requests)} {_what(req, GenerateRequest)}")
             prompt = _prompt_of(req)
-            print(prompt if isinstance(prompt, str) else backend.render(prompt))
+            print(without_breaks(prompt if isinstance(prompt, str) else backend.render(prompt)))
     finally:
         reranker.close()
     return 0

@@ -14,7 +14,7 @@ from ..errors import CapabilityError, ConfigError
 from ..options import build_options
 from ..prompts.template import Template, TemplateSchema
 from ..registry import Registry
-from ..types import Doc, Query, Ranking, check_unique_docids
+from ..types import Doc, Query, Ranking, ScoredDoc, check_unique_docids
 from .lockstep import Algorithm, run_lockstep
 from .truncation import Truncator
 
@@ -110,6 +110,11 @@ class Strategy(ABC):
 
         Only strategies with a ``training_objective`` implement it."""
         raise ConfigError(f"strategy {self.name!r} cannot be fine-tuned (no training objective)")
+
+    def merge_first_stage(self, reranked: Ranking, first: Sequence[ScoredDoc]) -> Ranking:
+        """Combine a query's reranking with its first-stage scores (``first``: the reranked candidates
+        as the run gave them); called by ``rerank_run``. Default: the reranking as it is."""
+        return reranked
 
     def rerank_many(
         self,
