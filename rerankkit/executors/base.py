@@ -77,10 +77,11 @@ class Executor(ABC):
 
     @abstractmethod
     def map(self, task: WorkerTask, shards: Sequence[Any], *, cache: str | os.PathLike[str] | None = None,
-            cache_chunk: int = 32, total: int | None = None, progress: bool = False,
+            cache_chunk: int | None = None, total: int | None = None, progress: bool = False,
             desc: str = "work", unit: str = "it",
             on_result: Callable[[int, Any], None] | None = None) -> MapResult:
-        """Run ``task`` over ``shards``; ``cache`` is the answer store the workers share, ``total``
+        """Run ``task`` over ``shards``; ``cache`` is the answer store the workers share (committed every
+        ``cache_chunk`` answers; None: the executor's default), ``total``
         the number of progress units (``ctx.done`` keys) the shards hold, ``on_result(i, result)`` is
         called in this process as soon as shard ``i`` is finished."""
 

@@ -44,7 +44,7 @@ class LocalExecutor(Executor):
         return 1
 
     def map(self, task: WorkerTask, shards: Sequence[Any], *, cache: str | os.PathLike[str] | None = None,
-            cache_chunk: int = 32, total: int | None = None, progress: bool = False,
+            cache_chunk: int | None = None, total: int | None = None, progress: bool = False,
             desc: str = "work", unit: str = "it",
             on_result: Callable[[int, Any], None] | None = None) -> MapResult:
         if self.threads:
@@ -60,7 +60,7 @@ class LocalExecutor(Executor):
         t0 = time.perf_counter()
         state = None
         try:
-            ctx = _LocalContext(store, cache_chunk, bar)
+            ctx = _LocalContext(store, cache_chunk or 32, bar)
             state = task.setup(ctx)
             results = []
             for i, shard in enumerate(shards):

@@ -11,7 +11,13 @@ from hypothesis import strategies as st
 from rerankkit import Reranker
 from rerankkit.cache import Entry
 from rerankkit.errors import ClusterError, ConfigError
-from rerankkit.executors import LocalExecutor, RayExecutor, balanced_shards, contiguous_shards, ray_executor_from_args
+from rerankkit.executors import (
+    LocalExecutor,
+    RayExecutor,
+    balanced_shards,
+    contiguous_shards,
+    ray_executor_from_args,
+)
 from rerankkit.executors.hub import Hub
 from rerankkit.spec import RerankerSpec
 from rerankkit.types import Doc, Query, Ranking, Run, ScoredDoc
