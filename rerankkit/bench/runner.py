@@ -11,7 +11,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -66,7 +66,11 @@ def run_bench(
         save_record(out, rec, order)
 
     if executor is not None and not executor.in_process:
-        task = BenchTask(config, caching=store_path is not None)
+        from ..presets import RERANKER_PRESETS
+
+        # presets from the config's own files travel as specs (the workers' nodes may not see those files)
+        presets = {c.reranker: RERANKER_PRESETS.get(c.reranker) for c, _ in pairs if c.reranker}
+        task = BenchTask(config, caching=store_path is not None, presets=presets)
         res = executor.map(task, pairs, cache=store_path, cache_chunk=config.cache_chunk, total=len(pairs),
                            progress=progress, desc=f"bench {config.name}", unit="run", on_result=save)
         return [r[0] for r in res.results]
@@ -104,8 +108,14 @@ class BenchTask:
 
     config: BenchConfig
     caching: bool
+    presets: dict[str, Any] = field(default_factory=dict)  # name -> RerankerSpec, registered where unknown
 
     def setup(self, ctx: WorkerContext) -> _State:
+        from ..presets import RERANKER_PRESETS
+
+        for name, spec in self.presets.items():
+            if name not in RERANKER_PRESETS:
+                RERANKER_PRESETS.register(name, spec)
         return _State(self.config, ctx.wrap if self.caching else None, self.caching, progress=False)
 
     def run(self, state: _State, pair: tuple[Condition, str], ctx: WorkerContext
