@@ -74,5 +74,5 @@ class LocalExecutor(Executor):
                 teardown(state)
             if store is not None:
                 store.close()
-        return MapResult(results, {"executor": self.name, "workers": 1, "shards": len(shards),
+        return MapResult(results, {"executor": self.name, "worker_count": 1, "shards": len(shards),
                                    "wall_s": round(time.perf_counter() - t0, 3)})

@@ -164,7 +164,7 @@ class RayExecutor(Executor):
         cache_chunk = cache_chunk or self.cache_chunk
         t0 = time.perf_counter()
         if not shards:
-            return MapResult([], {"executor": self.name, "workers": 0, "shards": 0})
+            return MapResult([], {"executor": self.name, "worker_count": 0, "shards": 0})
         n = self.workers_for(len(shards))
         scratch = None
         if cache is None:  # answers still go through a cache, so a restarted actor redoes only its last batch
@@ -189,7 +189,9 @@ class RayExecutor(Executor):
         try:
             self._wait_started(ray, actors)
             started = time.perf_counter() - t0
-            results = self._dispatch(ray, actors, list(shards), hub, bar, cache, on_result)
+            resume = ("a rerun with cache=PATH (--cache) keeps finished answers across attempts" if scratch else
+                      f"the answers finished are in the cache {cache}: rerun with it to resume")
+            results = self._dispatch(ray, actors, list(shards), hub, bar, resume, on_result)
             stats = ray.get(hub.status.remote())
         finally:
             bar.close()
@@ -222,7 +224,7 @@ class RayExecutor(Executor):
             raise
 
     def _dispatch(self, ray: Any, actors: list[Any], shards: list[Any], hub: Any, bar: Any,
-                  cache: str | os.PathLike[str], on_result: Callable[[int, Any], None] | None) -> list[Any]:
+                  resume: str, on_result: Callable[[int, Any], None] | None) -> list[Any]:
         queue = deque(range(len(shards)))
         pending: dict[Any, tuple[int, int]] = {}
         results: list[Any] = [None] * len(shards)
@@ -244,9 +246,8 @@ class RayExecutor(Executor):
                     _reraise_cause(exc)
                     raise
                 except ray.exceptions.RayActorError as exc:
-                    raise ClusterError(f"actor {worker} died more than max_restarts={self.max_restarts} times "
-                                       f"(shard {s}): {str(exc).splitlines()[0]}; the answers it finished are in "
-                                       f"the cache {cache}: rerun with the same cache to resume") from None
+                    raise ClusterError(f"actor {worker} died and was not restarted (max_restarts={self.max_restarts}, "
+                                       f"shard {s}): {str(exc).splitlines()[0]}; {resume}") from None
                 give(worker)
                 if on_result is not None:
                     on_result(s, results[s])

@@ -215,3 +215,45 @@ def test_resources_the_cluster_lacks_fail_fast(ray_cluster):
             load_dataset("trec-dl-2019/passage").candidates("bm25").head(1).top(2),
             executor=RayExecutor(ray_cluster, num_cpus=2))
     assert time.monotonic() - t0 < 30
+
+
+def test_cli_rerank_on_the_cluster_writes_the_local_run(ray_cluster, tmp_path, data_root):
+    from rerankkit.cli.main import main
+
+    (tmp_path / "presets.toml").write_text(textwrap.dedent(PRESETS), encoding="utf-8")
+    common = ["rerank", "pointwise-random", "--presets", str(tmp_path / "presets.toml"), "--dataset",
+              "trec-dl-2019/passage", "--queries", "5", "--depth", "10", "--no-progress"]
+    assert main([*common, "-o", str(tmp_path / "local.run")]) == 0
+    assert main([*common, "-o", str(tmp_path / "ray.run"), "--ray", ray_cluster, "--ray-set", "workers=2"]) == 0
+    assert (tmp_path / "ray.run").read_text() == (tmp_path / "local.run").read_text()
+    meta = json.loads((tmp_path / "ray.run.meta.json").read_text())
+    assert meta["executor"]["worker_count"] == 2 and meta["executor"]["model_calls"] == 50
+
+
+def test_an_actor_dying_past_max_restarts_fails_with_a_clear_error(ray_cluster, slice3):
+    from rerankkit.spec import RerankerSpec
+
+    spec = RerankerSpec(strategy="pointwise", template="yes-no", backend="random", model="random",
+                        backend_options={"delay": 0.2}, params={})
+    executor = RayExecutor(ray_cluster, workers=2, max_restarts=0, max_task_retries=0, cache_chunk=2)
+    box: dict = {}
+
+    def run() -> None:
+        try:
+            Reranker(spec).rerank_run(slice3, executor=executor)
+        except BaseException as exc:  # noqa: BLE001 - inspected below
+            box["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 300
+    while thread.is_alive() and time.monotonic() < deadline:
+        status = executor.status()
+        if status and status["stored"] >= 2 and 0 in status["workers"]:
+            os.kill(status["workers"][0]["pid"], signal.SIGKILL)
+            break
+        time.sleep(0.05)
+    thread.join(timeout=300)
+    assert isinstance(box.get("error"), ClusterError), box
+    assert "actor 0 died and was not restarted (max_restarts=0" in str(box["error"])
+    assert "cache=PATH" in str(box["error"])
