@@ -105,6 +105,8 @@ def test_prp_heapsort_survives_a_killed_actor(ray_cluster, slice3):
     got = box["run"]
     _same_run(got, want)
     ex = got.metadata["executor"]
+    print(f"killed pid {killed}: restarts {ex['restarts']}, model calls {ex['model_calls']} (single process "
+          f"{want.metadata['usage']['model_calls']}), repeated {ex['repeated_calls']}, wall {ex['wall_s']} s")
     assert ex["restarts"] == 1 and ex["workers"][0]["pid"] != killed
     want_calls = want.metadata["usage"]["model_calls"]
     # only the batch in flight when the actor died is asked again, and every repeat is counted
