@@ -106,6 +106,9 @@ def main() -> None:
                     help="skip the bit-exactness runs (1 thread, batch size 1 on both sides)")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
+    # a private, throwaway local instance: without this, Ray 2.60 turns on token authentication and leaves
+    # ~/.ray/auth_token behind, which later `ray start` nodes on this machine then require
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     from rerankkit import load_dataset
     from rerankkit.executors import RayExecutor
 

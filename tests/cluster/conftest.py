@@ -38,7 +38,8 @@ def _wait_nodes(address: str, n: int, timeout: float, procs: list[subprocess.Pop
         for p in procs:
             if p.poll() is not None:
                 raise RuntimeError(f"`ray start` exited with {p.returncode}: {p.stdout.read() if p.stdout else ''}")
-        out = subprocess.run([sys.executable, "-c", code, address], capture_output=True, text=True, timeout=120)
+        out = subprocess.run([sys.executable, "-c", code, address], capture_output=True, text=True, timeout=120,
+                             env=dict(os.environ, RAY_AUTH_MODE="disabled"))
         if out.returncode == 0 and out.stdout.strip().splitlines()[-1:] == [str(n)]:
             return
         time.sleep(1.0)
@@ -54,11 +55,15 @@ def ray_cluster(smollm2_dir, data_root):
         pytest.skip("the `ray` command is not installed next to this Python")
     port = _free_port()
     temp = Path(tempfile.mkdtemp(prefix="rk-ray-"))  # short: Ray's socket paths must stay under 108 bytes
-    env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0", RERANKKIT_DATA=str(data_root),
+    # RAY_AUTH_MODE=disabled on every side: Ray 2.60 turns token authentication on for a node that finds
+    # ~/.ray/auth_token (a local `ray.init()` writes one), and a driver without the token is then refused
+    env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0", RAY_AUTH_MODE="disabled", RERANKKIT_DATA=str(data_root),
                PYTHONPATH=os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p))
-    common = ["--num-cpus=1", "--node-ip-address=127.0.0.1", "--block", "--disable-usage-stats"]
+    common = ["--num-cpus=1", "--node-ip-address=127.0.0.1", "--block", "--disable-usage-stats",
+              "--object-store-memory=200000000"]  # 200 MB per node: the tests move kilobytes
     head = [str(ray_bin), "start", "--head", f"--port={port}", "--include-dashboard=false", f"--temp-dir={temp}",
             f"--node-manager-port={_free_port()}", f"--object-manager-port={_free_port()}", *common]
+    auth = os.environ.get("RAY_AUTH_MODE")
     procs = [subprocess.Popen(head, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                               start_new_session=True)]
     address = f"127.0.0.1:{port}"
@@ -69,11 +74,17 @@ def ray_cluster(smollm2_dir, data_root):
         procs.append(subprocess.Popen(worker, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                       text=True, start_new_session=True))
         _wait_nodes(address, 2, 120, procs)
+        auth = os.environ.get("RAY_AUTH_MODE")
+        os.environ["RAY_AUTH_MODE"] = "disabled"
         ray.init(address=address, logging_level="ERROR", include_dashboard=False)
         yield address
     finally:
         if ray.is_initialized():
             ray.shutdown()
+        if auth is None:
+            os.environ.pop("RAY_AUTH_MODE", None)
+        else:
+            os.environ["RAY_AUTH_MODE"] = auth
         # each blocking `ray start` leads its own process group: stop those groups (a graceful stop takes
         # ~30 s on 2 cores and nothing of these throwaway nodes needs saving)
         for p in reversed(procs):
