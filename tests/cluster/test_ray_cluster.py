@@ -148,21 +148,23 @@ cache_chunk: 8
 defaults: {candidates: bm25, k: 10, depth: 10, queries: 4}
 conditions:
   - {name: bm25, reranker: none}
-  - {name: pw-a, reranker: pointwise-random}
-  - {name: pw-b, reranker: pointwise-random, overrides: {seed: 11}}
-  - {name: prp, reranker: prp-random, overrides: {method: heapsort, k: 3}}
+  - {name: pw-a, reranker: cluster-pointwise-random}
+  - {name: pw-b, reranker: cluster-pointwise-random, overrides: {seed: 11}}
+  - {name: prp, reranker: cluster-prp-random, overrides: {method: heapsort, k: 3}}
 """
 PRESETS = """
-[pointwise-random]
+[cluster-pointwise-random]
 description = "pointwise yes/no over pseudo-random answers"
+paper = "none: a model-free test preset"
 strategy = "pointwise"
 template = "yes-no"
 backend = "random"
 model = "random"
-[pointwise-random.backend_options]
+[cluster-pointwise-random.backend_options]
 seed = 7
-[prp-random]
+[cluster-prp-random]
 description = "PRP over pseudo-random answers"
+paper = "none: a model-free test preset"
 strategy = "pairwise"
 template = "prp"
 backend = "random"
@@ -232,7 +234,7 @@ def test_cli_rerank_on_the_cluster_writes_the_local_run(ray_cluster, tmp_path, d
     from rerankkit.cli.main import main
 
     (tmp_path / "presets.toml").write_text(textwrap.dedent(PRESETS), encoding="utf-8")
-    common = ["rerank", "pointwise-random", "--presets", str(tmp_path / "presets.toml"), "--dataset",
+    common = ["rerank", "cluster-pointwise-random", "--presets", str(tmp_path / "presets.toml"), "--dataset",
               "trec-dl-2019/passage", "--queries", "5", "--depth", "10", "--no-progress"]
     assert main([*common, "-o", str(tmp_path / "local.run")]) == 0
     assert main([*common, "-o", str(tmp_path / "ray.run"), "--ray", ray_cluster, "--ray-set", "workers=2"]) == 0

@@ -207,6 +207,7 @@ def test_bench_pairs_on_workers_write_the_same_results(tmp_path, data_root):
     (tmp_path / "p.toml").write_text(textwrap.dedent("""
         [pointwise-random-x]
         description = "pseudo-random pointwise"
+        paper = "none: a model-free test preset"
         strategy = "pointwise"
         template = "yes-no"
         backend = "random"
