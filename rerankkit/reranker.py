@@ -6,7 +6,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .backends import Backend, create_backend
 from .errors import InputError
@@ -16,6 +16,9 @@ from .prompts.template import load_template
 from .spec import RerankerSpec
 from .strategies import STRATEGIES, Strategy
 from .types import Doc, Query, Ranking, Run, as_doc
+
+if TYPE_CHECKING:
+    from .executors.base import Executor
 
 log = logging.getLogger(__name__)
 
@@ -84,17 +87,44 @@ class Reranker:
         top_k: int | None = None,
         progress: bool = False,
         chunk_size: int | None = None,
+        executor: Executor | None = None,
     ) -> Run:
         """Rerank the first ``depth`` candidates of every query in ``run``.
 
         Documents below ``depth`` keep their order beneath the reranked ones (scores shifted
         below), so the output is still a full permutation of each input ranking.
         Queries are processed in chunks of ``chunk_size`` (default: all at once).
+        ``executor`` (e.g. ``RayExecutor()``) shards the queries across workers that each load the
+        backend once; the run's metadata then says how (``executor``).
         """
         rankings = list(run.values())
         items = [(r.query, [sd.doc for sd in (r.docs if depth is None else r.docs[:depth])]) for r in rankings]
-        before = self.backend.usage.snapshot()
         t0 = time.perf_counter()
+        spread: dict[str, Any] | None = None
+        if executor is not None:
+            from .executors.rerank import rerank_sharded
+
+            results, usage, spread = rerank_sharded(self, items, executor, progress, chunk_size)
+        else:
+            results, usage = self._rerank_here(items, progress, chunk_size)
+        results = [self.strategy.merge_first_stage(new, old.docs if depth is None else old.docs[:depth])
+                   for new, old in zip(results, rankings)]
+        out = [_append_tail(new, old, depth).top(top_k) for new, old in zip(results, rankings)]
+        meta = {
+            "spec": self.spec.to_dict(),
+            "wall_s": round(time.perf_counter() - t0, 3),
+            "depth": depth,
+            "usage": usage,
+            "truncated_docs": sum(int(r.metadata.get("truncated_docs", 0)) for r in results),
+            "totals": _int_totals(results),  # every per-query counter (repairs, windows, ...) summed
+        }
+        if spread is not None:
+            meta["executor"] = spread
+        return Run(out, meta)
+
+    def _rerank_here(self, items: Sequence[tuple[Query, Sequence[Doc]]], progress: bool,
+                     chunk_size: int | None) -> tuple[list[Ranking], dict[str, int]]:
+        before = self.backend.usage.snapshot()
         bar = _progress(len(items), progress)
         results: list[Ranking] = []
         step = chunk_size or max(1, len(items))
@@ -103,19 +133,8 @@ class Reranker:
                 results.extend(self.rerank_many(items[i : i + step], on_query_done=lambda _: bar.update(1)))
         finally:
             bar.close()
-        results = [self.strategy.merge_first_stage(new, old.docs if depth is None else old.docs[:depth])
-                   for new, old in zip(results, rankings)]
-        out = [_append_tail(new, old, depth).top(top_k) for new, old in zip(results, rankings)]
         after = self.backend.usage.snapshot()
-        meta = {
-            "spec": self.spec.to_dict(),
-            "wall_s": round(time.perf_counter() - t0, 3),
-            "depth": depth,
-            "usage": {k: after[k] - before[k] for k in after},
-            "truncated_docs": sum(int(r.metadata.get("truncated_docs", 0)) for r in results),
-            "totals": _int_totals(results),  # every per-query counter (repairs, windows, ...) summed
-        }
-        return Run(out, meta)
+        return results, {k: after[k] - before[k] for k in after}
 
     def close(self) -> None:
         if self._backend is not None:

@@ -29,14 +29,15 @@ log = logging.getLogger(__name__)
 
 
 class CachedBackend:
-    """Wraps ``inner`` (any :class:`Backend`); ``cache`` is a :class:`CallCache` (shared) or a path to one."""
+    """Wraps ``inner`` (any :class:`Backend`); ``cache`` is a path, or a store shared with others: a
+    :class:`CallCache` or anything with its ``get_many``/``put_many``/``mark_corrupt`` (a cluster's hub)."""
 
-    def __init__(self, inner: Backend, cache: CallCache | str | os.PathLike[str], chunk: int = 32):
+    def __init__(self, inner: Backend, cache: CallCache | Any | str | os.PathLike[str], chunk: int = 32):
         if isinstance(inner, CachedBackend):
             inner = inner.inner
         self.inner = inner
-        self._owns_store = not isinstance(cache, CallCache)
-        self.store = cache if isinstance(cache, CallCache) else CallCache(cache)
+        self._owns_store = isinstance(cache, (str, os.PathLike))
+        self.store = CallCache(cache) if self._owns_store else cache
         self.chunk = max(1, int(chunk))
         self.usage = Usage()
         self._lock = threading.Lock()

@@ -74,8 +74,15 @@ class Retriever:
         return f"Retriever({self.spec.name or self.spec.engine!r}, indexed={self.info is not None})"
 
     # ------------------------------------------------------------------ indexing
-    def index(self, corpus: Iterable[Doc | str] | Any, *, rebuild: bool = False, progress: bool = False) -> IndexInfo:
-        """Index ``corpus`` (docs, strings, or a dataset), reusing an intact cached index when there is one."""
+    def index(self, corpus: Iterable[Doc | str] | Any, *, rebuild: bool = False, progress: bool = False,
+              executor: Any | None = None) -> IndexInfo:
+        """Index ``corpus`` (docs, strings, or a dataset), reusing an intact cached index when there is one.
+
+        ``executor`` (e.g. ``RayExecutor()``) shares a dense index's encoding among its workers.
+        """
+        if executor is not None and not getattr(self.engine, "parallel_build", False):
+            raise ConfigError(f"the {self.spec.engine} engine builds its index in one process; "
+                              "executor= applies to the dense engine")
         decode = getattr(corpus, "decode_stats", None)
         before = getattr(decode, "replaced", 0)
         docs, stats = read_corpus(as_corpus(corpus))
@@ -99,16 +106,19 @@ class Retriever:
                 raise  # the index is fine; this environment cannot open it
             except Exception as exc:  # a file that passed the check but does not load
                 remove_index(folder, f"failed to load: {exc!r}")
-        folder, manifest = self._build(docs, stats, key, settings, progress)
+        folder, manifest = self._build(docs, stats, key, settings, progress, executor)
         return self._open(folder, docs, stats, manifest, reused=False)
 
     def _build(
-        self, docs: list[Doc], stats: CorpusStats, key: str, settings: Mapping[str, Any], progress: bool
+        self, docs: list[Doc], stats: CorpusStats, key: str, settings: Mapping[str, Any], progress: bool,
+        executor: Any | None = None,
     ) -> tuple[Path, dict[str, Any]]:
         log.info("building %s index over %d documents", self.spec.engine, len(docs))
 
         def build(tmp: Path) -> dict[str, Any]:
             write_store(docs, tmp)
+            if executor is not None:
+                return self.engine.build(docs, tmp, progress, executor=executor)  # type: ignore[call-arg]
             return self.engine.build(docs, tmp, progress)
 
         meta = {"spec": self.spec.to_dict(), "settings": dict(settings),

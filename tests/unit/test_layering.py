@@ -16,7 +16,7 @@ LAYERS = [
     {"prompts"},
     {"strategies", "reps"},
     {"overrides", "presets", "data"},
-    {"reranker", "eval", "retrievers"},
+    {"reranker", "eval", "retrievers", "executors"},
     {"train", "bench", "server", "integrations"},
     {"cli"},
     {"__init__", "__main__"},
