@@ -72,7 +72,7 @@ def paired_t_test(a: Sequence[float], b: Sequence[float]) -> tuple[float, float]
     n = d.size
     mean = float(d.mean())
     sd = float(d.std(ddof=1)) if n > 1 else 0.0
-    if sd == 0.0 or not math.isfinite(sd):
+    if sd <= 1e-12 * abs(mean) or not math.isfinite(sd):  # no variation beyond rounding
         if abs(mean) <= TIE:
             return 0.0, 1.0
         return math.copysign(math.inf, mean), 0.0
