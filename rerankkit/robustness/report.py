@@ -121,7 +121,8 @@ def report_blocks(summary: Mapping[str, Any], images: Mapping[str, str]) -> list
     roles = (("the template as written", 0), ("the best format", f.get("best")), ("the worst format", f.get("worst")))
     for idx in sorted({i for _, i in roles if i is not None and str(i) in examples}):
         key = f["formats"][idx]["key"]
-        what = " and ".join(name for name, i in roles if i == idx)
+        names = [name for name, i in roles if i == idx]
+        what = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
         blocks.append(("h3", f"F{idx:02d} ({key}): {what}"))
         blocks.append(("p", "The first prompt of the first query (documents shortened for display; the model's "
                             "chat template is applied on top):"))
