@@ -28,7 +28,7 @@ def row(path: Path) -> list[str]:
     return [setup.get("preset") or setup["strategy"], str(len(f["formats"])), str(setup["settings"]["orders"]),
             _f(sp.get("min")), _f(sp.get("max")), _f(sp.get("spread")), _f(sp.get("std")),
             f"{bw['diff']:+.4f} (p_t {bw['p_t']:.3g}, p_boot {bw['p_boot']:.3g})" if bw else "-",
-            _f(orders.get("tau_mean"), 3), _f(orders.get("tau_min"), 3),
+            _f(orders.get("tau_mean"), 3), _f(orders.get("tau_min"), 3), _f(orders.get("top10_overlap"), 3),
             f"{pb['top1'][0]:.3f} vs {pb['uniform'][0]:.3f}" if pb else "-",
             _f(pb.get("input_tau"), 3) if pb else "-",
             f"{s['cost']['model_calls']} / {s['cost']['wall_s']:.0f} s"]
@@ -36,7 +36,7 @@ def row(path: Path) -> list[str]:
 
 def main(paths: list[str]) -> None:
     head = ["preset", "formats", "shuffles", "nDCG@10 min", "max", "spread", "std", "best − worst",
-            "tau mean", "tau min", "top-1 from position 1 (vs order-blind)", "tau(shown, output)",
+            "tau mean", "tau min", "top-10 overlap", "top-1 from position 1 (vs order-blind)", "tau(shown, output)",
             "model calls / wall"]
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))

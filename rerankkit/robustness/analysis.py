@@ -6,8 +6,10 @@
   win/tie/loss; and the paired tests (t-test and bootstrap over queries) of the best format against the worst.
   Best and worst are picked after seeing the results, so their p-value overstates the evidence for *some*
   difference between formats chosen in advance; it says whether the spread is larger than query noise.
-- **Orders**: per format run under several orders, the measure per order and Kendall's tau between the
-  rankings each pair of orders produced for the same query (1: the input order changed nothing).
+- **Orders**: per format run under several orders, the measure per order, Kendall's tau between the
+  rankings each pair of orders produced for the same query (1: the input order changed nothing), and the
+  overlap of their top 10 (a sorting strategy that fixes only its top k, such as PRP-Sliding-k, leaves the
+  rest in input order, which lowers tau over the whole depth but not the top-10 overlap).
 - **Position bias**: over the shuffled orders only (where position is independent of relevance), how often
   the document shown at position i ends at the top, against the share an order-blind judge gives
   (1/n per position); the mean final rank per shown position; and the mean Kendall tau between the shown
@@ -24,6 +26,8 @@ from typing import Any
 import numpy as np
 
 from ..eval.significance import compare, ranking_tau, win_tie_loss
+
+TOP = 10  # the cut-off of the top-k overlap between two orders' rankings
 
 
 def spread(values: Sequence[float]) -> dict[str, float]:
@@ -81,17 +85,22 @@ def order_summary(records: Sequence[Mapping[str, Any]], fmt: int) -> dict[str, A
     if len(cells) < 2:
         return None
     taus: list[float] = []
+    overlaps: list[float] = []
     identical = 0
     pairs = []
     for a, b in combinations(cells, 2):
         qs = sorted(set(a["rankings"]) & set(b["rankings"]))
         tq = [_tau(a["rankings"][q], b["rankings"][q]) for q in qs]
+        oq = [_overlap(a["rankings"][q], b["rankings"][q], TOP) for q in qs]
         same = sum(1 for q in qs if a["rankings"][q] == b["rankings"][q])
         identical += same
         taus += tq
-        pairs.append({"orders": [a["order"], b["order"]], "tau": _mean(tq), "identical": same, "queries": len(qs)})
+        overlaps += oq
+        pairs.append({"orders": [a["order"], b["order"]], "tau": _mean(tq), f"top{TOP}_overlap": _mean(oq),
+                      "identical": same, "queries": len(qs)})
     return {"format": fmt, "per_order": [{"order": r["order"], "mean": r["mean"]} for r in cells],
             "measure": spread([r["mean"] for r in cells]), "tau_mean": _mean(taus),
+            f"top{TOP}_overlap": _mean(overlaps),
             "tau_min": float(min(taus)) if taus else math.nan, "identical_share": identical / len(taus) if taus else math.nan,
             "pairs": pairs}
 
@@ -127,6 +136,11 @@ def position_bias(records: Sequence[Mapping[str, Any]], shown: Mapping[int, Mapp
     return {"samples": samples, "top1": (top / samples).tolist(), "uniform": (uniform / samples).tolist(),
             "mean_final_rank": [float(s / n) if n else math.nan for s, n in zip(rank_sum, rank_n)],
             "input_tau": _mean(taus)}
+
+
+def _overlap(a: Sequence[str], b: Sequence[str], k: int) -> float:
+    k = min(k, len(a), len(b))
+    return len(set(a[:k]) & set(b[:k])) / k if k else 1.0
 
 
 def _tau(a: Sequence[str], b: Sequence[str]) -> float:

@@ -134,11 +134,13 @@ def report_blocks(summary: Mapping[str, Any], images: Mapping[str, str]) -> list
         per = ", ".join(f"order {x['order']}: {_f(x['mean'])}" for x in o["per_order"])
         blocks.append(("p", f"Format F{o['format']:02d}: {m} {per} (spread {_f(o['measure']['spread'])}, order 0 = "
                             f"first-stage). Kendall tau between the rankings of the same query under two orders: "
-                            f"mean {_f(o['tau_mean'], 3)}, min {_f(o['tau_min'], 3)}; identical rankings in "
+                            f"mean {_f(o['tau_mean'], 3)}, min {_f(o['tau_min'], 3)}; mean overlap of their top 10 "
+                            f"{_f(o.get('top10_overlap'), 3)}; identical rankings in "
                             f"{_f(100 * o['identical_share'], 1)} % of query pairs."))
-        blocks.append(("table", (["orders", "mean tau", "identical rankings"],
+        blocks.append(("table", (["orders", "mean tau", "top-10 overlap", "identical rankings"],
                                  [[f"{p['orders'][0]} vs {p['orders'][1]}", _f(p["tau"], 3),
-                                   f"{p['identical']}/{p['queries']}"] for p in o["pairs"]])))
+                                   _f(p.get("top10_overlap"), 3), f"{p['identical']}/{p['queries']}"]
+                                  for p in o["pairs"]])))
     pb = summary.get("position_bias")
     blocks.append(("h2", "Position bias"))
     if not pb:

@@ -58,7 +58,7 @@ def test_a_perfect_judge_is_order_and_format_invariant(preset, overrides, tmp_pa
     assert len(s["orders"]) == 4
     for o in s["orders"]:
         assert o["tau_mean"] == 1.0 and o["tau_min"] == 1.0 and o["identical_share"] == 1.0
-        assert o["measure"]["spread"] == 0.0
+        assert o["measure"]["spread"] == 0.0 and o["top10_overlap"] == 1.0
     # an order-blind judge: the top document is wherever the shuffle put the best one
     pb = s["position_bias"]
     assert pb["samples"] == 4 * 3 * 4  # formats x shuffles x queries
