@@ -57,6 +57,8 @@ class Strategy(ABC):
     Params: ClassVar[type]
     also_accepts: ClassVar[tuple[str, ...]] = ()  # other strategies whose templates fit this one's schema
     training_objective: ClassVar[str | None] = None  # the loss rerankkit.train fits this strategy with
+    # identifier/label enumerations (rerankkit.prompts.formats) whose answers this strategy reads back
+    format_enumerations: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, template: Template, params: Mapping[str, Any] | None = None):
         if template.strategy != self.name and template.strategy not in self.also_accepts:

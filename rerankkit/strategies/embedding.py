@@ -55,6 +55,7 @@ class Embedding(Strategy):
         {"query": {"query"}, "system": {"query"}, "prefix": set()},
     )
     Params = EmbeddingParams
+    format_enumerations = ("brackets", "parens", "dot", "descriptor")  # nothing is parsed
 
     def __init__(self, template, params=None):
         super().__init__(template, params)

@@ -7,9 +7,9 @@ import socket
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from rerankkit.answer_cache import Entry
 
 from rerankkit import Reranker
+from rerankkit.answer_cache import Entry
 from rerankkit.errors import ClusterError, ConfigError
 from rerankkit.executors import (
     LocalExecutor,

@@ -17,7 +17,7 @@ LAYERS = [
     {"strategies", "reps"},
     {"overrides", "presets", "data"},
     {"reranker", "eval", "retrievers", "executors"},
-    {"train", "bench", "server", "integrations"},
+    {"train", "bench", "robustness", "server", "integrations"},
     {"cli"},
     {"__init__", "__main__"},
 ]
