@@ -1,14 +1,18 @@
 """Lock-step driver: many per-query algorithms share every backend call.
 
 Each query's algorithm is a generator that yields a list of requests (``ScoreRequest``,
-``GenerateRequest`` or ``EmbedRequest``) and receives the list of results. The driver gathers the pending requests of
-*all* queries, sends them to the backend in one call per request kind, and hands the results back.
-So sequential algorithms (heapsort, sliding windows) batch across queries, and embarrassingly
-parallel ones (pointwise, allpair) send everything at once.
+``GenerateRequest``, ``EmbedRequest`` or ``PairRequest``) and receives the list of results. The driver
+gathers the pending requests of *all* queries, sends them to the backend in one call per request kind,
+and hands the results back. So sequential algorithms (heapsort, sliding windows) batch across queries,
+and embarrassingly parallel ones (pointwise, allpair) send everything at once.
+
+The schedule itself (:func:`_schedule`) is a generator of backend calls, so the same code drives a
+blocking backend (:func:`run_lockstep`) and an awaitable one (:func:`arun_lockstep`).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -29,17 +33,71 @@ class EmbedRequest:
     text: str | Prompt
 
 
-Request = ScoreRequest | GenerateRequest | EmbedRequest
+@dataclass(frozen=True, slots=True)
+class PairRequest:
+    """One relevance logit for (``query``, ``doc``) from a cross-encoder (``Capability.RELEVANCE``)."""
+
+    query: str
+    doc: str
+
+
+Request = ScoreRequest | GenerateRequest | EmbedRequest | PairRequest
 R = TypeVar("R")
 Algorithm = Generator[list[Request], list[Any], R]
+
+
+@dataclass(frozen=True)
+class Call:
+    """One backend call the schedule asks for: ``method`` over ``args``."""
+
+    method: str  # "score" | "generate" | "embed" | "relevance"
+    args: tuple[Any, ...]
 
 
 def run_lockstep(
     algorithms: Sequence[Algorithm[R]],
     backend: Backend,
     on_done: Callable[[int], None] | None = None,
+    tokens: list[int] | None = None,
 ) -> tuple[list[R], list[int]]:
-    """Drive ``algorithms`` to completion; return their results and the requests each one made."""
+    """Drive ``algorithms`` to completion; return their results and the requests each one made.
+
+    With ``tokens`` (a list as long as ``algorithms``), each algorithm's input tokens are added to it.
+    """
+    schedule = _schedule(algorithms, backend, on_done, tokens)
+    out: Any = None
+    try:
+        while True:
+            call = schedule.send(out)
+            out = getattr(backend, call.method)(*call.args)
+    except StopIteration as stop:
+        return stop.value
+
+
+async def arun_lockstep(
+    algorithms: Sequence[Algorithm[R]],
+    backend: Backend,
+    on_done: Callable[[int], None] | None = None,
+    tokens: list[int] | None = None,
+) -> tuple[list[R], list[int]]:
+    """:func:`run_lockstep` for the event loop: a backend's ``a<method>`` coroutine when it has one
+    (the openai backend: real async HTTP), else the blocking method in a worker thread."""
+    schedule = _schedule(algorithms, backend, on_done, tokens)
+    out: Any = None
+    try:
+        while True:
+            call = schedule.send(out)
+            native = getattr(backend, "a" + call.method, None)
+            if native is not None:
+                out = await native(*call.args)
+            else:
+                out = await asyncio.to_thread(getattr(backend, call.method), *call.args)
+    except StopIteration as stop:
+        return stop.value
+
+
+def _schedule(algorithms: Sequence[Algorithm[R]], backend: Backend, on_done: Callable[[int], None] | None,
+              tokens: list[int] | None) -> Generator[Call, Any, tuple[list[R], list[int]]]:
     results: list[Any] = [None] * len(algorithms)
     calls = [0] * len(algorithms)
     pending: dict[int, list[Request]] = {}
@@ -47,19 +105,27 @@ def run_lockstep(
         _advance(i, alg, None, pending, results, on_done)
     while pending:
         order = list(pending)
-        scores = [(i, j, r) for i in order for j, r in enumerate(pending[i]) if isinstance(r, ScoreRequest)]
-        gens = [(i, j, r) for i in order for j, r in enumerate(pending[i]) if isinstance(r, GenerateRequest)]
         answers: dict[int, list[Any]] = {i: [None] * len(pending[i]) for i in order}
+        scores = _of_kind(pending, order, ScoreRequest)
         if scores:
-            for (i, j, _), out in zip(scores, backend.score([r for _, _, r in scores])):
-                answers[i][j] = out
-        embeds = [(i, j, r) for i in order for j, r in enumerate(pending[i]) if isinstance(r, EmbedRequest)]
+            outs = yield Call("score", ([r for _, _, r in scores],))
+            _fill(scores, outs, answers)
+        embeds = _of_kind(pending, order, EmbedRequest)
         if embeds:
-            _embed_all(backend, embeds, answers)
-        for max_new, group in _by_max_tokens(gens).items():
-            outs: list[Generation] = backend.generate([r.prompt for _, _, r in group], max_new)
-            for (i, j, _), out in zip(group, outs):
-                answers[i][j] = out
+            texts = [r.text if isinstance(r.text, str) else backend.render(r.text) for _, _, r in embeds]
+            unique = list(dict.fromkeys(texts))  # a text asked for twice is embedded once
+            vectors = (yield Call("embed", (unique,))) if unique else []
+            row = {t: k for k, t in enumerate(unique)}
+            _fill(embeds, [vectors[row[t]] for t in texts], answers)
+        pairs = _of_kind(pending, order, PairRequest)
+        if pairs:
+            outs = yield Call("relevance", ([(r.query, r.doc) for _, _, r in pairs],))
+            _fill(pairs, list(outs), answers)
+        for max_new, group in _by_max_tokens(_of_kind(pending, order, GenerateRequest)).items():
+            outs = yield Call("generate", ([r.prompt for _, _, r in group], max_new))
+            _fill(group, outs, answers)
+        if tokens is not None:
+            _count_tokens(backend, pending, answers, tokens)
         for i in order:
             calls[i] += len(pending[i])
         current = pending
@@ -67,6 +133,36 @@ def run_lockstep(
         for i in current:
             _advance(i, algorithms[i], answers[i], pending, results, on_done)
     return results, calls
+
+
+def _of_kind(pending: dict[int, list[Request]], order: list[int], kind: type) -> list[tuple[int, int, Any]]:
+    return [(i, j, r) for i in order for j, r in enumerate(pending[i]) if isinstance(r, kind)]
+
+
+def _fill(items: list[tuple[int, int, Any]], outs: Sequence[Any], answers: dict[int, list[Any]]) -> None:
+    for (i, j, _), out in zip(items, outs):
+        answers[i][j] = out
+
+
+def _count_tokens(backend: Backend, pending: dict[int, list[Request]], answers: dict[int, list[Any]],
+                  tokens: list[int]) -> None:
+    """Add the input tokens of each query's requests: the rendered prompt or text as the backend
+    tokenises it (generations report their own prompt and output tokens)."""
+    texts: list[tuple[int, str]] = []
+    for i, reqs in pending.items():
+        for j, r in enumerate(reqs):
+            if isinstance(r, GenerateRequest):
+                g = answers[i][j]
+                tokens[i] += int(g.prompt_tokens) + int(g.generated_tokens) if isinstance(g, Generation) else 0
+            elif isinstance(r, ScoreRequest):
+                texts.append((i, backend.render(r.prompt)))
+            elif isinstance(r, EmbedRequest):
+                texts.append((i, r.text if isinstance(r.text, str) else backend.render(r.text)))
+            elif isinstance(r, PairRequest):
+                texts.extend(((i, r.query), (i, r.doc)))
+    if texts:
+        for (i, _), n in zip(texts, backend.count_tokens([t for _, t in texts])):
+            tokens[i] += int(n)
 
 
 def _advance(i: int, alg: Algorithm[Any], send: list[Any] | None, pending: dict[int, list[Request]],
@@ -82,16 +178,6 @@ def _advance(i: int, alg: Algorithm[Any], send: list[Any] | None, pending: dict[
         results[i] = stop.value
         if on_done:
             on_done(i)
-
-
-def _embed_all(backend: Backend, items: list[tuple[int, int, EmbedRequest]], answers: dict[int, list[Any]]) -> None:
-    """One backend call for every embedding request; a text asked for twice is embedded once."""
-    texts = [r.text if isinstance(r.text, str) else backend.render(r.text) for _, _, r in items]
-    unique = list(dict.fromkeys(texts))
-    vectors = backend.embed(unique) if unique else []
-    row = {t: k for k, t in enumerate(unique)}
-    for (i, j, _), t in zip(items, texts):
-        answers[i][j] = vectors[row[t]]
 
 
 def _by_max_tokens(items: list[tuple[int, int, GenerateRequest]]) -> dict[int, list[tuple[int, int, GenerateRequest]]]:
