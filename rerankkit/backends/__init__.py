@@ -46,6 +46,12 @@ BACKENDS.register(
                  "vLLM's offline engine in-process (CUDA GPU), prefix caching on"),
 )
 BACKENDS.register(
+    "crossencoder",
+    BackendEntry("rerankkit.backends.crossencoder:CrossEncoderBackend", Capability.RELEVANCE, "crossencoder",
+                 "sequence-classification rerankers through sentence-transformers' CrossEncoder (CPU or CUDA)"),
+    aliases=("cross-encoder", "sentence-transformers"),
+)
+BACKENDS.register(
     "oracle",
     BackendEntry("rerankkit.backends.fake:OracleBackend", Capability.SCORE | Capability.GENERATE | Capability.EMBED,
                  None, "answers from known relevance; for tests"),

@@ -37,17 +37,20 @@ class ScriptedBackend(BackendBase):
         score: ScoreFn | None = None,
         generate: GenerateFn | Sequence[str] | None = None,
         embed: Callable[[str], Sequence[float]] | None = None,
+        relevance: Callable[[str, str], float] | None = None,
         model: str = "scripted",
     ) -> None:
         super().__init__(model)
         self._score = score
         self._generate = generate
         self._embed = embed
+        self._relevance = relevance
         self._replies = iter(generate) if isinstance(generate, (list, tuple)) else None
         self.capabilities = (
             (Capability.SCORE if score else Capability.NONE)
             | (Capability.GENERATE if generate is not None else Capability.NONE)
             | (Capability.EMBED if embed else Capability.NONE)
+            | (Capability.RELEVANCE if relevance else Capability.NONE)
         )
         self.seen: list[str] = []
 
@@ -80,6 +83,13 @@ class ScriptedBackend(BackendBase):
         v = np.asarray([self._embed(t) for t in texts], dtype=np.float32)
         self.usage.add(len(texts), sum(self.count_tokens(texts)))
         return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+
+    def relevance(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
+        if self._relevance is None:
+            return self._lacks(Capability.RELEVANCE)
+        self.seen.extend(f"{q}\n{d}" for q, d in pairs)
+        self.usage.add(len(pairs), sum(self.count_tokens([f"{q} {d}" for q, d in pairs])))
+        return np.asarray([self._relevance(q, d) for q, d in pairs], dtype=np.float64)
 
 
 class OracleBackend(BackendBase):

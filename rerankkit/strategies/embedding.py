@@ -23,16 +23,20 @@ from ..errors import ConfigError
 from ..prompts.template import TemplateSchema
 from ..types import Doc, Query, Ranking
 from .base import QueryContext, Strategy, register_strategy
+from .chunking import ChunkingParams
 from .lockstep import Algorithm, EmbedRequest
 
 
 @dataclass
-class EmbeddingParams:
+class EmbeddingParams(ChunkingParams):
     mode: str = "listwise"  # "listwise" (E²Rank prompt as the query) | "query" (the query alone)
     prompt_docs: int = 20  # candidates listed in the listwise prompt (the first ones of the input order)
     max_doc_tokens: int | None = 1024
 
     def validate(self) -> None:
+        self.validate_chunking()
+        if self.chunking != "none" and self.mode != "query":
+            raise ConfigError("embedding chunking needs mode='query' (a listwise prompt would list the chunks)")
         if self.mode not in ("listwise", "query"):
             raise ConfigError(f"embedding mode must be 'listwise' or 'query', not {self.mode!r}")
         if self.prompt_docs < 0:
@@ -58,8 +62,15 @@ class Embedding(Strategy):
         super().__init__(template, params)
         if self.params.mode == "query" and "query" not in self.template.parts:
             raise ConfigError(f"template {template.name!r} has no 'query' part, needed by mode='query'")
+        self.pointwise_like = self.params.mode == "query"  # type: ignore[misc]
         self.separator = str(self.template.extra.get("item_separator", "\n"))
         self.doc_suffix = str(self.template.extra.get("doc_suffix", ""))
+
+    def doc_budget(self, query: Query, backend) -> int | None:
+        """``max_doc_tokens``, within the model's input limit (less two special tokens)."""
+        limit = getattr(backend, "max_input_tokens", lambda: None)()
+        window = limit - 2 if limit else None
+        return min((b for b in (self.max_doc_tokens, window) if b is not None), default=None)
 
     def query_request(self, query: Query, texts: Sequence[str]) -> EmbedRequest:
         """What is embedded as the query: the listwise prompt over ``texts`` (or the query alone)."""

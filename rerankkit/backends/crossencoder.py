@@ -1,0 +1,121 @@
+"""Cross-encoders (sequence-classification rerankers) through sentence-transformers' ``CrossEncoder``.
+
+The model reads a (query, document) pair and its classification head gives one relevance logit:
+ms-marco-MiniLM, bge-reranker, mxbai-rerank-v1, jina-reranker-v2 and the like. This backend offers
+``Capability.RELEVANCE`` and returns the *raw* logits (the head's output, no activation); the
+``crossencoder`` strategy applies the activation its preset names (sigmoid or none), so a score is
+exactly ``CrossEncoder.predict`` with that activation. ``predict`` batches pairs sorted by length.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .._lazy import require
+from ..errors import BackendError, ConfigError
+from ..models import resolve_model
+from .base import BackendBase, Capability, Prompt
+from .tokenizing import LocalTokenizer
+
+log = logging.getLogger(__name__)
+_DTYPES = {"fp32": "float32", "float32": "float32", "bf16": "bfloat16", "bfloat16": "bfloat16",
+           "fp16": "float16", "float16": "float16", "auto": "auto"}
+
+
+class CrossEncoderBackend(BackendBase):
+    """A sentence-transformers ``CrossEncoder`` from a hub id or a local folder.
+
+    Options: ``dtype`` (fp32 | bf16 | fp16 | auto: bf16 on CUDA, fp32 on CPU), ``device`` (auto | cpu |
+    cuda[:i]), ``batch_size`` (pairs per forward pass), ``max_length`` (tokens of a pair; longer pairs are
+    cut as the tokenizer's ``longest_first`` truncation cuts them), ``trust_remote_code`` (jina-reranker-v2),
+    ``revision``, ``threads``.
+    """
+
+    backend_name = "crossencoder"
+    capabilities = Capability.RELEVANCE
+
+    def __init__(self, model: str, dtype: str = "auto", device: str = "auto", batch_size: int | str = 32,
+                 max_length: int | str | None = None, trust_remote_code: bool | str = False,
+                 revision: str | None = None, threads: int | str | None = None) -> None:
+        super().__init__(model)
+        torch = self.torch = require("torch", "crossencoder", "the cross-encoder backend")
+        st = require("sentence_transformers", "crossencoder", "the cross-encoder backend")
+        if str(dtype) not in _DTYPES:
+            raise ConfigError(f"dtype must be one of {sorted(_DTYPES)}, not {dtype!r}")
+        if threads:
+            torch.set_num_threads(int(threads))
+        self.device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else str(device)
+        name = _DTYPES[str(dtype)]
+        if name == "auto":
+            name = "bfloat16" if self.device.startswith("cuda") else "float32"
+        self.dtype_name = name
+        self.batch_size = int(batch_size)
+        length = int(max_length) if max_length not in (None, "", "none", "None") else None
+        path = resolve_model(model).path
+        try:
+            self.model = st.CrossEncoder(path, device=self.device, max_length=length, revision=revision,
+                                         trust_remote_code=_truthy(trust_remote_code),
+                                         model_kwargs={"dtype": getattr(torch, name)},
+                                         activation_fn=torch.nn.Identity())
+        except OSError as exc:
+            raise BackendError(f"cannot load cross-encoder {model!r} from {path!r}: {exc}") from None
+        self.num_labels = int(self.model.num_labels)
+        if self.num_labels not in (1, 2):
+            raise ConfigError(f"{model!r} has {self.num_labels} labels; a reranking cross-encoder has 1 (a relevance "
+                              "logit) or 2 (not relevant / relevant)")
+        self.tokenizer = self.model.tokenizer
+        self.tok = LocalTokenizer(self.tokenizer, chat_template=False)
+        log.info("crossencoder backend: %s (%d label(s), %s, %s)", model, self.num_labels, name, self.device)
+
+    def options(self) -> dict[str, Any]:
+        return {"dtype": self.dtype_name, "max_length": self.max_input_tokens(), "num_labels": self.num_labels}
+
+    def relevance(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
+        """Raw logits, one per pair; a two-label head gives logit(relevant) - logit(not relevant)."""
+        if not pairs:
+            return np.zeros(0, dtype=np.float64)
+        out = self.model.predict([list(p) for p in pairs], batch_size=self.batch_size, show_progress_bar=False,
+                                 activation_fn=self.torch.nn.Identity(), convert_to_numpy=True)
+        logits = np.asarray(out, dtype=np.float64)
+        if self.num_labels == 2:
+            logits = logits[:, 1] - logits[:, 0]
+        self.usage.add(len(pairs), sum(self.count_pair_tokens(pairs)))
+        return logits.reshape(-1)
+
+    def count_pair_tokens(self, pairs: Sequence[tuple[str, str]]) -> list[int]:
+        """Tokens of each pair as the model reads it (special tokens included, cut at ``max_length``)."""
+        enc = self.tokenizer([p[0] for p in pairs], [p[1] for p in pairs], truncation=True,
+                             max_length=self.max_input_tokens())
+        return [len(ids) for ids in enc["input_ids"]]
+
+    def render_pair(self, query: str, doc: str) -> str:
+        """The pair as the model reads it: special tokens and separators included."""
+        enc = self.tokenizer(query, doc, truncation=True, max_length=self.max_input_tokens())
+        return self.tokenizer.decode(enc["input_ids"], skip_special_tokens=False)
+
+    def render(self, prompt: Prompt) -> str:
+        return prompt.plain_text()
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return self.tok.count(texts)
+
+    def truncate(self, text: str, max_tokens: int) -> str:
+        return self.tok.truncate(text, max_tokens)
+
+    def token_spans(self, text: str) -> list[tuple[int, int]]:
+        return self.tok.spans(text)
+
+    def max_input_tokens(self) -> int | None:
+        n = self.model.max_seq_length
+        return int(n) if isinstance(n, int) and 0 < n < 10_000_000 else None
+
+    def close(self) -> None:
+        self.model = None  # type: ignore[assignment]
+
+
+def _truthy(v: Any) -> bool:
+    return v if isinstance(v, bool) else str(v).lower() in ("1", "true", "yes", "on")
