@@ -45,6 +45,7 @@ class Reranker:
             entry = BACKENDS.get(self.spec.backend)
             self.strategy.check_backend(_Declared(self.spec.backend, entry.capabilities))
         self.cache = cache
+        self._aio: Any = None
         self._backend = backend_instance
         if backend_instance is not None:
             self.strategy.check_backend(backend_instance)
@@ -67,12 +68,43 @@ class Reranker:
         return self.rerank_many([(q, ds)])[0].top(top_k)
 
     def rerank_many(
-        self, items: Sequence[tuple[Query, Sequence[Doc]]], on_query_done: Callable[[int], None] | None = None
+        self, items: Sequence[tuple[Query, Sequence[Doc]]], on_query_done: Callable[[int], None] | None = None,
+        policies: Sequence[Any] | None = None, count_tokens: bool = False,
     ) -> list[Ranking]:
-        """Rerank several (query, docs) pairs together (their model calls are batched)."""
+        """Rerank several (query, docs) pairs together (their model calls are batched).
+
+        ``policies``: per item, a :class:`~rerankkit.strategies.chunking.DocPolicy` (or None) for how its
+        documents are cut or chunked; ``count_tokens``: record each ranking's input tokens.
+        """
         if not items:
             return []
-        return self.strategy.rerank_many(self.backend, items, on_query_done)
+        return self.strategy.rerank_many(self.backend, items, on_query_done, policies, count_tokens)
+
+    async def arerank(self, query: str | Query, docs: Sequence[str | Doc], top_k: int | None = None) -> Ranking:
+        """:meth:`rerank` from an event loop (see :mod:`rerankkit.aio`: async HTTP for the openai backend,
+        a micro-batching worker thread for local models)."""
+        q = query if isinstance(query, Query) else Query("q0", _text(query))
+        ds = [as_doc(d, i) for i, d in enumerate(docs)]
+        return (await self.arerank_many([(q, ds)]))[0].top(top_k)
+
+    async def arerank_many(self, items: Sequence[tuple[Query, Sequence[Doc]]],
+                           policies: Sequence[Any] | None = None) -> list[Ranking]:
+        """:meth:`rerank_many` from an event loop."""
+        return await self._runner().rerank_many(items, policies)
+
+    async def arerank_run(self, run: Run, depth: int | None = None, top_k: int | None = None) -> Run:
+        """:meth:`rerank_run` from an event loop."""
+        rankings, items = _run_items(run, depth)
+        before = (await self._runner().backend()).usage.snapshot()
+        t0 = time.perf_counter()
+        return self._run_result(rankings, await self.arerank_many(items), depth, top_k, before, t0)
+
+    def _runner(self) -> Any:
+        if self._aio is None:
+            from .aio import AsyncRunner
+
+            self._aio = AsyncRunner(self)
+        return self._aio
 
     def rerank_run(
         self,
@@ -88,8 +120,7 @@ class Reranker:
         below), so the output is still a full permutation of each input ranking.
         Queries are processed in chunks of ``chunk_size`` (default: all at once).
         """
-        rankings = list(run.values())
-        items = [(r.query, [sd.doc for sd in (r.docs if depth is None else r.docs[:depth])]) for r in rankings]
+        rankings, items = _run_items(run, depth)
         before = self.backend.usage.snapshot()
         t0 = time.perf_counter()
         bar = _progress(len(items), progress)
@@ -100,6 +131,10 @@ class Reranker:
                 results.extend(self.rerank_many(items[i : i + step], on_query_done=lambda _: bar.update(1)))
         finally:
             bar.close()
+        return self._run_result(rankings, results, depth, top_k, before, t0)
+
+    def _run_result(self, rankings: list[Ranking], results: list[Ranking], depth: int | None, top_k: int | None,
+                    before: dict[str, int], t0: float) -> Run:
         out = [_append_tail(new, old, depth).top(top_k) for new, old in zip(results, rankings)]
         after = self.backend.usage.snapshot()
         meta = {
@@ -113,6 +148,8 @@ class Reranker:
         return Run(out, meta)
 
     def close(self) -> None:
+        if self._aio is not None:
+            self._aio.close()
         if self._backend is not None:
             self._backend.close()
 
@@ -143,6 +180,11 @@ def apply_overrides(spec: RerankerSpec, overrides: Mapping[str, Any]) -> Reranke
         # options of the preset's backend rarely apply to another one; keep only the explicit ones
         opts = {k: v for k, v in opts.items() if k in overrides or f"backend.{k}" in overrides}
     return spec.replace(params=params, backend_options=opts, **fields)
+
+
+def _run_items(run: Run, depth: int | None) -> tuple[list[Ranking], list[tuple[Query, list[Doc]]]]:
+    rankings = list(run.values())
+    return rankings, [(r.query, [sd.doc for sd in (r.docs if depth is None else r.docs[:depth])]) for r in rankings]
 
 
 def _append_tail(new: Ranking, old: Ranking, depth: int | None) -> Ranking:

@@ -87,8 +87,8 @@ class Strategy(ABC):
         """Rerank every (query, docs) pair, advancing all queries in lock-step.
 
         ``policies`` (one per item, or None) override how each query's documents are cut or chunked
-        (:class:`~rerankkit.strategies.chunking.DocPolicy`); ``count_tokens`` adds each query's input
-        tokens to its metadata (``prompt_tokens``).
+        (:class:`~rerankkit.strategies.chunking.DocPolicy`); ``count_tokens`` adds each query's input and
+        output tokens to its metadata (``prompt_tokens``, ``generated_tokens``).
         """
         job = _Job(self, backend, items, policies, count_tokens)
         rankings, calls = run_lockstep(job.algorithms, backend, on_query_done, job.tokens)
@@ -142,7 +142,7 @@ class _Job:
         work = [(q, plan.windows if plan else docs) for (q, docs), plan in zip(self.items, self.plans)]
         self.contexts = [QueryContext(backend, self.truncator) for _ in work]
         self.algorithms = [strategy._guarded(q, d, c) for (q, d), c in zip(work, self.contexts)]
-        self.tokens = [0] * len(work) if count_tokens else None
+        self.tokens = [[0, 0] for _ in work] if count_tokens else None
         self.t0 = time.perf_counter()
 
     def finish(self, rankings: list[Ranking], calls: list[int]) -> list[Ranking]:
@@ -160,7 +160,7 @@ class _Job:
             else:
                 meta["truncated_docs"] = self.truncator.count([d.prompt_text() for d in docs])
             if self.tokens is not None:
-                meta["prompt_tokens"] = self.tokens[k]
+                meta["prompt_tokens"], meta["generated_tokens"] = self.tokens[k]
             meta["batch_wall_s"] = round(wall, 4)
             out.append(Ranking(ranking.query, ranking.docs, meta))
         return out

@@ -58,11 +58,11 @@ def run_lockstep(
     algorithms: Sequence[Algorithm[R]],
     backend: Backend,
     on_done: Callable[[int], None] | None = None,
-    tokens: list[int] | None = None,
+    tokens: list[list[int]] | None = None,
 ) -> tuple[list[R], list[int]]:
     """Drive ``algorithms`` to completion; return their results and the requests each one made.
 
-    With ``tokens`` (a list as long as ``algorithms``), each algorithm's input tokens are added to it.
+    With ``tokens`` (one ``[input, output]`` pair per algorithm), each algorithm's tokens are added to it.
     """
     schedule = _schedule(algorithms, backend, on_done, tokens)
     out: Any = None
@@ -78,7 +78,7 @@ async def arun_lockstep(
     algorithms: Sequence[Algorithm[R]],
     backend: Backend,
     on_done: Callable[[int], None] | None = None,
-    tokens: list[int] | None = None,
+    tokens: list[list[int]] | None = None,
 ) -> tuple[list[R], list[int]]:
     """:func:`run_lockstep` for the event loop: a backend's ``a<method>`` coroutine when it has one
     (the openai backend: real async HTTP), else the blocking method in a worker thread."""
@@ -97,7 +97,7 @@ async def arun_lockstep(
 
 
 def _schedule(algorithms: Sequence[Algorithm[R]], backend: Backend, on_done: Callable[[int], None] | None,
-              tokens: list[int] | None) -> Generator[Call, Any, tuple[list[R], list[int]]]:
+              tokens: list[list[int]] | None) -> Generator[Call, Any, tuple[list[R], list[int]]]:
     results: list[Any] = [None] * len(algorithms)
     calls = [0] * len(algorithms)
     pending: dict[int, list[Request]] = {}
@@ -145,15 +145,17 @@ def _fill(items: list[tuple[int, int, Any]], outs: Sequence[Any], answers: dict[
 
 
 def _count_tokens(backend: Backend, pending: dict[int, list[Request]], answers: dict[int, list[Any]],
-                  tokens: list[int]) -> None:
-    """Add the input tokens of each query's requests: the rendered prompt or text as the backend
-    tokenises it (generations report their own prompt and output tokens)."""
+                  tokens: list[list[int]]) -> None:
+    """Add each query's input tokens (the rendered prompt or text as the backend tokenises it, special
+    tokens aside) and output tokens (generations report both themselves)."""
     texts: list[tuple[int, str]] = []
     for i, reqs in pending.items():
         for j, r in enumerate(reqs):
             if isinstance(r, GenerateRequest):
                 g = answers[i][j]
-                tokens[i] += int(g.prompt_tokens) + int(g.generated_tokens) if isinstance(g, Generation) else 0
+                if isinstance(g, Generation):
+                    tokens[i][0] += int(g.prompt_tokens)
+                    tokens[i][1] += int(g.generated_tokens)
             elif isinstance(r, ScoreRequest):
                 texts.append((i, backend.render(r.prompt)))
             elif isinstance(r, EmbedRequest):
@@ -162,7 +164,7 @@ def _count_tokens(backend: Backend, pending: dict[int, list[Request]], answers: 
                 texts.extend(((i, r.query), (i, r.doc)))
     if texts:
         for (i, _), n in zip(texts, backend.count_tokens([t for _, t in texts])):
-            tokens[i] += int(n)
+            tokens[i][0] += int(n)
 
 
 def _advance(i: int, alg: Algorithm[Any], send: list[Any] | None, pending: dict[int, list[Request]],
