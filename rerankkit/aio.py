@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import weakref
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +28,15 @@ if TYPE_CHECKING:
     from .strategies.chunking import DocPolicy
 
 _ASYNC_METHODS = ("ascore", "agenerate", "aembed")
+_LOCKS: weakref.WeakKeyDictionary[Any, threading.Lock] = weakref.WeakKeyDictionary()
+_GUARD = threading.Lock()
+
+
+def lock_for(reranker: Reranker) -> threading.Lock:
+    """The lock that keeps one blocking model call at a time on ``reranker`` (backends are not promised
+    to be thread-safe): the framework adapters' worker threads and the async worker thread share it."""
+    with _GUARD:
+        return _LOCKS.setdefault(reranker, threading.Lock())
 
 
 class AsyncRunner:
@@ -68,8 +78,14 @@ class AsyncRunner:
                 from .server.batcher import MicroBatcher
 
                 queue = 1 << 30  # callers in this process wait; they are never refused
-                self._batcher = MicroBatcher(self.reranker.rerank_many, self.max_batch_requests,
-                                             self.max_batch_documents, queue, queue)
+                reranker = self.reranker
+
+                def rerank_many(items: Any, **kwargs: Any) -> list[Ranking]:
+                    with lock_for(reranker):
+                        return reranker.rerank_many(items, **kwargs)
+
+                self._batcher = MicroBatcher(rerank_many, self.max_batch_requests, self.max_batch_documents,
+                                             queue, queue)
                 self._batcher.start()
             return self._batcher
 
