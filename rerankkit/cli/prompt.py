@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def render(args: argparse.Namespace) -> int:
     from ..reranker import Reranker
-    from ..strategies.lockstep import GenerateRequest
+    from ..strategies.lockstep import GenerateRequest, PairRequest
     from ..types import Query, as_doc
 
     load_presets_files(args.presets)
@@ -38,6 +38,9 @@ def render(args: argparse.Namespace) -> int:
         requests = _first_requests(reranker, query, docs, _NoTokenizer())
         for i, req in enumerate(requests, 1):
             print(f"=== request {i}/{len(requests)} {_what(req, GenerateRequest)}")
+            if isinstance(req, PairRequest):
+                print(f"--- query\n{req.query}\n--- document\n{req.doc}")
+                continue
             prompt = _prompt_of(req)
             if isinstance(prompt, str):
                 print(prompt)
@@ -52,6 +55,11 @@ def render(args: argparse.Namespace) -> int:
         requests = _first_requests(reranker, query, docs, backend)
         for i, req in enumerate(requests, 1):
             print(f"=== request {i}/{len(requests)} {_what(req, GenerateRequest)}")
+            if isinstance(req, PairRequest):  # a cross-encoder pair, as its tokenizer joins the two sides
+                inner = getattr(backend, "inner", backend)
+                pair = getattr(inner, "render_pair", None)
+                print(pair(req.query, req.doc) if pair else f"{req.query}\n{req.doc}")
+                continue
             prompt = _prompt_of(req)
             print(prompt if isinstance(prompt, str) else backend.render(prompt))
     finally:
@@ -85,6 +93,8 @@ def _what(req, generate_cls) -> str:
         return f"(generate, max_new_tokens={req.max_new_tokens})"
     if hasattr(req, "text"):
         return "(embed)"
+    if hasattr(req, "doc"):
+        return "(relevance of a query-document pair)"
     return f"(score choices: {', '.join(repr(c) for c in req.choices)})"
 
 

@@ -95,3 +95,13 @@ def test_batched_queries_and_chunking(tiny_cross_encoder_dir):
     ref = _reference(tiny_cross_encoder_dir, [(QUERY, w) for w in windows], "sigmoid")
     got = {sd.docid: sd.score for sd in ranking.docs}
     assert abs(got["0"] - ref.max()) < 1e-5
+
+
+def test_prompt_render_shows_the_pair_as_the_model_reads_it(tiny_cross_encoder_dir, capsys):
+    from rerankkit.cli.main import main
+
+    assert main(["prompt", "render", "cross-encoder", "--set", f"model={tiny_cross_encoder_dir}", "--query", QUERY,
+                 "--doc", DOCS[0]]) == 0
+    out = capsys.readouterr().out
+    assert "(relevance of a query-document pair)" in out
+    assert f"[CLS] {QUERY} [SEP] {DOCS[0].lower()} [SEP]" in out
