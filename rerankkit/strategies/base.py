@@ -103,7 +103,9 @@ class Strategy(ABC):
         count_tokens: bool = False,
     ) -> list[Ranking]:
         """:meth:`rerank_many` on the event loop (see :func:`~.lockstep.arun_lockstep`)."""
-        job = _Job(self, backend, items, policies, count_tokens)
+        import asyncio
+
+        job = await asyncio.to_thread(_Job, self, backend, items, policies, count_tokens)  # tokenizer work
         rankings, calls = await arun_lockstep(job.algorithms, backend, on_query_done, job.tokens)
         return job.finish(rankings, calls)
 

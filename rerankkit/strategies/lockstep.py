@@ -81,19 +81,27 @@ async def arun_lockstep(
     tokens: list[list[int]] | None = None,
 ) -> tuple[list[R], list[int]]:
     """:func:`run_lockstep` for the event loop: a backend's ``a<method>`` coroutine when it has one
-    (the openai backend: real async HTTP), else the blocking method in a worker thread."""
+    (the openai backend: real async HTTP), else the blocking method in a worker thread. The algorithms'
+    own steps (prompt building, truncation: tokenizer work) also run in a worker thread."""
     schedule = _schedule(algorithms, backend, on_done, tokens)
     out: Any = None
+    while True:
+        done, step = await asyncio.to_thread(_step, schedule, out)
+        if done:
+            return step
+        native = getattr(backend, "a" + step.method, None)
+        if native is not None:
+            out = await native(*step.args)
+        else:
+            out = await asyncio.to_thread(getattr(backend, step.method), *step.args)
+
+
+def _step(schedule: Generator[Call, Any, Any], out: Any) -> tuple[bool, Any]:
+    """One step of the schedule as (finished, next call or result): a StopIteration cannot cross a future."""
     try:
-        while True:
-            call = schedule.send(out)
-            native = getattr(backend, "a" + call.method, None)
-            if native is not None:
-                out = await native(*call.args)
-            else:
-                out = await asyncio.to_thread(getattr(backend, call.method), *call.args)
+        return False, schedule.send(out)
     except StopIteration as stop:
-        return stop.value
+        return True, stop.value
 
 
 def _schedule(algorithms: Sequence[Algorithm[R]], backend: Backend, on_done: Callable[[int], None] | None,
