@@ -53,7 +53,8 @@ BACKENDS.register(
 )
 BACKENDS.register(
     "oracle",
-    BackendEntry("rerankkit.backends.fake:OracleBackend", Capability.SCORE | Capability.GENERATE | Capability.EMBED,
+    BackendEntry("rerankkit.backends.fake:OracleBackend",
+                 Capability.SCORE | Capability.GENERATE | Capability.EMBED | Capability.RELEVANCE,
                  None, "answers from known relevance; for tests"),
 )
 BACKENDS.register(

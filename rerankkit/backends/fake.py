@@ -100,16 +100,16 @@ class OracleBackend(BackendBase):
     """
 
     backend_name = "oracle"
-    capabilities = Capability.SCORE | Capability.GENERATE | Capability.EMBED
+    capabilities = Capability.SCORE | Capability.GENERATE | Capability.EMBED | Capability.RELEVANCE
 
     def __init__(self, relevance: Mapping[str, float], noise: float = 0.0, seed: int = 0, model: str = "oracle"):
         super().__init__(model)
-        self.relevance = dict(relevance)
+        self.grades = dict(relevance)  # document text -> grade
         self.noise = noise
         self.seed = seed
         # longest texts first so a text that contains another is matched as itself
-        self._texts = sorted(self.relevance, key=len, reverse=True)
-        self._max_rel = max([abs(float(v)) for v in self.relevance.values()] + [1e-9])
+        self._texts = sorted(self.grades, key=len, reverse=True)
+        self._max_rel = max([abs(float(v)) for v in self.grades.values()] + [1e-9])
 
     def options(self) -> dict[str, Any]:
         return {"noise": self.noise, "seed": self.seed}
@@ -138,7 +138,7 @@ class OracleBackend(BackendBase):
         return out
 
     def _rel(self, prompt: str, doc: str) -> float:
-        r = float(self.relevance[doc])
+        r = float(self.grades[doc])
         if self.noise:
             h = hashlib.sha256(f"{self.seed}\0{prompt}\0{doc}".encode()).digest()
             r += self.noise * float(np.random.default_rng(int.from_bytes(h[:8], "little")).standard_normal())
@@ -194,11 +194,20 @@ class OracleBackend(BackendBase):
         vecs = []
         for t in texts:
             docs = self.docs_in(t)
-            rel = self.relevance[docs[0][1]] if len(docs) == 1 else 3.0
+            rel = self.grades[docs[0][1]] if len(docs) == 1 else 3.0
             a = (3.0 - max(0.0, min(3.0, float(rel)))) / 3.0 * (math.pi / 2)
             vecs.append([math.cos(a), math.sin(a)])
         self.usage.add(len(texts), sum(self.count_tokens(texts)))
         return np.asarray(vecs, dtype=np.float32)
+
+    def relevance(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
+        """The known relevance of the document in each pair, as a logit (0 for an unknown text)."""
+        out = []
+        for q, d in pairs:
+            docs = self.docs_in(d)
+            out.append(self._rel(q, docs[0][1]) if len(docs) == 1 else 0.0)
+        self.usage.add(len(pairs), sum(self.count_tokens([f"{q} {d}" for q, d in pairs])))
+        return np.asarray(out, dtype=np.float64)
 
 
 def _label_value(choice: str) -> float | None:
