@@ -56,10 +56,12 @@ class CrossEncoderBackend(BackendBase):
         self.batch_size = int(batch_size)
         length = int(max_length) if max_length not in (None, "", "none", "None") else None
         path = resolve_model(model).path
+        transformers = require("transformers", "crossencoder", "the cross-encoder backend")
+        dtype_key = "dtype" if int(transformers.__version__.split(".")[0]) >= 5 else "torch_dtype"
         try:
             self.model = st.CrossEncoder(path, device=self.device, max_length=length, revision=revision,
                                          trust_remote_code=_truthy(trust_remote_code),
-                                         model_kwargs={"dtype": getattr(torch, name)},
+                                         model_kwargs={dtype_key: getattr(torch, name)},
                                          activation_fn=torch.nn.Identity())
         except OSError as exc:
             raise BackendError(f"cannot load cross-encoder {model!r} from {path!r}: {exc}") from None
@@ -110,7 +112,11 @@ class CrossEncoderBackend(BackendBase):
         return self.tok.spans(text)
 
     def max_input_tokens(self) -> int | None:
-        n = self.model.max_seq_length
+        # sentence-transformers >= 5 calls it max_seq_length; 4.x max_length
+        n = getattr(self.model, "max_seq_length", None) if hasattr(type(self.model), "max_seq_length") \
+            else getattr(self.model, "max_length", None)
+        if not isinstance(n, int):
+            n = getattr(self.tokenizer, "model_max_length", None)
         return int(n) if isinstance(n, int) and 0 < n < 10_000_000 else None
 
     def close(self) -> None:

@@ -220,7 +220,7 @@ def test_haystack_ranker_in_a_pipeline_and_async():
     with pytest.raises(InputError):
         ranker.run(query="q", documents=docs, top_k=0)
 
-    apipe = haystack.Pipeline()  # Haystack 3 runs any pipeline asynchronously (older: AsyncPipeline)
+    apipe = getattr(haystack, "AsyncPipeline", haystack.Pipeline)()  # Haystack 3: any Pipeline runs async
     apipe.add_component("ranker", RerankkitRanker(reranker=reranker, top_k=2))
     res = asyncio_run(apipe.run_async({"ranker": {"query": "what is bm25", "documents": docs}}))
     assert [d.content for d in res["ranker"]["documents"]] == [DOCS[i] for i in IDEAL[:2]]
