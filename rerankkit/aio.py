@@ -48,11 +48,16 @@ class AsyncRunner:
         self.max_batch_documents = max_batch_documents
         self._batcher: Any = None
         self._lock = threading.Lock()
+        self._loading = threading.Lock()
 
     async def backend(self) -> Any:
-        """The backend, loaded in a worker thread the first time (loading a model blocks)."""
+        """The backend, loaded once in a worker thread (loading a model blocks; concurrent first calls wait)."""
         if self.reranker._backend is None:
-            await asyncio.to_thread(lambda: self.reranker.backend)
+            def load() -> Any:
+                with self._loading:
+                    return self.reranker.backend
+
+            await asyncio.to_thread(load)
         return self.reranker.backend
 
     @staticmethod
