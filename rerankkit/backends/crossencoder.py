@@ -19,17 +19,16 @@ from .._lazy import require
 from ..errors import BackendError, ConfigError
 from ..models import resolve_model
 from .base import BackendBase, Capability, Prompt
+from .precision import resolve_dtype
 from .tokenizing import LocalTokenizer
 
 log = logging.getLogger(__name__)
-_DTYPES = {"fp32": "float32", "float32": "float32", "bf16": "bfloat16", "bfloat16": "bfloat16",
-           "fp16": "float16", "float16": "float16", "auto": "auto"}
 
 
 class CrossEncoderBackend(BackendBase):
     """A sentence-transformers ``CrossEncoder`` from a hub id or a local folder.
 
-    Options: ``dtype`` (fp32 | bf16 | fp16 | auto: bf16 on CUDA, fp32 on CPU), ``device`` (auto | cpu |
+    Options: ``dtype`` (fp32 | bf16 | fp16 | auto: as the hf backend resolves it), ``device`` (auto | cpu |
     cuda[:i]), ``batch_size`` (pairs per forward pass), ``max_length`` (tokens of a pair; longer pairs are
     cut as the tokenizer's ``longest_first`` truncation cuts them), ``trust_remote_code`` (jina-reranker-v2),
     ``revision``, ``threads``.
@@ -44,15 +43,11 @@ class CrossEncoderBackend(BackendBase):
         super().__init__(model)
         torch = self.torch = require("torch", "crossencoder", "the cross-encoder backend")
         st = require("sentence_transformers", "crossencoder", "the cross-encoder backend")
-        if str(dtype) not in _DTYPES:
-            raise ConfigError(f"dtype must be one of {sorted(_DTYPES)}, not {dtype!r}")
         if threads:
             torch.set_num_threads(int(threads))
         self.device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else str(device)
-        name = _DTYPES[str(dtype)]
-        if name == "auto":
-            name = "bfloat16" if self.device.startswith("cuda") else "float32"
-        self.dtype_name = name
+        choice = resolve_dtype(str(dtype), self.device, torch)
+        self.dtype_name = name = choice.name
         self.batch_size = int(batch_size)
         length = int(max_length) if max_length not in (None, "", "none", "None") else None
         path = resolve_model(model).path
@@ -71,7 +66,8 @@ class CrossEncoderBackend(BackendBase):
                               "logit) or 2 (not relevant / relevant)")
         self.tokenizer = self.model.tokenizer
         self.tok = LocalTokenizer(self.tokenizer, chat_template=False)
-        log.info("crossencoder backend: %s (%d label(s), %s, %s)", model, self.num_labels, name, self.device)
+        log.info("crossencoder backend: %s (%d label(s), %s: %s, %s)", model, self.num_labels, name, choice.reason,
+                 self.device)
 
     def options(self) -> dict[str, Any]:
         return {"dtype": self.dtype_name, "max_length": self.max_input_tokens(), "num_labels": self.num_labels}

@@ -72,7 +72,7 @@ def test_batched_queries_and_chunking(tiny_cross_encoder_dir):
     document and takes the best, each window equal to CrossEncoder.predict on that window."""
     from rerankkit import Doc, Query, Reranker
 
-    r = Reranker("cross-encoder", model=str(tiny_cross_encoder_dir), batch_size=3, max_length=128)
+    r = Reranker("cross-encoder", model=str(tiny_cross_encoder_dir), batch_size=3, max_length=128, dtype="fp32")
     items = [(Query("a", QUERY), [Doc(str(i), t) for i, t in enumerate(DOCS)]),
              (Query("b", "lemon cake"), [Doc(str(i), t) for i, t in enumerate(DOCS[:3])])]
     together = r.rerank_many(items)
@@ -83,7 +83,7 @@ def test_batched_queries_and_chunking(tiny_cross_encoder_dir):
 
     long_doc = " ".join(f"word{i} immune vaccine" for i in range(120))
     chunked = Reranker("cross-encoder", model=str(tiny_cross_encoder_dir), max_length=128, chunking="max",
-                       chunk_tokens=40, chunk_overlap=8)
+                       chunk_tokens=40, chunk_overlap=8, dtype="fp32")
     ranking = chunked.rerank(QUERY, [long_doc, DOCS[1]])
     assert ranking.metadata["chunked_docs"] == 1 and ranking.metadata["chunks"] > 3
     assert ranking.metadata["truncated_docs"] == 0
