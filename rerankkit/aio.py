@@ -7,7 +7,7 @@ Two ways, chosen by the backend:
   (:func:`~rerankkit.strategies.lockstep.arun_lockstep`); concurrent ``arerank`` calls share the
   backend's bound on requests in flight (``max_concurrency``);
 - any other backend (a local model) gets one worker thread with the server's micro-batcher
-  (:class:`~rerankkit.server.batcher.MicroBatcher`): concurrent ``arerank`` calls wait in its queue and
+  (:class:`~rerankkit.batching.MicroBatcher`): concurrent ``arerank`` calls wait in its queue and
   are reranked together in one ``rerank_many`` call, so they share forward passes.
 
 Either way the rankings equal those of the blocking methods for a deterministic backend.
@@ -80,7 +80,7 @@ class AsyncRunner:
     def _local_batcher(self) -> Any:
         with self._lock:
             if self._batcher is None:
-                from .server.batcher import MicroBatcher
+                from .batching import MicroBatcher
 
                 queue = 1 << 30  # callers in this process wait; they are never refused
                 reranker = self.reranker

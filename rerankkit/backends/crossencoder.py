@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -18,44 +19,58 @@ import numpy as np
 from .._lazy import require
 from ..errors import BackendError, ConfigError
 from ..models import resolve_model
+from ..options import option
 from .base import BackendBase, Capability, Prompt
-from .precision import resolve_dtype
+from .precision import DTYPE_NAMES, resolve_dtype
 from .tokenizing import LocalTokenizer
 
 log = logging.getLogger(__name__)
 
 
-class CrossEncoderBackend(BackendBase):
-    """A sentence-transformers ``CrossEncoder`` from a hub id or a local folder.
+@dataclass(frozen=True)
+class CrossEncoderOptions:
+    """The crossencoder backend's options."""
 
-    Options: ``dtype`` (fp32 | bf16 | fp16 | auto: as the hf backend resolves it), ``device`` (auto | cpu |
-    cuda[:i]), ``batch_size`` (pairs per forward pass), ``max_length`` (tokens of a pair; longer pairs are
-    cut as the tokenizer's ``longest_first`` truncation cuts them), ``trust_remote_code`` (jina-reranker-v2),
-    ``revision``, ``threads``.
-    """
+    dtype: str = option("auto", help="weights: fp32 | bf16 | fp16 | auto (resolved as the hf backend resolves it)")
+    device: str = option("auto", help="auto | cpu | cuda | cuda:I")
+    batch_size: int = option(32, bounds=(1, None), help="pairs per forward pass")
+    max_length: int | None = option(None, bounds=(1, None),
+                                    help="tokens of a pair; longer pairs are cut as the tokenizer's longest_first "
+                                         "truncation cuts them (none: the model's own limit)")
+    trust_remote_code: bool = option(False, help="run the model repository's own code (jina-reranker-v2)")
+    revision: str | None = option(None, help="hub revision (branch, tag or commit)")
+    threads: int | None = option(None, bounds=(0, None), help="torch CPU threads (none or 0: torch's default)")
+
+    def validate(self) -> None:
+        if str(self.dtype).lower() not in DTYPE_NAMES:
+            raise ConfigError(f"crossencoder dtype must be one of {', '.join(DTYPE_NAMES)}, not {self.dtype!r}")
+
+
+class CrossEncoderBackend(BackendBase):
+    """A sentence-transformers ``CrossEncoder`` from a hub id or a local folder. Options:
+    :class:`CrossEncoderOptions`."""
 
     backend_name = "crossencoder"
+    Options = CrossEncoderOptions
     capabilities = Capability.RELEVANCE
 
-    def __init__(self, model: str, dtype: str = "auto", device: str = "auto", batch_size: int | str = 32,
-                 max_length: int | str | None = None, trust_remote_code: bool | str = False,
-                 revision: str | None = None, threads: int | str | None = None) -> None:
-        super().__init__(model)
+    def __init__(self, model: str, **options: Any) -> None:
+        super().__init__(model, **options)
+        o: CrossEncoderOptions = self.opts
         torch = self.torch = require("torch", "crossencoder", "the cross-encoder backend")
         st = require("sentence_transformers", "crossencoder", "the cross-encoder backend")
-        if threads:
-            torch.set_num_threads(int(threads))
-        self.device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else str(device)
-        choice = resolve_dtype(str(dtype), self.device, torch)
+        if o.threads:
+            torch.set_num_threads(o.threads)
+        self.device = ("cuda" if torch.cuda.is_available() else "cpu") if o.device == "auto" else o.device
+        choice = resolve_dtype(o.dtype, self.device, torch)
         self.dtype_name = name = choice.name
-        self.batch_size = int(batch_size)
-        length = int(max_length) if max_length not in (None, "", "none", "None") else None
+        self.batch_size = o.batch_size
         path = resolve_model(model).path
         transformers = require("transformers", "crossencoder", "the cross-encoder backend")
         dtype_key = "dtype" if int(transformers.__version__.split(".")[0]) >= 5 else "torch_dtype"
         try:
-            self.model = st.CrossEncoder(path, device=self.device, max_length=length, revision=revision,
-                                         trust_remote_code=_truthy(trust_remote_code),
+            self.model = st.CrossEncoder(path, device=self.device, max_length=o.max_length, revision=o.revision,
+                                         trust_remote_code=o.trust_remote_code,
                                          model_kwargs={dtype_key: getattr(torch, name)},
                                          activation_fn=torch.nn.Identity())
         except OSError as exc:
@@ -117,7 +132,3 @@ class CrossEncoderBackend(BackendBase):
 
     def close(self) -> None:
         self.model = None  # type: ignore[assignment]
-
-
-def _truthy(v: Any) -> bool:
-    return v if isinstance(v, bool) else str(v).lower() in ("1", "true", "yes", "on")

@@ -3,7 +3,7 @@ when the body has ``texts``), ``POST /score`` and ``/v1/score`` (vLLM), ``GET /h
 
 ``create_app(reranker, config)`` takes any :class:`~rerankkit.Reranker` (tests pass one over the
 oracle backend). Requests are validated (:mod:`.protocol`, :mod:`.shapes`), then micro-batched
-(:mod:`.batcher`). Every reply carries its token usage (in the body, and in ``x-compute-tokens``).
+(:mod:`rerankkit.batching`). Every reply carries its token usage (in the body, and in ``x-compute-tokens``).
 """
 
 # no `from __future__ import annotations`: FastAPI reads the (locally imported) Request annotation
@@ -15,9 +15,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from .._lazy import require
+from ..batching import MicroBatcher, Overloaded
 from ..errors import InputError, RerankkitError
 from ..reranker import Reranker
-from .batcher import MicroBatcher, Overloaded
 from .config import ServerConfig
 from .handlers import Handlers, is_tei
 from .protocol import RequestError, error_body, token_usage

@@ -7,7 +7,7 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from .batcher import BatchResult, MicroBatcher
+from ..batching import BatchResult, MicroBatcher
 from .config import ServerConfig
 from .protocol import build_response, parse_request
 from .shapes import parse_score, parse_tei, request_policy, score_items, score_response, tei_response

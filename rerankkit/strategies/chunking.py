@@ -24,7 +24,9 @@ from typing import Any
 
 import numpy as np
 
+from ..backends.base import spans_of
 from ..errors import ConfigError, InputError
+from ..options import option
 from ..types import Doc, Query, Ranking
 
 AGGREGATES = ("none", "max", "first", "mean")
@@ -33,12 +35,21 @@ _SEP = "\x1f"  # chunk ids are "<document position>\x1f<window>": generated, so 
 
 @dataclass
 class ChunkingParams:
-    """Long-document parameters of every pointwise-like strategy (see the module docstring)."""
+    """Long-document parameters of every pointwise-like strategy (see the module docstring); a strategy's
+    ``Params`` extends it, and a ``validate()`` of its own calls ``super().validate()``."""
 
-    chunking: str = "none"  # none | max | first | mean
-    chunk_tokens: int | None = None  # window size; default: the strategy's document budget
-    chunk_overlap: int | None = None  # tokens shared by neighbouring windows; default chunk_tokens // 8
-    max_chunks: int | None = None  # windows per document (the rest of the document is not read)
+    chunking: str = option("none", choices=AGGREGATES,
+                           help="score a long document as overlapping windows and keep the max, first or mean "
+                                "window score (none: one window, cut to the document budget)")
+    chunk_tokens: int | None = option(None, bounds=(1, None),
+                                      help="window size in tokens (none: what the strategy lets a document hold)")
+    chunk_overlap: int | None = option(None, bounds=(0, None),
+                                       help="tokens neighbouring windows share (none: chunk_tokens // 8)")
+    max_chunks: int | None = option(None, bounds=(1, None),
+                                    help="windows scored per document; the rest is not read (none: all)")
+
+    def validate(self) -> None:
+        self.validate_chunking()
 
     def validate_chunking(self) -> None:
         DocPolicy(self.chunking, self.chunk_tokens, self.chunk_overlap, self.max_chunks).check()
@@ -174,16 +185,6 @@ def plan_query(query: Query, docs: Sequence[Doc], policy: DocPolicy, backend: An
             windows.append(Doc(f"{i}{_SEP}{k}", text, d.title))
             owner.append(i)
     return ChunkPlan(query, list(docs), windows, owner, policy.aggregate, cut, chunked)
-
-
-def spans_of(backend: Any, text: str) -> list[tuple[int, int]]:
-    """Token spans from the backend's tokenizer (whitespace words for a backend without one)."""
-    spans = getattr(backend, "token_spans", None)
-    if spans is None:
-        from ..backends.base import word_spans
-
-        return word_spans(text)
-    return list(spans(text))
 
 
 def _keep(spans: list[tuple[int, int]], n: int, side: str) -> list[tuple[int, int]]:

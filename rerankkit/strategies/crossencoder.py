@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..backends.base import Backend, Capability
-from ..errors import ConfigError
+from ..options import option
 from ..prompts.template import TemplateSchema
 from ..types import Doc, Query, Ranking
 from .base import QueryContext, Strategy, register_strategy
@@ -28,13 +28,12 @@ ACTIVATIONS = ("sigmoid", "none")
 
 @dataclass
 class CrossEncoderParams(ChunkingParams):
-    activation: str = "sigmoid"  # "sigmoid" | "none" (the raw logit)
-    max_doc_tokens: int | None = None  # None: the model cuts the pair at its max_length
-
-    def validate(self) -> None:
-        if self.activation not in ACTIVATIONS:
-            raise ConfigError(f"crossencoder activation must be one of {', '.join(ACTIVATIONS)}, not {self.activation!r}")
-        self.validate_chunking()
+    activation: str = option("sigmoid", choices=ACTIVATIONS,
+                             help="sigmoid: a probability, as CrossEncoder.predict gives for a one-label model; "
+                                  "none: the raw logit (the ranking is the same)")
+    max_doc_tokens: int | None = option(None, bounds=(1, None),
+                                        help="document tokens kept in the pair (none: the model cuts the pair at "
+                                             "its max_length)")
 
 
 @register_strategy

@@ -14,16 +14,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Generator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from ..backends.base import Backend, Generation, Prompt, ScoreRequest
+from ..backends.base import GREEDY, Backend, Generation, Prompt, Sampling, ScoreRequest, without_breaks
 
 
 @dataclass(frozen=True, slots=True)
 class GenerateRequest:
+    """Free text after ``prompt``: at most ``max_new_tokens``, greedy unless ``sampling`` says otherwise."""
+
     prompt: Prompt
     max_new_tokens: int
+    sampling: Sampling = GREEDY
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,10 +51,21 @@ Algorithm = Generator[list[Request], list[Any], R]
 
 @dataclass(frozen=True)
 class Call:
-    """One backend call the schedule asks for: ``method`` over ``args``."""
+    """One backend call the schedule asks for: ``method`` over ``args`` (and keyword ``kwargs``)."""
 
     method: str  # "score" | "generate" | "embed" | "relevance"
     args: tuple[Any, ...]
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+def render_request(backend: Any, request: Request) -> str:
+    """Exactly the text the model reads for ``request``: a prompt as the backend renders it (chat template
+    applied), a text embedded as it is, a (query, document) pair as the backend's tokenizer joins it."""
+    if isinstance(request, PairRequest):
+        pair = getattr(getattr(backend, "inner", backend), "render_pair", None)  # a CachedBackend's model
+        return pair(request.query, request.doc) if pair else f"{request.query}\n{request.doc}"
+    what = request.text if isinstance(request, EmbedRequest) else request.prompt
+    return without_breaks(what if isinstance(what, str) else backend.render(what))
 
 
 def run_lockstep(
@@ -69,7 +83,7 @@ def run_lockstep(
     try:
         while True:
             call = schedule.send(out)
-            out = getattr(backend, call.method)(*call.args)
+            out = getattr(backend, call.method)(*call.args, **call.kwargs)
     except StopIteration as stop:
         return stop.value
 
@@ -91,9 +105,9 @@ async def arun_lockstep(
             return step
         native = getattr(backend, "a" + step.method, None)
         if native is not None:
-            out = await native(*step.args)
+            out = await native(*step.args, **step.kwargs)
         else:
-            out = await asyncio.to_thread(getattr(backend, step.method), *step.args)
+            out = await asyncio.to_thread(getattr(backend, step.method), *step.args, **step.kwargs)
 
 
 def _step(schedule: Generator[Call, Any, Any], out: Any) -> tuple[bool, Any]:
@@ -130,7 +144,11 @@ def _schedule(algorithms: Sequence[Algorithm[R]], backend: Backend, on_done: Cal
             outs = yield Call("relevance", ([(r.query, r.doc) for _, _, r in pairs],))
             _fill(pairs, list(outs), answers)
         for max_new, group in _by_max_tokens(_of_kind(pending, order, GenerateRequest)).items():
-            outs = yield Call("generate", ([r.prompt for _, _, r in group], max_new))
+            prompts = [r.prompt for _, _, r in group]
+            if all(r.sampling.greedy for _, _, r in group):  # greedy: the call every backend takes
+                outs = yield Call("generate", (prompts, max_new))
+            else:
+                outs = yield Call("generate", (prompts, max_new), {"sampling": [r.sampling for _, _, r in group]})
             _fill(group, outs, answers)
         if tokens is not None:
             _count_tokens(backend, pending, answers, tokens)

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 
 from ..backends.base import Capability, ScoreRequest
 from ..errors import ConfigError
+from ..options import option
 from ..prompts.template import TemplateSchema
 from ..types import Doc, Query, Ranking
-from .base import QueryContext, Strategy, register_strategy
+from .base import QueryContext, Strategy, TrainingPrompt, register_strategy
 from .chunking import ChunkingParams
 from .lockstep import Algorithm
 from .scoring import flatten_choices, relevance_score
@@ -25,14 +26,12 @@ from .scoring import flatten_choices, relevance_score
 
 @dataclass
 class PointwiseParams(ChunkingParams):
-    mode: str = ""  # "logodds" | "expected"; empty = the template's default
-    max_doc_tokens: int | None = 512
-    instruction: str = ""  # fills the template's {instruction}; empty = the template's default
-
-    def validate(self) -> None:
-        if self.mode not in ("", "logodds", "expected"):
-            raise ConfigError(f"pointwise mode must be 'logodds' or 'expected', not {self.mode!r}")
-        self.validate_chunking()
+    mode: str = option("", choices=("", "logodds", "expected"),
+                       help="logodds: log p(top label) - log p(bottom label); expected: expected label value; "
+                            "empty: the template's default")
+    max_doc_tokens: int | None = option(512, bounds=(1, None), help="document tokens kept in the prompt (none: all)")
+    instruction: str = option("", help="fills the template's {instruction} (Qwen3-Reranker's task line); "
+                                       "empty: the template's default")
 
 
 @register_strategy
@@ -43,6 +42,7 @@ class Pointwise(Strategy):
                                                    "prefix": {"query"}}, needs_choices=True)
     Params = PointwiseParams
     pointwise_like = True
+    training_objective = "pointwise"
 
     def __init__(self, template, params=None):
         super().__init__(template, params)
@@ -63,6 +63,13 @@ class Pointwise(Strategy):
                                               instruction=self.instruction), self.choices)
             for d in docs
         ]
+
+    def training_prompt(self, query: Query, docs: Sequence[Doc], order: Sequence[int],
+                        ctx: QueryContext) -> TrainingPrompt:
+        """The document's prompt; the top label's answers mean relevant, the bottom label's not."""
+        labels = {float(k): v for k, v in self.template.choices.items()}
+        return TrainingPrompt(self.requests(query, docs[:1], ctx)[0].prompt, positive=tuple(labels[max(labels)]),
+                              negative=tuple(labels[min(labels)]))
 
     def algorithm(self, query: Query, docs: Sequence[Doc], ctx: QueryContext) -> Algorithm[Ranking]:
         logprobs = yield self.requests(query, docs, ctx)

@@ -124,3 +124,30 @@ def test_arerank_runs_on_the_event_loop_and_matches_rerank(stub):
     assert r._aio._batcher is None  # the native async path, not the worker thread
     assert 1 < s.max_in_flight <= 4
     r.close()
+
+
+def test_async_generation_sends_the_strategys_sampling_as_the_blocking_path(stub):
+    """GroupRank's seeded sampling reaches agenerate's request bodies exactly as it reaches generate's."""
+    import json
+    import re
+
+    seen: list[tuple[str, tuple]] = []
+
+    def comp(body):
+        seen.append((body["prompt"], (body.get("temperature"), body.get("top_p"), body.get("seed"))))
+        labels = re.findall(r"^\[(\d+)\]\. (\w+)", body["prompt"], flags=re.M)
+        text = json.dumps({f"[{k}]": len(doc) for k, doc in labels})
+        return 200, {"choices": [{"text": text}], "usage": {"prompt_tokens": 3, "completion_tokens": 9}}, {}
+
+    s = stub(route(comp))
+    r = Reranker("grouprank-smollm2-135m", backend="openai", model="stub-model", base_url=s.url, tokenizer="server",
+                 endpoint="completions", group_size=2, seed=7)
+    docs = ["a", "bbbbbbb", "ccc", "dddddddddd"]
+    sync = r.rerank("q", docs)
+    sync_bodies, seen[:] = sorted(seen), []
+    got = asyncio.run(r.arerank("q", docs))
+    assert r._aio._batcher is None  # the native async path
+    assert got.docids == sync.docids == ["3", "1", "2", "0"]
+    assert sorted(seen) == sync_bodies
+    assert {b[1][:2] for b in seen} == {(0.3, 0.8)} and len({b[1][2] for b in seen}) == len(seen) > 1
+    r.close()

@@ -2,8 +2,8 @@
 
 Requests are queued from the event loop; a worker thread takes everything waiting (up to
 ``max_batch_requests`` requests / ``max_batch_documents`` documents), calls ``rerank_many`` once, and
-hands each request its ranking. A full queue raises :class:`Overloaded` instead of growing. The same
-batcher serves ``Reranker.arerank`` for local backends (:mod:`rerankkit.aio`).
+hands each request its ranking. A full queue raises :class:`Overloaded` instead of growing. It serves the
+server (:mod:`rerankkit.server`) and ``Reranker.arerank`` for local backends (:mod:`rerankkit.aio`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..types import Doc, Query, Ranking
+from .types import Doc, Query, Ranking
 
 log = logging.getLogger(__name__)
 
