@@ -28,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def render(args: argparse.Namespace) -> int:
     from ..backends.base import without_breaks
     from ..reranker import Reranker
-    from ..strategies.lockstep import GenerateRequest
+    from ..strategies.lockstep import GenerateRequest, PairRequest, render_request
     from ..types import Query, as_doc
 
     load_presets_files(args.presets)
@@ -39,6 +39,9 @@ def render(args: argparse.Namespace) -> int:
         requests = reranker.strategy.first_requests(query, docs, _NoTokenizer())
         for i, req in enumerate(requests, 1):
             print(f"=== request {i}/{len(requests)} {_what(req, GenerateRequest)}")
+            if isinstance(req, PairRequest):
+                print(f"--- query\n{req.query}\n--- document\n{req.doc}")
+                continue
             prompt = _prompt_of(req)
             if isinstance(prompt, str):
                 print(prompt)
@@ -53,8 +56,7 @@ def render(args: argparse.Namespace) -> int:
         requests = reranker.strategy.first_requests(query, docs, backend)
         for i, req in enumerate(requests, 1):
             print(f"=== request {i}/{len(requests)} {_what(req, GenerateRequest)}")
-            prompt = _prompt_of(req)
-            print(without_breaks(prompt if isinstance(prompt, str) else backend.render(prompt)))
+            print(render_request(backend, req))
     finally:
         reranker.close()
     return 0
@@ -70,6 +72,8 @@ def _what(req, generate_cls) -> str:
         return f"(generate, max_new_tokens={req.max_new_tokens})"
     if hasattr(req, "text"):
         return "(embed)"
+    if hasattr(req, "doc"):
+        return "(relevance of a query-document pair)"
     return f"(score choices: {', '.join(repr(c) for c in req.choices)})"
 
 

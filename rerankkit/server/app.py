@@ -1,7 +1,9 @@
-"""The FastAPI app: ``POST /v1/rerank`` and ``/v2/rerank``, ``GET /health`` and ``GET /v1/models``.
+"""The FastAPI app: ``POST /v1/rerank``, ``/v2/rerank`` and ``/rerank`` (Cohere/Jina/vLLM shape, or TEI's
+when the body has ``texts``), ``POST /score`` and ``/v1/score`` (vLLM), ``GET /health`` and ``GET /v1/models``.
 
 ``create_app(reranker, config)`` takes any :class:`~rerankkit.Reranker` (tests pass one over the
-oracle backend). Requests are validated (:mod:`.protocol`), then micro-batched (:mod:`.batcher`).
+oracle backend). Requests are validated (:mod:`.protocol`, :mod:`.shapes`), then micro-batched
+(:mod:`rerankkit.batching`). Every reply carries its token usage (in the body, and in ``x-compute-tokens``).
 """
 
 # no `from __future__ import annotations`: FastAPI reads the (locally imported) Request annotation
@@ -13,11 +15,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from .._lazy import require
-from ..errors import RerankkitError
+from ..batching import MicroBatcher, Overloaded
+from ..errors import InputError, RerankkitError
 from ..reranker import Reranker
-from .batcher import MicroBatcher, Overloaded
 from .config import ServerConfig
-from .protocol import RequestError, build_response, error_body, parse_request
+from .handlers import Handlers, is_tei
+from .protocol import RequestError, error_body, token_usage
+from .shapes import tei_error
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +35,8 @@ def create_app(reranker: Reranker, config: ServerConfig | None = None) -> Any:
 
     cfg = config or ServerConfig()
     batcher = MicroBatcher(reranker.rerank_many, cfg.max_batch_requests, cfg.max_batch_documents,
-                           cfg.max_queue_requests, cfg.max_queue_documents)
+                           cfg.max_queue_requests, cfg.max_queue_documents, count_tokens=True)
+    handlers = Handlers(batcher, reranker.strategy, cfg)
     started = int(time.time())
 
     @contextlib.asynccontextmanager
@@ -81,37 +86,60 @@ def create_app(reranker: Reranker, config: ServerConfig | None = None) -> Any:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    async def rerank(request: Request, version: str) -> JSONResponse:
+    async def answer(request: Request, handle: Any, is_tei: Any = None) -> JSONResponse:
+        """Validate, rerank and reply; every refusal in the request shape's own error format.
+
+        ``handle(body) -> (reply, batch results)``; ``is_tei(body)`` says whether the body is TEI's shape."""
+        tei = False
+
+        def fail(status: int, message: str, kind: str = "invalid_request_error",
+                 headers: dict[str, str] | None = None) -> JSONResponse:
+            if tei:
+                status = 429 if status == 503 else status
+                return JSONResponse(tei_error(status, message), status_code=status, headers=headers)
+            return refuse(status, message, kind, headers)
+
         try:
             check_key(request)
-            job = parse_request(await read_body(request), cfg)
-            result = await batcher.submit(job.query, job.docs)
+            raw = await read_body(request)
+            tei = bool(is_tei and is_tei(raw))
+            body, results = await handle(raw, tei)
         except RequestError as exc:
-            headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-            return refuse(exc.status, exc.message, exc.kind, headers)
+            return fail(exc.status, exc.message, exc.kind, {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None)
         except Overloaded as exc:
-            return refuse(503, f"server overloaded: {exc}; retry later", "overloaded_error", {"Retry-After": "1"})
+            return fail(503, f"server overloaded: {exc}; retry later", "overloaded_error", {"Retry-After": "1"})
+        except InputError as exc:
+            return fail(413 if tei else 400, str(exc))
         except RerankkitError as exc:
-            return refuse(400, str(exc))
+            return fail(424 if tei else 400, str(exc))
         except Exception:
             log.exception("rerank failed")
-            return refuse(500, "internal error while reranking (see the server log)", "server_error")
-        meta = {"rerankkit": {"batch_requests": result.batch_requests, "queue_ms": round(result.queue_s * 1e3, 2),
-                              "compute_ms": round(result.compute_s * 1e3, 2),
-                              "truncated_docs": int(result.ranking.metadata.get("truncated_docs", 0))}}
-        return JSONResponse(build_response(job, result.ranking, cfg, version, meta))
+            return fail(500, "internal error while reranking (see the server log)", "server_error")
+        n_in, n_out = token_usage([r.ranking for r in results])
+        headers = {"x-compute-tokens": str(n_in + n_out),
+                   "x-queue-time": str(round(max(r.queue_s for r in results) * 1e3, 2)),
+                   "x-inference-time": str(round(max(r.compute_s for r in results) * 1e3, 2))}
+        return JSONResponse(body, headers=headers)
 
     @app.post("/v1/rerank")
     async def rerank_v1(request: Request) -> JSONResponse:
-        return await rerank(request, "1")
+        return await answer(request, handlers.rerank("1"))
 
     @app.post("/v2/rerank")
     async def rerank_v2(request: Request) -> JSONResponse:
-        return await rerank(request, "2")
+        return await answer(request, handlers.rerank("2"))
 
     @app.post("/rerank")
     async def rerank_plain(request: Request) -> JSONResponse:
-        return await rerank(request, "1")
+        return await answer(request, handlers.rerank("1"), is_tei)  # TEI's shape has "texts", not "documents"
+
+    @app.post("/score")
+    async def score(request: Request) -> JSONResponse:
+        return await answer(request, handlers.score)
+
+    @app.post("/v1/score")
+    async def score_v1(request: Request) -> JSONResponse:
+        return await answer(request, handlers.score)
 
     @app.get("/health")
     async def health() -> JSONResponse:
@@ -132,3 +160,4 @@ def create_app(reranker: Reranker, config: ServerConfig | None = None) -> Any:
         return JSONResponse({"object": "list", "data": [card]})
 
     return app
+

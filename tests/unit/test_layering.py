@@ -16,7 +16,7 @@ LAYERS = [
     {"prompts"},
     {"strategies", "reps"},
     {"overrides", "presets", "data"},
-    {"reranker", "eval", "retrievers", "executors"},
+    {"reranker", "aio", "batching", "eval", "retrievers", "executors"},
     {"train", "bench", "robustness", "server", "integrations"},
     {"cli"},
     {"__init__", "__main__"},
