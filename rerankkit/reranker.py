@@ -15,6 +15,7 @@ from .presets import RERANKER_PRESETS
 from .prompts.template import load_template
 from .spec import RerankerSpec
 from .strategies import STRATEGIES, Strategy
+from .text import repair_items, restore
 from .types import Doc, Query, Ranking, Run, as_doc
 
 if TYPE_CHECKING:
@@ -78,7 +79,10 @@ class Reranker:
             return []
         pairs = [(q if isinstance(q, Query) else Query(f"q{i}", _text(q)), [as_doc(d, j) for j, d in enumerate(ds)])
                  for i, (q, ds) in enumerate(items)]
-        return self.strategy.rerank_many(self.backend, pairs, on_query_done)
+        # lone surrogates (no UTF-8 encoding) become U+FFFD, counted as ranking.metadata["replaced_chars"]
+        clean, replaced = repair_items(pairs)
+        rankings = self.strategy.rerank_many(self.backend, clean, on_query_done)
+        return [restore(r, q, d, n) for r, (q, d), n in zip(rankings, pairs, replaced)]
 
     def rerank_run(
         self,

@@ -5,6 +5,7 @@ oracle backend). Requests are validated (:mod:`.protocol`), then micro-batched (
 """
 
 # no `from __future__ import annotations`: FastAPI reads the (locally imported) Request annotation
+import asyncio
 import contextlib
 import hmac
 import logging
@@ -13,11 +14,12 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from .._lazy import require
-from ..errors import RerankkitError
+from ..errors import InputError, RerankkitError
 from ..reranker import Reranker
 from .batcher import MicroBatcher, Overloaded
 from .config import ServerConfig
-from .protocol import RequestError, build_response, error_body, parse_request
+from .openapi import HEALTH_SCHEMA, MODELS_SCHEMA, plain_operation, rerank_operation
+from .protocol import RequestError, build_response, dump_json, error_body, parse_request
 
 log = logging.getLogger(__name__)
 
@@ -27,12 +29,18 @@ def create_app(reranker: Reranker, config: ServerConfig | None = None) -> Any:
     fastapi = require("fastapi", "server", "the rerank server")
     from starlette.exceptions import HTTPException as StarletteHTTPException
     from starlette.requests import Request
-    from starlette.responses import JSONResponse
+    from starlette.responses import JSONResponse as _StarletteJSON
+
+    class JSONResponse(_StarletteJSON):
+        def render(self, content: Any) -> bytes:  # an echoed lone surrogate must not fail the reply
+            return dump_json(content)
 
     cfg = config or ServerConfig()
     batcher = MicroBatcher(reranker.rerank_many, cfg.max_batch_requests, cfg.max_batch_documents,
                            cfg.max_queue_requests, cfg.max_queue_documents)
     started = int(time.time())
+    admitted = 0  # rerank requests being read, queued or run (bounded: see ServerConfig)
+    max_admitted = cfg.max_queue_requests + cfg.max_batch_requests
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:
@@ -44,7 +52,8 @@ def create_app(reranker: Reranker, config: ServerConfig | None = None) -> Any:
             # the HTTP server has stopped taking requests and waited for those in flight
             batcher.stop(cfg.graceful_timeout_s)
 
-    app = fastapi.FastAPI(title="rerankkit rerank server", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app = fastapi.FastAPI(title="rerankkit rerank server", lifespan=lifespan, docs_url=None, redoc_url=None,
+                          default_response_class=JSONResponse)
     app.state.batcher = batcher
     app.state.config = cfg
 
@@ -55,7 +64,7 @@ def create_app(reranker: Reranker, config: ServerConfig | None = None) -> Any:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         return refuse(exc.status_code, f"{exc.detail}: {request.method} {request.url.path}", "not_found_error"
-                      if exc.status_code == 404 else "invalid_request_error")
+                      if exc.status_code == 404 else "invalid_request_error", exc.headers)  # 405 keeps Allow
 
     def check_key(request: Request) -> None:
         if cfg.api_key is None:
@@ -82,45 +91,70 @@ def create_app(reranker: Reranker, config: ServerConfig | None = None) -> Any:
         return b"".join(chunks)
 
     async def rerank(request: Request, version: str) -> JSONResponse:
+        nonlocal admitted
+        if admitted >= max_admitted:
+            return refuse(503, f"server overloaded: {admitted} requests in progress (max_queue_requests + "
+                               f"max_batch_requests = {max_admitted}); retry later", "overloaded_error",
+                          {"Retry-After": "1"})
+        admitted += 1
+        reading = True
         try:
-            check_key(request)
-            job = parse_request(await read_body(request), cfg)
-            result = await batcher.submit(job.query, job.docs)
+            async with asyncio.timeout(cfg.request_timeout_s):
+                check_key(request)
+                body = await read_body(request)
+                reading = False
+                job = parse_request(body, cfg)
+                result = await batcher.submit(job.query, job.docs)
         except RequestError as exc:
             headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
             return refuse(exc.status, exc.message, exc.kind, headers)
         except Overloaded as exc:
             return refuse(503, f"server overloaded: {exc}; retry later", "overloaded_error", {"Retry-After": "1"})
-        except RerankkitError as exc:
+        except TimeoutError:
+            if reading:
+                return refuse(408, f"the request body did not arrive within request_timeout_s="
+                                   f"{cfg.request_timeout_s}", "timeout_error")
+            return refuse(503, f"no answer within request_timeout_s={cfg.request_timeout_s} (the server is busy); "
+                               "retry later", "timeout_error", {"Retry-After": "1"})
+        except InputError as exc:
             return refuse(400, str(exc))
+        except RerankkitError as exc:  # the backend or the server's setup, not the request
+            log.error("rerank failed: %s", exc)
+            return refuse(500, f"the reranker failed: {exc}", "server_error")
         except Exception:
             log.exception("rerank failed")
             return refuse(500, "internal error while reranking (see the server log)", "server_error")
+        finally:
+            admitted -= 1
         meta = {"rerankkit": {"batch_requests": result.batch_requests, "queue_ms": round(result.queue_s * 1e3, 2),
                               "compute_ms": round(result.compute_s * 1e3, 2),
-                              "truncated_docs": int(result.ranking.metadata.get("truncated_docs", 0))}}
+                              "truncated_docs": int(result.ranking.metadata.get("truncated_docs", 0)),
+                              "replaced_chars": int(result.ranking.metadata.get("replaced_chars", 0))}}
         return JSONResponse(build_response(job, result.ranking, cfg, version, meta))
 
-    @app.post("/v1/rerank")
+    rerank_doc = rerank_operation(cfg)
+
+    @app.post("/v1/rerank", openapi_extra=rerank_doc)
     async def rerank_v1(request: Request) -> JSONResponse:
         return await rerank(request, "1")
 
-    @app.post("/v2/rerank")
+    @app.post("/v2/rerank", openapi_extra=rerank_doc)
     async def rerank_v2(request: Request) -> JSONResponse:
         return await rerank(request, "2")
 
-    @app.post("/rerank")
+    @app.post("/rerank", openapi_extra=rerank_doc)
     async def rerank_plain(request: Request) -> JSONResponse:
         return await rerank(request, "1")
 
-    @app.get("/health")
+    @app.get("/health", openapi_extra=plain_operation(cfg, HEALTH_SCHEMA, {200: "serving",
+                                                                           503: "shutting down"}))
     async def health() -> JSONResponse:
         status = "ok" if batcher.accepting else "shutting down"
         body = {"status": status, "model": cfg.model_name, "queued_requests": batcher.queued,
                 "running_requests": batcher.running, "batches": batcher.batches, "completed": batcher.completed}
         return JSONResponse(body, status_code=200 if batcher.accepting else 503)
 
-    @app.get("/v1/models")
+    @app.get("/v1/models", openapi_extra=plain_operation(cfg, MODELS_SCHEMA, {200: "the served model"}, keyed=True))
     async def models(request: Request) -> JSONResponse:
         try:
             check_key(request)

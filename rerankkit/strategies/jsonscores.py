@@ -22,12 +22,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 _ANSWER = re.compile(r"<answer>(.*?)(?:</answer>|$)", re.DOTALL | re.IGNORECASE)
-_LABEL = re.compile(r"^\s*\[*\s*(?:doc(?:ument)?|passage|d|p|id)?[\s_#:-]*(\d{1,6})\s*\]*\s*$", re.IGNORECASE)
-# "key": value pairs inside a (possibly broken or truncated) object, for when json.loads fails
-_PAIR = re.compile(
-    r"""["']?\s*\[*\s*(?:doc(?:ument)?|passage|d|p|id)?[\s_#-]*(\d{1,6})\s*\]*\s*["']?\s*:\s*["']?\s*(-?\d+(?:\.\d+)?)""",
-    re.IGNORECASE,
-)
+# No two neighbouring parts of these patterns can match the same character, so a reply of long runs
+# of spaces or brackets is read in linear time (overlapping ``\s*`` parts made it O(n^4): minutes).
+_LABEL = re.compile(r"^[\s\[]*(?:(?:doc(?:ument)?|passage|d|p|id)[\s_#:-]*|[_#:-][\s_#:-]*)?(\d{1,6})[\s\]]*$",
+                    re.IGNORECASE)
+# "key": value pairs inside a (possibly broken or truncated) object, for when json.loads fails; the
+# label is the number right before the colon (whatever names it: "[3]", 'Doc 3', 3)
+_PAIR = re.compile(r"""(?<![\d.])(\d{1,6})[\s\]]*(?:["'][\s\]]*)?:\s*(?:["']\s*)?(-?\d+(?:\.\d+)?)""")
 _NUMBER = re.compile(r"^\s*(-?\d+(?:\.\d+)?)")
 _ID_KEYS = ("id", "doc", "docid", "doc_id", "document", "passage", "index", "label")
 _SCORE_KEYS = ("score", "relevance", "value", "rating", "usefulness")
@@ -155,7 +156,7 @@ def _read_object(chunk: str) -> tuple[list[tuple[str, Any]], str] | None:
     """(key, value) pairs from one object: strict JSON first, then a lenient scan of ``"k": number``."""
     try:
         value = json.loads(chunk)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: thousands of nested brackets
         # a number that runs to the very end of a cut-off reply may itself be cut ("10" -> "1"): skip it
         pairs = [(m.group(1), m.group(2)) for m in _PAIR.finditer(chunk) if m.end() < len(chunk.rstrip())]
         return (pairs, "repaired") if pairs else None
