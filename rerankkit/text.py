@@ -4,8 +4,10 @@ A Python ``str`` may hold a lone surrogate (``"\\ud800"``): JSON allows the esca
 ``errors="surrogateescape"`` turns undecodable bytes into them. It has no UTF-8 encoding, so
 tokenizers, HTTP clients and file writers fail on it. rerankkit's convention (as for undecodable
 bytes in data files) is to replace each one by U+FFFD, the character a UTF-8 decoder gives for bad
-bytes, and to count the replacements where the caller can see them (``replaced_chars``). Ids are
-never changed: only the text a model reads.
+bytes, and to count the replacements where the caller can see them (``replaced_chars``): the
+reranker (query and document texts; ids and the caller's objects are returned unchanged), the
+retriever (queries at search time; documents, ids included, when indexed, as they are stored) and
+the server (``meta.warnings`` names the texts).
 """
 
 from __future__ import annotations
