@@ -114,8 +114,14 @@ def register_preset_file(
         if not isinstance(table, dict):
             raise ConfigError(f"{p}: {name!r} must be a table of preset fields")
         table = dict(table)
-        aliases = tuple(table.pop("aliases", ()))
-        registry.register(name, from_dict(table, name=name), aliases)
+        aliases = table.pop("aliases", [])
+        if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
+            raise ConfigError(f"{p}: {name!r}: aliases must be a list of names, not {aliases!r:.60}")
+        try:
+            spec = from_dict(table, name=name)
+        except ConfigError as exc:
+            raise ConfigError(f"{p}: {exc}") from None
+        registry.register(name, spec, tuple(aliases))
         added.append(name)
     return added
 

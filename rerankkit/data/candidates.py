@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from ..text import lone_surrogates
 from ..types import Doc, Query, Ranking, Run, ScoredDoc
 from .io import DecodeStats, iter_lines, json_object
 
@@ -49,7 +50,8 @@ def _records(path: Path, stats: DecodeStats) -> Iterator[tuple[str, Mapping[str,
         return
     if first.lstrip().startswith("["):  # a JSON array, possibly spread over many lines
         text = "\n".join([first, *lines])
-        data = json_object('{"records": ' + text + "}", str(path))["records"]
+        # wrapped in an object (no newline added), so a syntax error's line is the file's
+        data = json_object('{"records": ' + text + "}", str(path), whole_file=True)["records"]
         if not isinstance(data, list):
             raise InputError(f"{path}: expected a JSON array of records")
         for i, rec in enumerate(data):
@@ -139,5 +141,9 @@ def write_candidates(run: Run, path: str | Path) -> Path:
                  "qid": qid, "rank": i, "score": s}
                 for i, (sd, s) in enumerate(zip(r.docs, r.eval_scores()), 1)
             ]
-            f.write(json.dumps({"query": r.query.text, "qid": qid, "hits": hits}, ensure_ascii=False) + "\n")
+            record = {"query": r.query.text, "qid": qid, "hits": hits}
+            line = json.dumps(record, ensure_ascii=False)
+            if lone_surrogates(line):  # no UTF-8 for them: \u-escape this record, so it reads back the same
+                line = json.dumps(record)
+            f.write(line + "\n")
     return p

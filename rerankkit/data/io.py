@@ -94,13 +94,17 @@ class _DuplicateKey(ValueError):
 _DECODER = json.JSONDecoder(object_pairs_hook=_no_duplicate_keys)
 
 
-def json_object(text: str, where: str) -> dict[str, Any]:
+def json_object(text: str, where: str, whole_file: bool = False) -> dict[str, Any]:
     """The JSON object in ``text``; anything else (bad JSON, another type, a repeated key) is an
-    :class:`InputError` naming ``where`` (``file:line``)."""
+    :class:`InputError` naming ``where`` (``file:line``; with ``whole_file``, the line of a syntax error
+    is added to the file name)."""
     try:
         value = _DECODER.decode(text)
     except _DuplicateKey as exc:
         raise InputError(f"{where}: the key {exc.key!r} appears twice in one JSON object") from None
+    except json.JSONDecodeError as exc:
+        at = f"{where}:{exc.lineno}" if whole_file else where
+        raise InputError(f"{at}: not valid JSON: {exc.msg} (column {exc.colno})") from None
     except (ValueError, RecursionError) as exc:
         raise InputError(f"{where}: not valid JSON: {str(exc)[:200]}") from None
     if not isinstance(value, dict):

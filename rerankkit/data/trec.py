@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from ..text import lone_surrogates
 from ..types import Doc, Qrel, Query, Ranking, Run, ScoredDoc
 from .io import DecodeStats, iter_lines
 
@@ -165,6 +166,8 @@ def versions() -> dict[str, str]:
 def _word(s: str, what: str) -> str:
     if not s or any(c.isspace() for c in s):
         raise InputError(f"{what} {s!r} cannot be written to a TREC file (empty or contains whitespace)")
+    if lone_surrogates(s):
+        raise InputError(f"{what} {s!r} cannot be written to a TREC file (a lone UTF-16 surrogate is not text)")
     return s
 
 def _is_int(s: str) -> bool:

@@ -17,7 +17,7 @@ pytest.importorskip("torch")
 
 from rerankkit import Doc, Query, Reranker  # noqa: E402
 
-FUZZ = settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+FUZZ = settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                                                        HealthCheck.function_scoped_fixture])
 TINY = [  # (preset, overrides) over the tiny causal model
     ("pointwise-yes-no", {}),
@@ -83,7 +83,7 @@ def test_tiny_seq2seq_ranks_hostile_text(tiny_t5, query, texts):
     check(tiny_t5.rerank(query, texts), query, texts)
 
 
-@settings(max_examples=2, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+@settings(max_examples=1, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                                                  HealthCheck.function_scoped_fixture])
 @given(big=huge_text())
 def test_megabyte_texts_are_truncated_not_fatal(minilm, tiny_causal_dir, big):

@@ -14,7 +14,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 from hostile import hostile_text
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -27,7 +26,13 @@ _n = iter(range(10**9))
 
 
 def run_cli(capsys, argv: list[str]) -> tuple[int, str, str]:
-    rc = main(argv)
+    try:
+        rc = main(argv)
+    except SystemExit as exc:  # argparse's usage errors: exit 2 with one "error:" line
+        rc = exc.code
+        out, err = capsys.readouterr()
+        assert rc == 2 and "error:" in err and "Traceback" not in err, err
+        return rc, out, err
     out, err = capsys.readouterr()
     assert rc in (0, 2), (rc, err)
     if rc == 2:
@@ -39,9 +44,8 @@ def run_cli(capsys, argv: list[str]) -> tuple[int, str, str]:
 @FUZZ
 @given(query=hostile_text(), docs=st.lists(hostile_text(), min_size=1, max_size=3))
 def test_prompt_render_messages(capsys, query, docs):
-    argv = ["prompt", "render", "pointwise-yes-no", "--messages", "--query", query]
-    for d in docs:
-        argv += ["--doc", d]
+    argv = ["prompt", "render", "pointwise-yes-no", "--messages", f"--query={query}"]
+    argv += [f"--doc={d}" for d in docs]  # the = form: a value may start with "-"
     rc, out, _ = run_cli(capsys, argv)
     assert rc == 0 and out.startswith("=== request 1/")
     assert not any(0xD800 <= ord(c) <= 0xDFFF for c in out)  # lone surrogates were replaced

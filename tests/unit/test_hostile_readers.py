@@ -205,7 +205,7 @@ RECORD = st.fixed_dictionaries({"query": hostile_text(), "hits": st.lists(HIT, m
 # (kind, a function making the bad record's text from a good record)
 BAD_RECORDS = [
     ("not json", lambda r: "{" + json.dumps(r)),
-    ("an array", lambda r: json.dumps([r])),
+    ("an array", lambda r: json.dumps([1])),  # first in a JSONL file, it makes the file read as one JSON array
     ("no hits", lambda r: json.dumps({"query": r["query"]})),
     ("query type", lambda r: json.dumps({**r, "query": 7})),
     ("docid type", lambda r: json.dumps({**r, "hits": [{"docid": None}]})),
@@ -242,7 +242,7 @@ def test_candidate_files(tmp, records, bad, at, bom, crlf, array):
     if bad is not None:
         with pytest.raises(InputError, match=re.escape(str(path))) as err:
             read_candidates(path)
-        if not array:  # JSONL errors name the line
+        if not array and not (at == 0 and bad[0] == "an array"):  # JSONL errors name the line
             assert f"{path}:{at + 1}" in str(err.value)
         return
     run = read_candidates(path)
@@ -270,6 +270,7 @@ DOC = st.fixed_dictionaries({"_id": JSON_ID}, optional={"text": st.one_of(st.non
        bom=st.booleans(), crlf=st.booleans())
 def test_jsonl_corpus(tmp, docs, bad, at, bom, crlf):
     texts = [json.dumps(d) for d in docs]
+    docs = [json.loads(t) for t in texts]  # what the JSON says ("\ud800" "\udc00" side by side are a pair)
     at = min(at, len(texts))
     if bad is not None:
         texts.insert(at, bad[1])
@@ -287,6 +288,7 @@ def test_jsonl_corpus(tmp, docs, bad, at, bom, crlf):
 @given(qids=st.lists(ID, min_size=1, max_size=5), texts=st.data(), bom=st.booleans(), crlf=st.booleans())
 def test_jsonl_queries_refuse_repeated_ids(tmp, qids, texts, bom, crlf):
     rows = [json.dumps({"_id": q, "text": texts.draw(hostile_text())}) for q in qids]
+    qids = [json.loads(r)["_id"] for r in rows]
     path = write(tmp, [enc(r) for r in rows], bom, crlf, ".jsonl")
     if len(set(qids)) < len(qids):
         second = next(i for i, q in enumerate(qids) if q in qids[:i])
