@@ -39,8 +39,7 @@ def create_app(reranker: Reranker, config: ServerConfig | None = None) -> Any:
     batcher = MicroBatcher(reranker.rerank_many, cfg.max_batch_requests, cfg.max_batch_documents,
                            cfg.max_queue_requests, cfg.max_queue_documents)
     started = int(time.time())
-    admitted = 0  # rerank requests being read, queued or run (bounded: see ServerConfig)
-    max_admitted = cfg.max_queue_requests + cfg.max_batch_requests
+    admission = Admission(cfg.max_queue_requests + cfg.max_batch_requests)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Any) -> AsyncIterator[None]:
@@ -55,6 +54,7 @@ def create_app(reranker: Reranker, config: ServerConfig | None = None) -> Any:
     app = fastapi.FastAPI(title="rerankkit rerank server", lifespan=lifespan, docs_url=None, redoc_url=None,
                           default_response_class=JSONResponse)
     app.state.batcher = batcher
+    app.state.admission = admission
     app.state.config = cfg
 
     def refuse(status: int, message: str, kind: str = "invalid_request_error",
@@ -91,12 +91,10 @@ def create_app(reranker: Reranker, config: ServerConfig | None = None) -> Any:
         return b"".join(chunks)
 
     async def rerank(request: Request, version: str) -> JSONResponse:
-        nonlocal admitted
-        if admitted >= max_admitted:
-            return refuse(503, f"server overloaded: {admitted} requests in progress (max_queue_requests + "
-                               f"max_batch_requests = {max_admitted}); retry later", "overloaded_error",
+        if not admission.enter():
+            return refuse(503, f"server overloaded: {admission.count} requests in progress (max_queue_requests + "
+                               f"max_batch_requests = {admission.limit}); retry later", "overloaded_error",
                           {"Retry-After": "1"})
-        admitted += 1
         reading = True
         try:
             async with asyncio.timeout(cfg.request_timeout_s):
@@ -125,7 +123,7 @@ def create_app(reranker: Reranker, config: ServerConfig | None = None) -> Any:
             log.exception("rerank failed")
             return refuse(500, "internal error while reranking (see the server log)", "server_error")
         finally:
-            admitted -= 1
+            admission.leave()
         meta = {"rerankkit": {"batch_requests": result.batch_requests, "queue_ms": round(result.queue_s * 1e3, 2),
                               "compute_ms": round(result.compute_s * 1e3, 2),
                               "truncated_docs": int(result.ranking.metadata.get("truncated_docs", 0)),
@@ -150,7 +148,8 @@ def create_app(reranker: Reranker, config: ServerConfig | None = None) -> Any:
                                                                            503: "shutting down"}))
     async def health() -> JSONResponse:
         status = "ok" if batcher.accepting else "shutting down"
-        body = {"status": status, "model": cfg.model_name, "queued_requests": batcher.queued,
+        body = {"status": status, "model": cfg.model_name, "requests_in_progress": admission.count,
+                "queued_requests": batcher.queued,
                 "running_requests": batcher.running, "batches": batcher.batches, "completed": batcher.completed}
         return JSONResponse(body, status_code=200 if batcher.accepting else 503)
 
@@ -166,3 +165,23 @@ def create_app(reranker: Reranker, config: ServerConfig | None = None) -> Any:
         return JSONResponse({"object": "list", "data": [card]})
 
     return app
+
+
+class Admission:
+    """How many rerank requests are in progress (body being read, queued or running), up to ``limit``.
+
+    Only the event loop touches it, so no lock is needed.
+    """
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.count = 0
+
+    def enter(self) -> bool:
+        if self.count >= self.limit:
+            return False
+        self.count += 1
+        return True
+
+    def leave(self) -> None:
+        self.count -= 1

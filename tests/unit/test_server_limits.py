@@ -151,12 +151,11 @@ def test_admitted_requests_are_bounded_even_while_bodies_are_still_arriving():
     try:
         with ThreadPoolExecutor(2) as pool:
             slow = [pool.submit(httpx.post, s.url + "/v1/rerank", content=trickle(e), timeout=30) for e in releases]
-            deadline = time.monotonic() + 10
-            while True:
-                r = httpx.post(s.url + "/v1/rerank", json={"query": "q", "documents": DOCS}, timeout=30)
-                if r.status_code == 503 or time.monotonic() > deadline:
-                    break
-                time.sleep(0.05)
+            deadline = time.monotonic() + 20
+            while httpx.get(s.url + "/health").json()["requests_in_progress"] < 2:
+                assert time.monotonic() < deadline, "the two slow requests were never admitted"
+                time.sleep(0.02)
+            r = httpx.post(s.url + "/v1/rerank", json={"query": "q", "documents": DOCS}, timeout=30)
             assert r.status_code == 503 and r.headers["retry-after"] == "1"
             assert "max_queue_requests + max_batch_requests = 2" in r.json()["message"]
             for release, f in zip(releases, slow):  # one at a time: a queue of 1 holds them in turn
