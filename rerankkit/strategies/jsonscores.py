@@ -72,14 +72,17 @@ def read_reference_scores(reply: str | None, n: int) -> GroupScores:
     indexing, and keeps a NaN score; here both make the reply unreadable.)
     """
     text = reply if isinstance(reply, str) else ""
-    answer = re.search(r"<answer>(.*?)</answer>", text, re.DOTALL)
+    # Each pattern below can only match up to its closing token, so it searches the text only up to
+    # the last one: an unclosed "```json" before a long run of spaces otherwise backtracked for
+    # minutes (O(n^3)), and unclosed "{" or "<answer>" runs cost O(n^2). The matches are the same.
+    answer = re.search(r"<answer>(.*?)</answer>", text[: _through_last(text, "</answer>")], re.DOTALL)
     if answer:
         text = answer.group(1).strip()
-    fenced = _FENCED_JSON.findall(text)
+    fenced = _FENCED_JSON.findall(text[: _through_last(text, "```")])
     if fenced:
         body = fenced[-1].strip()
     else:
-        flat = _FLAT_OBJECT.findall(text)
+        flat = _FLAT_OBJECT.findall(text[: _through_last(text, "}")])
         if not flat:
             return GroupScores(n, readable=False)
         body = flat[-1].strip()
@@ -90,7 +93,7 @@ def read_reference_scores(reply: str | None, n: int) -> GroupScores:
     try:
         value = json.loads(body)
         pairs = list(dict(value).items())
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, RecursionError):  # RecursionError: thousands of nested brackets
         return GroupScores(n, readable=False)
     scores: dict[int, float] = {}
     for key, raw in pairs:
@@ -105,6 +108,12 @@ def read_reference_scores(reply: str | None, n: int) -> GroupScores:
             return GroupScores(n, readable=False)
         scores[label] = number
     return GroupScores(n, scores, source="json", readable=True)
+
+
+def _through_last(text: str, token: str) -> int:
+    """The end of the last ``token`` in ``text`` (0 when there is none)."""
+    i = text.rfind(token)
+    return i + len(token) if i >= 0 else 0
 
 
 def parse_group_scores(reply: str | None, n: int, low: float = 0.0, high: float = 10.0) -> GroupScores:

@@ -4,8 +4,9 @@ Extends the permutation fuzzing of ``test_listwise_permutation.py`` / ``test_jso
 comparison strategies and to degenerate replies (kilobytes of whitespace, brackets, digits or repeated
 labels — the shapes a small model falls into). Checks: a full permutation always; the ``unparsed`` counter
 of PRP/setwise equals the number of answers :func:`parse_label` reads nothing from; the GroupRank
-counters equal what :func:`parse_group_scores` reports group by group; parsers stay linear in the
-reply's length (the GroupRank key pattern used to backtrack for minutes on a run of spaces).
+counters equal what the GroupRank reader in use (``parse="reference"`` or ``"lenient"``) reports group by
+group; parsers stay linear in the reply's length (the lenient key pattern and the reference reader's
+code-fence pattern used to backtrack for minutes on a run of spaces).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from hypothesis import strategies as st
 
 from rerankkit import Reranker
 from rerankkit.backends.fake import ScriptedBackend
-from rerankkit.strategies.jsonscores import parse_group_scores
+from rerankkit.strategies.jsonscores import parse_group_scores, read_reference_scores
 from rerankkit.strategies.labels import LABELS, parse_label
 
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
@@ -29,7 +30,9 @@ LABEL_BITS = ("Passage A", "passage b", "Passage: C", "(B)", "B.", "Passage A or
 REPLY = st.lists(st.one_of(st.sampled_from(LABEL_BITS), hostile_text(max_size=30)), max_size=5).map(" ".join)
 DEGENERATE = [" " * 20_000, "\n" * 20_000, "[" * 20_000, "{" + " " * 20_000, "{" + "[" * 20_000, "9" * 20_000,
               "Passage " * 5_000, "passage:" * 5_000, '{"[1]": ' * 3_000, "{" + "doc " * 5_000, '"' * 20_000,
-              "<answer>" * 3_000, "{" + '"1": 5, ' * 3_000, "{" + "1:" * 10_000]
+              "<answer>" * 3_000, "{" + '"1": 5, ' * 3_000, "{" + "1:" * 10_000, "```json" + " " * 20_000,
+              "```json" + " " * 10_000 + "``" + " " * 10_000 + "```", "<answer>```json" + " " * 20_000 + "</answer>",
+              "```json\n" + "[" * 20_000 + "\n```", "{" * 20_000]
 
 
 @FUZZ
@@ -44,8 +47,9 @@ def test_parse_label_names_an_allowed_label_that_the_reply_mentions(reply, size)
 @pytest.mark.parametrize("reply", DEGENERATE, ids=[repr(d[:12]) for d in DEGENERATE])
 def test_degenerate_replies_are_read_in_linear_time(reply):
     parse_label(reply, LABELS[:3])
-    res = parse_group_scores(reply, 5)
-    assert set(res.scores) <= {1, 2, 3, 4, 5}
+    for read in (parse_group_scores, read_reference_scores):  # GroupRank's lenient and reference readers
+        res = read(reply, 5)
+        assert set(res.scores) <= {1, 2, 3, 4, 5}
 
 
 def _label_count(prompt: str) -> int:
@@ -90,10 +94,11 @@ JSON_REPLY = st.one_of(
 )
 
 
+@pytest.mark.parametrize("parse", ["reference", "lenient"])
 @FUZZ
 @given(replies=st.lists(JSON_REPLY, min_size=1, max_size=6), n=st.integers(1, 9), group_size=st.integers(2, 4),
        repeats=st.integers(1, 2))
-def test_grouprank_counters_match_the_parser(replies, n, group_size, repeats):
+def test_grouprank_counters_match_the_parser(parse, replies, n, group_size, repeats):
     asked: list[tuple[int, str]] = []
 
     def generate(prompt: str) -> str:
@@ -102,15 +107,17 @@ def test_grouprank_counters_match_the_parser(replies, n, group_size, repeats):
         return reply
 
     r = Reranker("grouprank-smollm2-135m", backend_instance=ScriptedBackend(generate=generate),
-                 group_size=group_size, repeats=repeats)
+                 group_size=group_size, repeats=repeats, parse=parse)
+    read = read_reference_scores if parse == "reference" else parse_group_scores
     docs = [f"doc{i}" for i in range(n)]
     ranking = r.rerank("q", docs)
     assert sorted(ranking.docids, key=int) == [str(i) for i in range(n)]
     m = ranking.metadata
     assert m["grouprank_groups"] == len(asked) == repeats * -(-n // group_size)
-    parsed = [parse_group_scores(reply, size) for size, reply in asked]
+    parsed = [read(reply, size) for size, reply in asked]
     assert m["grouprank_unparsed_groups"] == sum(not p.parsed for p in parsed)
     assert m["grouprank_missing_scores"] == sum(len(p.missing) for p in parsed if p.parsed)
     assert m["grouprank_extra_keys"] == sum(p.extra_keys for p in parsed if p.parsed)
     assert m["grouprank_clamped_scores"] == sum(p.clamped for p in parsed if p.parsed)
-    assert all(0 <= s <= 10 for p in parsed for s in p.scores.values())
+    if parse == "lenient":  # the reference reader keeps values as given; the lenient one clamps to the scale
+        assert all(0 <= s <= 10 for p in parsed for s in p.scores.values())
