@@ -121,3 +121,22 @@ def test_grouprank_counters_match_the_parser(parse, replies, n, group_size, repe
     assert m["grouprank_clamped_scores"] == sum(p.clamped for p in parsed if p.parsed)
     if parse == "lenient":  # the reference reader keeps values as given; the lenient one clamps to the scale
         assert all(0 <= s <= 10 for p in parsed for s in p.scores.values())
+
+
+FENCE_BITS = st.sampled_from(["```json", "```", "`", "{", "}", " ", "\n", "<answer>", "</answer>", '"[1]": 3',
+                              '"[2]": 7', "x", ","])
+
+
+@FUZZ
+@given(parts=st.lists(FENCE_BITS, max_size=12), n=st.integers(1, 3))
+def test_reference_reader_guard_changes_no_result(parts, n):
+    """Searching only up to the last closing token finds what the unguarded patterns find."""
+    from unittest import mock
+
+    from rerankkit.strategies import jsonscores
+
+    text = "".join(parts)
+    guarded = read_reference_scores(text, n)
+    with mock.patch.object(jsonscores, "_through_last", lambda t, token: len(t)):
+        unguarded = read_reference_scores(text, n)
+    assert guarded == unguarded
