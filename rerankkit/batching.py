@@ -38,7 +38,7 @@ class BatchResult:
     compute_s: float
 
 
-@dataclass
+@dataclass(eq=False)  # compared by identity (removal from the queue)
 class _Job:
     query: Query
     docs: Sequence[Doc]
@@ -114,7 +114,14 @@ class MicroBatcher:
             self._queue.append(job)
             self._queued_docs += len(docs)
             self._cond.notify()
-        return await job.future
+        try:
+            return await job.future
+        except asyncio.CancelledError:  # timed out or abandoned: free its queue slot if still waiting
+            with self._cond:
+                if job in self._queue:
+                    self._queue.remove(job)
+                    self._queued_docs -= len(docs)
+            raise
 
     # -- the worker thread -------------------------------------------------------------------------
     def _take(self) -> list[_Job] | None:

@@ -15,6 +15,7 @@ from .presets import RERANKER_PRESETS
 from .prompts.template import load_template
 from .spec import RerankerSpec
 from .strategies import STRATEGIES, Strategy
+from .text import repair_items, restore
 from .types import Doc, Query, Ranking, Run, as_doc
 
 if TYPE_CHECKING:
@@ -80,7 +81,11 @@ class Reranker:
         documents are cut or chunked; ``count_tokens``: record each ranking's input tokens."""
         if not items:
             return []
-        return self.strategy.rerank_many(self.backend, _as_items(items), on_query_done, policies, count_tokens)
+        pairs = _as_items(items)
+        # lone surrogates (no UTF-8 encoding) become U+FFFD, counted as ranking.metadata["replaced_chars"]
+        clean, replaced = repair_items(pairs)
+        rankings = self.strategy.rerank_many(self.backend, clean, on_query_done, policies, count_tokens)
+        return [restore(r, q, d, n) for r, (q, d), n in zip(rankings, pairs, replaced)]
 
     async def arerank(self, query: str | Query, docs: Sequence[str | Doc], top_k: int | None = None) -> Ranking:
         """:meth:`rerank` from an event loop (see :mod:`rerankkit.aio`: async HTTP for the openai backend,
@@ -90,7 +95,10 @@ class Reranker:
     async def arerank_many(self, items: Sequence[tuple[str | Query, Sequence[str | Doc]]],
                            policies: Sequence[Any] | None = None) -> list[Ranking]:
         """:meth:`rerank_many` from an event loop."""
-        return await self._runner().rerank_many(_as_items(items), policies)
+        pairs = _as_items(items)
+        clean, replaced = repair_items(pairs)
+        rankings = await self._runner().rerank_many(clean, policies)
+        return [restore(r, q, d, n) for r, (q, d), n in zip(rankings, pairs, replaced)]
 
     async def arerank_run(self, run: Run, depth: int | None = None, top_k: int | None = None) -> Run:
         """:meth:`rerank_run` from an event loop (the strategy's first-stage merge included)."""

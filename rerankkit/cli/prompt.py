@@ -29,12 +29,14 @@ def render(args: argparse.Namespace) -> int:
     from ..backends.base import without_breaks
     from ..reranker import Reranker
     from ..strategies.lockstep import GenerateRequest, PairRequest, render_request
+    from ..text import repair_text
     from ..types import Query, as_doc
 
     load_presets_files(args.presets)
     reranker = Reranker(args.preset, **parse_sets(args.overrides))
-    query = Query("q0", args.query)
-    docs = [as_doc(d, i) for i, d in enumerate(args.docs)]
+    # as the reranker does: lone surrogates (undecodable bytes in the shell's arguments) become U+FFFD
+    query = Query("q0", repair_text(args.query)[0])
+    docs = [as_doc(repair_text(d)[0], i) for i, d in enumerate(args.docs)]
     if args.messages:
         requests = reranker.strategy.first_requests(query, docs, _NoTokenizer())
         for i, req in enumerate(requests, 1):

@@ -30,7 +30,7 @@ from .template import Template
 _PH = r"\{[A-Za-z_][A-Za-z0-9_]*\}"
 _FIELD = re.compile(
     r"(?:\A|(?<=\n)|(?<=\x1f)|(?<=\} )|(?<=\}\" ))"  # a line start, a segment mark, or right after a value
-    r"(?P<desc>[A-Za-z][a-z]+(?: [A-Za-z][a-z]+){0,2})"
+    r"(?P<tag><)?(?P<desc>[A-Za-z][a-z]+(?: [A-Za-z][a-z]+){0,2})(?(tag)>)"  # "Query" or "<Query>"
     r"(?: (?P<lopen>[\[(]?)(?P<lab>[A-Z]|\{label\})(?P<lclose>[\])]?))?"
     r"(?P<sep>:[ \t]*\n|: ?| - )"
     rf"(?=\"?\x1f?{_PH}|\s*\Z)"  # a placeholder value follows, or nothing: an answer slot ending the part
@@ -177,6 +177,8 @@ def _rewrite_part(name: str, text: str, s: Structure, c: Choices) -> str:
 
 def _field(m: re.Match[str], casing: Callable[[str], str], c: Choices, at_end: bool) -> str:
     out = casing(m.group("desc"))
+    if m.group("tag"):
+        out = f"<{out}>"
     if m.group("lab"):
         out += " " + _label(m, c)
     sep = m.group("sep") if c.separator is None else c.separator

@@ -35,7 +35,8 @@ class Handlers:
             policy = request_policy(self.strategy, job.max_tokens_per_doc, job.max_chunks_per_doc,
                                     warnings=job.warnings)
             result = (await self._submit([(job.query, job.docs)], policy))[0]
-            counts = {k: int(result.ranking.metadata.get(k, 0)) for k in ("truncated_docs", "chunks", "chunked_docs")}
+            counts = {k: int(result.ranking.metadata.get(k, 0)) for k in ("truncated_docs", "chunks", "chunked_docs",
+                                                                            "replaced_chars")}
             meta = {"rerankkit": {"batch_requests": result.batch_requests, "queue_ms": round(result.queue_s * 1e3, 2),
                                   "compute_ms": round(result.compute_s * 1e3, 2), **counts}}
             return build_response(job, result.ranking, self.cfg, version, meta, self.strategy.score_scale), [result]

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..text import lone_surrogates
 from ..types import Doc, Query, Ranking
 from .config import ServerConfig
 
@@ -54,8 +55,8 @@ def parse_request(body: bytes, config: ServerConfig) -> RerankJob:
     """Validate a request body; raises :class:`RequestError` (400 or 413) naming what is wrong."""
     try:
         data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise RequestError(400, f"malformed JSON in the request body: {exc}") from None
+    except (ValueError, RecursionError) as exc:  # bad JSON or encoding, huge integers, deep nesting
+        raise RequestError(400, f"malformed JSON in the request body: {str(exc)[:200]}") from None
     if not isinstance(data, dict):
         raise RequestError(400, f"the request body must be a JSON object, not {type(data).__name__}")
     query = data.get("query")
@@ -78,19 +79,22 @@ def parse_request(body: bytes, config: ServerConfig) -> RerankJob:
                                 f"max_documents={config.max_documents}")
     docs = [Doc(str(i), _doc_text(d, i, config)) for i, d in enumerate(docs_in)]
     top_n = data.get("top_n")
+    if isinstance(top_n, float) and top_n.is_integer():  # JSON's 3.0 is the integer 3 (as in JSON Schema)
+        top_n = int(top_n)
     if top_n is not None and (isinstance(top_n, bool) or not isinstance(top_n, int) or top_n < 1):
-        raise RequestError(400, f"field 'top_n' must be a positive integer, not {top_n!r}")
+        raise RequestError(400, f"field 'top_n' must be a positive integer, not {_show(top_n)}")
     ret = data.get("return_documents", False)
     if ret is None:
         ret = False
     if not isinstance(ret, bool):
-        raise RequestError(400, f"field 'return_documents' must be true or false, not {ret!r}")
+        raise RequestError(400, f"field 'return_documents' must be true or false, not {_show(ret)}")
     model = data.get("model")
     if model is not None and not isinstance(model, str):
         raise RequestError(400, "field 'model' must be a string")
     warnings = [f"field {k!r} is not supported by this server and was ignored"
                 for k in sorted(set(data) - _FIELDS) if data[k] is not None and k in _IGNORED]
-    warnings += [f"unknown field {k!r} was ignored" for k in sorted(set(data) - _FIELDS - _IGNORED)]
+    warnings += [f"unknown field {_show(k)} was ignored" for k in sorted(set(data) - _FIELDS - _IGNORED)]
+    warnings += _surrogate_warnings(query, docs)
     return RerankJob(Query("q", query), docs, docs_in, top_n, ret, model, warnings,
                      positive_int(data, "max_tokens_per_doc"), positive_int(data, "max_chunks_per_doc"))
 
@@ -99,7 +103,7 @@ def positive_int(data: dict[str, Any], name: str) -> int | None:
     """``data[name]`` as a positive integer (None when absent); 400 otherwise."""
     v = data.get(name)
     if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
-        raise RequestError(400, f"field {name!r} must be a positive integer, not {v!r}")
+        raise RequestError(400, f"field {name!r} must be a positive integer, not {_show(v)}")
     return v
 
 
@@ -111,6 +115,32 @@ def _doc_text(d: Any, i: int, config: ServerConfig) -> str:
         raise RequestError(413, f"documents[{i}] has {len(text)} characters; the limit is "
                                 f"max_document_chars={config.max_document_chars}")
     return text
+
+
+def _surrogate_warnings(query: str, docs: list[Doc], shown: int = 5) -> list[str]:
+    """Name the texts whose lone surrogates the reranker replaces by U+FFFD (see :mod:`rerankkit.text`)."""
+    where = [(w, n) for w, n in [("query", lone_surrogates(query))]
+             + [(f"documents[{i}]", lone_surrogates(d.text)) for i, d in enumerate(docs)] if n]
+    if not where:
+        return []
+    total = sum(n for _, n in where)
+    names = ", ".join(w for w, _ in where[:shown]) + (f" and {len(where) - shown} more" if len(where) > shown else "")
+    return [f"{total} lone UTF-16 surrogate(s) (not valid Unicode) replaced by U+FFFD before ranking, in {names}"]
+
+
+def _show(value: Any, limit: int = 80) -> str:
+    """``repr(value)``, cut to ``limit`` characters (a client's value can be megabytes)."""
+    r = repr(value)
+    return r if len(r) <= limit else r[: limit - 3] + "..."
+
+
+def dump_json(content: Any) -> bytes:
+    """UTF-8 JSON; text that has no UTF-8 encoding (lone surrogates echoed back) is \\u-escaped instead."""
+    text = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode("ascii")
 
 
 def relevance_scores(ranking: Ranking, scale: str, score_scale: str = "logit") -> list[float]:

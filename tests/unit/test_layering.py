@@ -11,7 +11,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "rerankkit"
 LAYERS = [
     {"errors", "_version"},
     {"types", "options", "registry", "_lazy", "locations"},
-    {"_toml_spec", "spec", "models", "answer_cache"},
+    {"_toml_spec", "spec", "models", "answer_cache", "text"},
     {"backends"},
     {"prompts"},
     {"strategies", "reps"},
