@@ -21,7 +21,7 @@ from ..errors import InputError, RerankkitError
 from ..reranker import Reranker
 from .config import ServerConfig
 from .handlers import Handlers, is_tei
-from .openapi import HEALTH_SCHEMA, MODELS_SCHEMA, plain_operation, rerank_operation
+from .openapi import HEALTH_SCHEMA, MODELS_SCHEMA, plain_operation, rerank_operation, score_operation
 from .protocol import RequestError, dump_json, error_body, token_usage
 from .shapes import tei_error
 
@@ -160,11 +160,13 @@ def create_app(reranker: Reranker, config: ServerConfig | None = None) -> Any:
     async def rerank_plain(request: Request) -> JSONResponse:
         return await answer(request, handlers.rerank("1"), is_tei)  # TEI's shape has "texts", not "documents"
 
-    @app.post("/score")
+    score_doc = score_operation(cfg)
+
+    @app.post("/score", openapi_extra=score_doc)
     async def score(request: Request) -> JSONResponse:
         return await answer(request, handlers.score)
 
-    @app.post("/v1/score")
+    @app.post("/v1/score", openapi_extra=score_doc)
     async def score_v1(request: Request) -> JSONResponse:
         return await answer(request, handlers.score)
 

@@ -57,8 +57,41 @@ def rerank_request_schema(cfg: ServerConfig) -> dict[str, Any]:
             },
             "top_n": {"type": ["integer", "null"], "minimum": 1, "description": "how many results (default: all)"},
             "return_documents": {"type": ["boolean", "null"], "description": "echo each document in its result"},
+            "max_tokens_per_doc": {"type": ["integer", "null"], "minimum": 1,
+                                   "description": "cut each document to this many tokens (or chunk it)"},
+            "max_chunks_per_doc": {"type": ["integer", "null"], "minimum": 1,
+                                   "description": "score a long document by at most this many windows"},
         },
     }
+
+
+def score_request_schema(cfg: ServerConfig) -> dict[str, Any]:
+    """JSON Schema of a vLLM score request, one text against many (1:N).
+
+    The server also reads N:N pairs (``text_1`` a list as long as ``text_2``, for pointwise rerankers) and
+    the ``data_1``/``data_2`` and ``queries``/``documents`` spellings; JSON Schema cannot say "as long as",
+    so the schema describes the 1:N form every reranker serves."""
+    doc = {"type": "string", "maxLength": cfg.max_document_chars}
+    return {
+        "type": "object",
+        "required": ["text_1", "text_2"],
+        "properties": {
+            "model": {"type": ["string", "null"], "description": "ignored: the server serves one model"},
+            "text_1": {"type": "string", "minLength": 1, "maxLength": cfg.max_query_chars, "pattern": r"\S",
+                       "description": "the query"},
+            "text_2": {"anyOf": [doc, {"type": "array", "minItems": 1, "maxItems": cfg.max_documents, "items": doc}],
+                       "description": "the texts to score against text_1"},
+        },
+    }
+
+
+def score_response_schema() -> dict[str, Any]:
+    item = {"type": "object", "required": ["index", "object", "score"],
+            "properties": {"index": {"type": "integer", "minimum": 0}, "object": {"type": "string"},
+                           "score": {"type": "number"}}}
+    return {"type": "object", "required": ["id", "object", "model", "data", "usage"],
+            "properties": {"id": {"type": "string"}, "object": {"type": "string"}, "model": {"type": "string"},
+                           "data": {"type": "array", "items": item}, "usage": {"type": "object"}}}
 
 
 def rerank_response_schema() -> dict[str, Any]:
@@ -90,6 +123,20 @@ def rerank_operation(cfg: ServerConfig) -> dict[str, Any]:
                         "content": {"application/json": {"schema": rerank_request_schema(cfg)}}},
         "responses": responses,
     }
+
+
+def score_operation(cfg: ServerConfig) -> dict[str, Any]:
+    """``openapi_extra`` for a score route (vLLM's ``/score``): one score per pair, in input order."""
+    responses: dict[int | str, Any] = {
+        200: {"description": "one score per pair, in input order",
+              "content": {"application/json": {"schema": score_response_schema()}}},
+        **error_responses(400, 408, 413, 503),
+    }
+    if cfg.api_key is not None:
+        responses.update(error_responses(401))
+    return {"requestBody": {"required": True,
+                            "content": {"application/json": {"schema": score_request_schema(cfg)}}},
+            "responses": responses}
 
 
 def plain_operation(cfg: ServerConfig, body: dict[str, Any], statuses: dict[int, str],

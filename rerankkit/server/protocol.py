@@ -102,6 +102,8 @@ def parse_request(body: bytes, config: ServerConfig) -> RerankJob:
 def positive_int(data: dict[str, Any], name: str) -> int | None:
     """``data[name]`` as a positive integer (None when absent); 400 otherwise."""
     v = data.get(name)
+    if isinstance(v, float) and v.is_integer():  # JSON's 3.0 is the integer 3 (as in JSON Schema)
+        v = int(v)
     if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
         raise RequestError(400, f"field {name!r} must be a positive integer, not {_show(v)}")
     return v

@@ -160,6 +160,8 @@ def parse_score(body: bytes, config: ServerConfig, pointwise_like: bool) -> Scor
                                 f"'{keys[0]}' (1:N) or as many as '{keys[1]}' (N:N)")
     if len(right) > config.max_documents:
         raise RequestError(413, f"{len(right)} pairs in one request; the limit is max_documents={config.max_documents}")
+    if not all(q.strip() for q in left):
+        raise RequestError(400, f"field {keys[0]!r} must hold a non-whitespace character (each query)")
     pairs = [(_text(q, f"{keys[0]}[{i}]", config.max_query_chars, "max_query_chars"),
               _text(d, f"{keys[1]}[{i}]", config.max_document_chars, "max_document_chars"))
              for i, (q, d) in enumerate(zip(left, right))]
