@@ -139,8 +139,13 @@ def template_names() -> list[str]:
     return sorted(p.stem for p in TEMPLATE_DIR.glob("*.yaml"))
 
 
-@lru_cache(maxsize=256)
 def _load_file(path: Path) -> Template:
+    st = path.stat()
+    return _load_file_version(path, st.st_mtime_ns, st.st_size)  # an edited file is read again
+
+
+@lru_cache(maxsize=256)
+def _load_file_version(path: Path, mtime_ns: int, size: int) -> Template:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:

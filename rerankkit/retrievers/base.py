@@ -50,6 +50,11 @@ class Engine(ABC):
         self.params = params
         self.p: Any = params  # the same, typed by each engine as its own Params
 
+    def index_identity(self) -> dict[str, Any]:
+        """What else decides the index files beyond ``index_params``' values (a named template's text, the
+        dtype ``auto`` resolves to): part of the index key, so a change rebuilds instead of reusing."""
+        return {}
+
     @abstractmethod
     def build(self, docs: Sequence[Doc], path: Path, progress: bool = False) -> dict[str, Any]:
         """Write the index for ``docs`` (in order) into the empty folder ``path``; return build facts."""

@@ -67,6 +67,25 @@ class PromptRepsEngine(Engine):
         self._encoder: Any = None
         self._index: Any = None
 
+    def index_identity(self) -> dict[str, Any]:
+        """The template's text (not only its name) and the dtype ``auto`` resolves to on this machine."""
+        import hashlib
+        import json
+
+        from ..backends.precision import resolve_dtype
+        from ..prompts.template import load_template
+
+        t = load_template(self.p.template)
+        text = json.dumps({"parts": dict(t.parts), "choices": {k: list(v) for k, v in t.choices.items()},
+                           "extra": dict(t.extra)}, sort_keys=True, default=str)
+        device = self.p.device or "auto"
+        if device == "auto" and str(self.p.dtype).lower() == "auto":
+            from .._lazy import require
+
+            device = "cuda" if require("torch", "promptreps", "PromptReps").cuda.is_available() else "cpu"
+        return {"template_sha256": hashlib.sha256(text.encode()).hexdigest()[:16],
+                "dtype_resolved": resolve_dtype(self.p.dtype, device).name}
+
     def _backend_options(self) -> dict[str, Any]:
         opts: dict[str, Any] = {"dtype": self.p.dtype, "batch_size": self.p.batch_size, "device": self.p.device}
         if self.p.threads:

@@ -91,7 +91,7 @@ class Retriever:
             stats.replaced_chars += getattr(decode, "replaced", 0) - before
         if not docs:
             raise InputError("the corpus is empty: nothing to index")
-        settings = {k: self.spec.params[k] for k in self.engine.index_params}
+        settings = _settings(self.spec.params, self.engine)
         key = index_key(self.spec.engine, settings, stats.fingerprint)
         folder = self.cache_dir / "indexes" / self.spec.engine / key
         manifest, reason = check_index(folder, key, self.verify)
@@ -150,9 +150,13 @@ class Retriever:
             raise DataNotFoundError(f"no usable index at {folder}: {reason}; build it with Retriever(...).index(corpus)")
         spec = RetrieverSpec.from_dict(manifest["spec"])
         r = cls(spec, cache_dir=folder.parent.parent.parent, verify=verify, **search_overrides)
-        settings = {k: r.spec.params[k] for k in r.engine.index_params}
+        settings = _settings(r.spec.params, r.engine)
         if settings != manifest["settings"]:
-            raise InputError(f"overrides {sorted(search_overrides)} change the index settings of {folder}")
+            changed = sorted(k for k in settings.keys() | manifest["settings"].keys()
+                             if settings.get(k) != manifest["settings"].get(k))
+            raise InputError(f"the index at {folder} was built with other settings ({', '.join(changed)} differ: "
+                             f"overrides {sorted(search_overrides)}, or a changed template/dtype); rebuild it with "
+                             "Retriever(...).index(corpus)")
         docs = read_store(folder)
         stats = CorpusStats(n_docs=len(docs), fingerprint=manifest["corpus"]["fingerprint"])
         r._open(folder, docs, stats, manifest, reused=True)
@@ -224,6 +228,13 @@ class Retriever:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _settings(params: Mapping[str, Any], engine: Any) -> dict[str, Any]:
+    """The values that decide an index's files: the engine's ``index_params`` and its ``index_identity()``."""
+    settings = {k: params[k] for k in engine.index_params}
+    identity = engine.index_identity()
+    return {**settings, "identity": identity} if identity else settings
 
 
 def resolve_retriever_spec(name_or_spec: str | RetrieverSpec, overrides: Mapping[str, Any] | None = None

@@ -55,3 +55,19 @@ def test_bad_settings():
         Retriever("promptreps-smollm2-135m", mode="colbert")
     with pytest.raises(ConfigError, match="model"):
         Retriever("promptreps-smollm2-135m", model="")
+
+
+def test_a_changed_template_text_rebuilds_the_index(tiny_causal_dir, tmp_path):
+    from pathlib import Path
+
+    import rerankkit.prompts
+
+    packaged = Path(rerankkit.prompts.__file__).parent / "templates" / "promptreps.yaml"
+    path = tmp_path / "my-reps.yaml"
+    path.write_text(packaged.read_text())
+    kw = dict(model=str(tiny_causal_dir), dtype="fp32", cache_dir=tmp_path / "cache", template=str(path))
+    first = Retriever("promptreps-smollm2-135m", **kw).index(CORPUS[:2])
+    assert Retriever("promptreps-smollm2-135m", **kw).index(CORPUS[:2]).reused
+    path.write_text(packaged.read_text().replace("one word", "one single word"))
+    changed = Retriever("promptreps-smollm2-135m", **kw).index(CORPUS[:2])
+    assert not changed.reused and changed.path != first.path  # same name, new wording: a new index
