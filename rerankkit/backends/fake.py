@@ -173,7 +173,7 @@ class OracleBackend(BackendBase):
             return json.dumps({lbl: round(10 * max(rel, 0) / self._max_rel) for lbl, _, rel in docs})
         if " > " in text or "[] >" in text:
             return " > ".join(lbl for lbl, _, _ in ranked)
-        return ranked[0][0] if ranked else ""
+        return _continuing(text, ranked[0][0]) if ranked else ""
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """A 2-d embedding whose angle grows as relevance falls (relevance must be in [0, 3]).
@@ -189,6 +189,15 @@ class OracleBackend(BackendBase):
             vecs.append([math.cos(a), math.sin(a)])
         self.usage.add(len(texts), sum(self.count_tokens(texts)))
         return np.asarray(vecs, dtype=np.float32)
+
+
+def _continuing(prompt: str, reply: str) -> str:
+    """``reply`` as the continuation of a prompt whose assistant turn already starts with its first word
+    (``"Passage A"`` after a pre-filled ``" Passage:"`` is ``" A"``)."""
+    head, _, rest = reply.partition(" ")
+    if rest and prompt.rstrip().rstrip(":").endswith(head):
+        return " " + rest
+    return reply
 
 
 def _label_value(choice: str) -> float | None:

@@ -13,7 +13,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     psub.required = True
     r = psub.add_parser("render", help="print the exact text the model sees for a query and documents",
                         description="Build the strategy's first round of requests for the query and documents "
-                                    "and print each as the backend renders it (chat template applied). "
+                                    "and print each as the backend renders it (chat template applied; for a "
+                                    "seq2seq model, its encoder and decoder inputs separately). "
                                     "Loads the backend's model/tokenizer unless --messages is given.")
     r.add_argument("preset")
     r.add_argument("--query", "-q", required=True)
@@ -53,7 +54,15 @@ def render(args: argparse.Namespace) -> int:
         for i, req in enumerate(requests, 1):
             print(f"=== request {i}/{len(requests)} {_what(req, GenerateRequest)}")
             prompt = _prompt_of(req)
-            print(prompt if isinstance(prompt, str) else backend.render(prompt))
+            if isinstance(prompt, str):
+                print(prompt)
+                continue
+            parts = backend.render_inputs(prompt) if hasattr(backend, "render_inputs") else {}
+            if len(parts) > 1:  # a seq2seq model: what its encoder reads, then how its decoder starts
+                for name, text in parts.items():
+                    print(f"--- {name} input\n{text}")
+            else:
+                print(backend.render(prompt))
     finally:
         reranker.close()
     return 0

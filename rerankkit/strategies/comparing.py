@@ -1,11 +1,14 @@
 """Asking a model which of a few labelled passages is best, memoised per query.
 
 Shared by the pairwise (PRP) and setwise strategies. A *group* is a tuple of document indices in
-the order they are shown (labelled A, B, C, ...). In ``score`` mode the model's log-probabilities
-of the answers ("Passage A", "Passage B", ...) are compared in one forward pass: the words every
-answer starts with ("Passage") are moved into the assistant prefix so each answer is a single
-token (:func:`split_answers`). In ``generate`` mode the model writes an answer that is parsed
-robustly; an answer naming no passage is counted in ``ctx.counters["unparsed"]``.
+the order they are shown (labelled A, B, C, ...). The assistant turn starts with the template's
+``prefix`` (``" Passage:"``; for a seq2seq model the backend puts it at the start of the decoder) plus
+the words every answer starts with (:func:`split_answers`), so each answer is the label token alone.
+In ``score`` mode the log-probabilities of those answers are compared in one forward pass. In
+``generate`` mode the model writes ``max_new_tokens`` tokens (the template's ``answer_tokens``
+by default: 1, as the reference code) and the continuation is read strictly by the template's
+``read`` rule (:func:`read_answer`); an answer naming no passage is counted in
+``ctx.counters["unparsed"]`` and keeps the incumbent.
 """
 
 from __future__ import annotations
@@ -16,10 +19,11 @@ from typing import Any
 from ..backends.base import Generation, Prompt, ScoreRequest
 from ..errors import ConfigError
 from ..prompts.template import Template
+from ..types import Query
 from .base import QueryContext
-from .labels import LABELS, best_label, parse_label, split_answers
+from .labels import LABELS, best_label, check_read_rule, read_answer, split_answers
 from .lockstep import GenerateRequest, Request
-from .sorting import Group, Winner
+from .sorting import TIE_RULES, Group, Winner
 
 MODES = ("score", "generate")
 
@@ -29,23 +33,45 @@ def check_mode(mode: str) -> None:
         raise ConfigError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
 
 
+def check_common(params: Any, owner: str) -> None:
+    """Checks shared by the pairwise and setwise parameters (mode, k, ties, token budgets)."""
+    check_mode(params.mode)
+    if params.k < 1:
+        raise ConfigError(f"{owner} k must be at least 1, not {params.k}")
+    if params.ties not in TIE_RULES:
+        raise ConfigError(f"{owner} ties must be one of {', '.join(TIE_RULES)}, not {params.ties!r}")
+    if params.max_new_tokens is not None and params.max_new_tokens < 1:
+        raise ConfigError(f"{owner} max_new_tokens must be at least 1")
+    for name in ("max_doc_tokens", "max_query_tokens"):
+        value = getattr(params, name)
+        if value is not None and value < 1:
+            raise ConfigError(f"{owner} {name} must be at least 1 (or none), not {value}")
+
+
+def query_text(query: Query, max_tokens: int | None, ctx: QueryContext) -> str:
+    """The query as the prompt shows it: cut to ``max_tokens`` tokens, as the reference code cuts queries."""
+    return query.text if max_tokens is None else ctx.truncate(query.text, max_tokens)
+
+
 class GroupJudge:
     """Builds one prompt per group, sends new groups only, and maps answers back to documents."""
 
-    def __init__(self, template: Template, build: Callable[[Group], Prompt], mode: str, max_new_tokens: int,
-                 ctx: QueryContext):
+    def __init__(self, template: Template, build: Callable[[Group], Prompt], mode: str,
+                 max_new_tokens: int | None, ctx: QueryContext):
         self.template = template
         self.build = build
         self.mode = mode
-        self.max_new_tokens = max_new_tokens
+        self.read = check_read_rule(str(template.extra.get("read", "label")))
+        self.max_new_tokens = int(max_new_tokens or template.extra.get("answer_tokens", 1))
         self.ctx = ctx
         self.memo: dict[Group, int | None] = {}  # group -> index of the chosen member (None: no answer)
         self._choices: dict[int, tuple[str, tuple[str, ...]]] = {}
+        self._prefix: dict[Group, str] = {}
         for key in ("rounds", "unparsed"):
             ctx.counters[key] += 0  # reported even when zero
 
     def choices(self, size: int) -> tuple[str, tuple[str, ...]]:
-        """(shared answer prefix, one continuation per label) for a group of ``size``."""
+        """(shared answer words, one continuation per label) for a group of ``size``."""
         if size not in self._choices:
             if size > len(LABELS):
                 raise ConfigError(f"at most {len(LABELS)} passages per prompt, not {size}")
@@ -54,20 +80,23 @@ class GroupJudge:
         return self._choices[size]
 
     def request(self, group: Group) -> Request:
+        """The request for ``group``: its prompt with the assistant prefix (template prefix + shared answer words)."""
         prompt = self.build(group)
+        shared, conts = self.choices(len(group))
+        prompt = Prompt(prompt.messages, prompt.prefix + shared)
+        self._prefix[group] = prompt.prefix
         if self.mode == "generate":
             return GenerateRequest(prompt, self.max_new_tokens)
-        prefix, conts = self.choices(len(group))
-        return ScoreRequest(Prompt(prompt.messages, prompt.prefix + prefix), conts)
+        return ScoreRequest(prompt, conts)
 
     def chosen(self, group: Group, result: Any) -> int | None:
         if self.mode == "generate":
             text = result.text if isinstance(result, Generation) else str(result)
-            label = parse_label(text, LABELS[: len(group)])
-            if label is None:
+            _, conts = self.choices(len(group))
+            pick = read_answer(self.read, text, LABELS[: len(group)], conts, self._prefix.get(group, ""))
+            if pick is None:
                 self.ctx.counters["unparsed"] += 1
-                return None
-            return LABELS.index(label)
+            return pick
         return best_label(result)
 
     def ask(self, groups: list[Group]) -> Generator[list[Request], list[Any], list[int | None]]:

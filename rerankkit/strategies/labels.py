@@ -1,25 +1,38 @@
-"""Passage labels (``A``, ``B``, ...) in comparison prompts: answer choices and answer parsing."""
+"""Passage labels (``A``, ``B``, ...) in comparison prompts: answer choices and reading generated answers.
+
+In generation mode the model continues the assistant prefix (``" Passage:"``) for a few tokens and the
+continuation is read *strictly* by one of these rules (a template names its rule as ``extra.read``), each
+the rule of a reference implementation (ielab/llm-rankers):
+
+- ``label``: the continuation, stripped and upper-cased, is exactly one label (its causal-LM rankers);
+- ``answer``: the continuation is exactly one of the template's answers, e.g. ``" A"`` after the decoder
+  prefix ``Passage`` (its FLAN-T5 PRP ranker, which compares the decoded text with "Passage A");
+- ``last_char``: the last character of prefix + continuation, stripped, is a label (its FLAN-T5 setwise
+  ranker);
+- ``free``: the first "Passage X" in free text, else the whole stripped text is a label (its OpenAI rankers).
+
+Anything else names no passage (None): the strategy keeps the incumbent and counts it as unparsed.
+"""
 
 from __future__ import annotations
 
 import os
 import re
-import string
 from collections.abc import Sequence
 
 import numpy as np
 
-LABELS = tuple(string.ascii_uppercase)
+from ..errors import ConfigError
 
-_MENTION = re.compile(r"\b(?:passage|document|doc)\s*[:#\-]?\s*[\"'(\[]?([A-Za-z])(?![A-Za-z0-9])", re.I)
-_ECHO = re.compile(r"\b(?:passage|document)\s*[A-Za-z]\s*(?:,|or)\s*(?:passage|document)\s*[A-Za-z]\b", re.I)
-_BARE = re.compile(r"^\W*([A-Z])(?![A-Za-z0-9])")
+LABELS = tuple(chr(ord("A") + i) for i in range(23))  # A..W, as the reference (X, Y tokenise oddly)
+READ_RULES = ("label", "answer", "last_char", "free")
+_PASSAGE = re.compile(r"Passage ([A-Z])")
 
 
 def split_answers(answers: Sequence[str]) -> tuple[str, tuple[str, ...]]:
     """Move the words every answer starts with into a shared prefix.
 
-    ``["Passage A", "Passage B"]`` -> ``("Passage", (" A", " B"))``: the model scores the prefix as
+    ``["Passage A", "Passage B"]`` -> ``("Passage", (" A", " B"))``: the model reads the prefix as
     part of the prompt and each answer is then one token, while log p(answer) - log p(other) is
     unchanged (the shared part cancels). The split is only made at a space, never inside a word.
     """
@@ -30,23 +43,32 @@ def split_answers(answers: Sequence[str]) -> tuple[str, tuple[str, ...]]:
     return common[:cut], tuple(a[cut:] for a in answers)
 
 
-def parse_label(text: str, labels: Sequence[str]) -> str | None:
-    """The passage label an answer names ("Passage B", "passage: b", "(B)", "B."), else None.
+def check_read_rule(rule: str) -> str:
+    if rule not in READ_RULES:
+        raise ConfigError(f"template read rule must be one of {', '.join(READ_RULES)}, not {rule!r}")
+    return rule
 
-    An echo of the instruction ("Passage A or Passage B") or a label outside ``labels`` names
-    nothing; when several labels are mentioned, the first one counts.
+
+def read_answer(rule: str, text: str, labels: Sequence[str], answers: Sequence[str] = (),
+                prefix: str = "") -> int | None:
+    """Index (into ``labels``) of the label a generated continuation ``text`` names under ``rule``, else None.
+
+    ``answers``: the template's answer for each label (rule ``answer``); ``prefix``: the text the
+    continuation follows (rule ``last_char``).
     """
-    allowed = set(labels)
-    if _ECHO.search(text):
+    if rule == "label":
+        found = text.strip().upper()
+    elif rule == "answer":
+        return answers.index(text) if text in answers else None
+    elif rule == "last_char":
+        found = (prefix + text).strip()[-1:]
+    elif rule == "free":
+        m = _PASSAGE.search(text)
+        found = m.group(1) if m else text.strip()
+    else:
+        check_read_rule(rule)
         return None
-    for m in _MENTION.finditer(text):
-        label = m.group(1).upper()
-        if label in allowed:
-            return label
-    m = _BARE.match(text.strip())
-    if m and m.group(1) in allowed:
-        return m.group(1)
-    return None
+    return labels.index(found) if found in labels else None
 
 
 def best_label(logprobs: np.ndarray) -> int | None:

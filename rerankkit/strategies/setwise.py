@@ -1,13 +1,18 @@
 """Setwise ranking (Zhuang et al., SIGIR 2024): which of ``num_child + 1`` passages is the most relevant.
 
 - ``heapsort``: a max-heap with ``num_child`` children per node; each sift-down step is one prompt
-  showing the node and its children; stops once the top-``k`` is fixed (the rest keep input order).
+  showing the node and its children; stops once the top-``k`` is fixed. No answer (or a tie in score
+  mode) keeps the parent (``ties="input_order"``: the passage ranked higher in the input wins).
 - ``bubblesort``: ``k`` passes of a window of ``num_child + 1`` passages from the bottom; the
-  window's best moves to its top, and the window moves up by ``num_child``.
+  window's best moves to its top, and the window moves up by ``num_child``; the top window of pass
+  ``p`` is clipped to start at ``p`` and a pass starts where the previous one first changed
+  something, as in the reference code (:func:`~rerankkit.strategies.sorting.bubble_passes`).
 
-``score`` mode (the paper's likelihood mode) reads the next-token log-probabilities of the labels
-in one forward pass; ``generate`` mode parses the answer. The same prompt is never sent twice for
-one query, and the prompts of all queries being reranked together share backend calls.
+Both return the top-``k``, then the other passages in their input order, as the reference code
+(ielab/llm-rankers) does. ``score`` mode (the paper's likelihood mode) reads the next-token
+log-probabilities of the labels in one forward pass; ``generate`` mode reads the generated label.
+The same prompt is never sent twice for one query, and the prompts of all queries being reranked
+together share backend calls.
 """
 
 from __future__ import annotations
@@ -16,15 +21,15 @@ from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..backends.base import Capability
+from ..backends.base import Capability, Prompt
 from ..errors import ConfigError
 from ..prompts.template import TemplateSchema
 from ..types import Doc, Query, Ranking
 from .base import QueryContext, Strategy, register_strategy
-from .comparing import GroupJudge, check_mode, drive
+from .comparing import GroupJudge, check_common, drive, query_text
 from .labels import LABELS
 from .lockstep import Algorithm, Request
-from .sorting import Group, Winner, bubble_passes, heapsort, set_best
+from .sorting import TIE_RULES, Group, Winner, bubble_passes, heapsort, keep_top, set_best
 
 METHODS = ("heapsort", "bubblesort")
 
@@ -35,16 +40,16 @@ class SetwiseParams:
     k: int = 10
     num_child: int = 2  # passages per prompt c = num_child + 1 = 3, the paper's c=3 (--num_child 2 in its code)
     mode: str = "score"  # score (label likelihoods, the paper's "likelihood") | generate
+    ties: str = "incumbent"  # heapsort: incumbent (the parent stays, as the reference) | input_order
     max_doc_tokens: int | None = 128
-    max_new_tokens: int = 8
+    max_query_tokens: int | None = 32
+    max_new_tokens: int | None = None  # generate mode; None: the template's answer_tokens (1)
     parallel: bool = True
 
     def validate(self) -> None:
         if self.method not in METHODS:
             raise ConfigError(f"setwise method must be one of {', '.join(METHODS)}, not {self.method!r}")
-        check_mode(self.mode)
-        if self.k < 1:
-            raise ConfigError(f"setwise k must be at least 1, not {self.k}")
+        check_common(self, "setwise")
         if not 2 <= self.num_child < len(LABELS):
             raise ConfigError(f"setwise num_child must be between 2 and {len(LABELS) - 1}, not {self.num_child}")
 
@@ -62,26 +67,32 @@ class Setwise(Strategy):
     def required_capabilities(self) -> Capability:
         return Capability.GENERATE if self.params.mode == "generate" else Capability.SCORE
 
+    def group_prompt(self, query: str, texts: Sequence[str], group: Group) -> Prompt:
+        """The prompt showing ``texts[i]`` for each ``i`` of ``group``, labelled A, B, C, ... in that order."""
+        sep = str(self.template.extra.get("item_separator", "\n\n"))
+        items = [self.template.fill("item", label=LABELS[j], passage=texts[i]) for j, i in enumerate(group)]
+        return self.template.prompt(query=query, passages=sep.join(items))
+
+    def judge(self, query: Query, docs: Sequence[Doc], ctx: QueryContext) -> GroupJudge:
+        """The memoising judge of one query's groups, with its prompts."""
+        p = self.params
+        qtext = query_text(query, p.max_query_tokens, ctx)
+        texts = [ctx.truncate(d.prompt_text()) for d in docs]
+        return GroupJudge(self.template, lambda g: self.group_prompt(qtext, texts, g), p.mode, p.max_new_tokens, ctx)
+
     def algorithm(self, query: Query, docs: Sequence[Doc], ctx: QueryContext) -> Algorithm[Ranking]:
         p = self.params
-        texts = [ctx.truncate(d.prompt_text()) for d in docs]
-        sep = str(self.template.extra.get("item_separator", "\n\n"))
-
-        def build(group: Group):
-            items = [self.template.fill("item", label=LABELS[j], passage=texts[i]) for j, i in enumerate(group)]
-            return self.template.prompt(query=query.text, passages=sep.join(items))
-
-        judge = GroupJudge(self.template, build, p.mode, p.max_new_tokens, ctx)
+        judge = self.judge(query, docs, ctx)
 
         def decide(groups: list[Group]) -> Generator[list[Request], list[Any], list[Winner]]:
             picks = yield from judge.ask(groups)
             return [None if j is None else g[j] for g, j in zip(groups, picks)]
 
-        width = p.num_child + 1
-        if p.method == "heapsort":
-            sorter = heapsort(len(docs), p.k, p.num_child, set_best, p.parallel)
-        else:
-            sorter = bubble_passes(len(docs), p.k, width, set_best, p.parallel)
-        order = yield from drive(sorter, decide)
         meta = {"method": p.method, "mode": p.mode, "k": p.k, "num_child": p.num_child}
-        return Ranking.from_order(query, docs, order, meta)
+        if p.method == "heapsort":
+            meta["tie_rule"] = p.ties
+            sorter = heapsort(len(docs), p.k, p.num_child, set_best, p.parallel, TIE_RULES[p.ties])
+        else:
+            sorter = bubble_passes(len(docs), p.k, p.num_child + 1, set_best, p.parallel)
+        order = yield from drive(sorter, decide)
+        return Ranking.from_order(query, docs, keep_top(order, p.k), meta)

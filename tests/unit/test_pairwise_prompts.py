@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 
 from rerankkit.backends.fake import OracleBackend
+from rerankkit.errors import ConfigError
 from rerankkit.presets import RERANKER_PRESETS
 from rerankkit.prompts.template import load_template
 from rerankkit.reranker import Reranker
-from rerankkit.strategies.labels import best_label, parse_label, split_answers
+from rerankkit.strategies.labels import best_label, read_answer, split_answers
 
 PRP_PUBLISHED = (
     'Given a query "how tall is k2", which of the following two passages is more relevant to the query?\n\n'
@@ -24,34 +25,62 @@ SETWISE_PUBLISHED = (
 def test_prp_template_is_the_published_prompt():
     t = load_template("prp")
     p = t.prompt(query="how tall is k2", passage_a="first text", passage_b="second text")
-    assert [m.role for m in p.messages] == ["user"] and p.prefix == ""
+    assert [m.role for m in p.messages] == ["user"] and p.prefix == " Passage:"  # the reference's causal prefix
     assert p.messages[0].content == PRP_PUBLISHED
     assert "Qin et al." in t.source
+    flan = load_template("prp-flan")  # seq2seq: the same encoder text, the decoder starts with "Passage"
+    q = flan.prompt(query="how tall is k2", passage_a="first text", passage_b="second text")
+    assert q.messages == p.messages and q.prefix == "Passage"
+    assert (flan.extra["read"], flan.extra["answer_tokens"]) == ("answer", 2)
 
 
 def test_setwise_template_is_the_published_prompt():
-    t = load_template("setwise")
-    sep = t.extra["item_separator"]
-    items = sep.join(t.fill("item", label=lbl, passage=x) for lbl, x in zip("ABC", "xyz"))
-    assert t.prompt(query="q", passages=items).messages[0].content == SETWISE_PUBLISHED
-    assert "Zhuang et al." in t.source
+    for name, prefix in (("setwise", " Passage:"), ("setwise-flan", "Passage")):
+        t = load_template(name)
+        sep = t.extra["item_separator"]
+        items = sep.join(t.fill("item", label=lbl, passage=x) for lbl, x in zip("ABC", "xyz"))
+        p = t.prompt(query="q", passages=items)
+        assert p.messages[0].content == SETWISE_PUBLISHED and p.prefix == prefix
+        assert "Zhuang et al." in t.source
 
 
-@pytest.mark.parametrize("text,label", [
-    ("Passage A", "A"), ("Passage B", "B"), (" passage b.", "B"), ("Passage: A", "A"), ('Passage "B"', "B"),
-    ("**Passage A**", "A"), ("(B)", "B"), ("B", "B"), ("A.", "A"), ("B is more relevant", "B"),
-    ("Passage B is more relevant than Passage A", "B"), ("Document A", "A"),
-    ('"', None), ("", None), ("Passage A or Passage B", None), ("passage a or passage b:", None),
-    ("Passage C", None), ("I cannot tell", None), ("Answer: yes", None), ("a passage", None),
+LABELS3 = ("A", "B", "C")
+
+
+@pytest.mark.parametrize("text,index", [
+    (" A", 0), ("B", 1), (" c\n", 2), (" b ", 1),  # one token after " Passage:", stripped and upper-cased
+    ('"', None), ("", None), (" D", None), (" AB", None), (" A.", None), (" Passage A", None), (" (B)", None),
 ])
-def test_parse_label(text, label):
-    assert parse_label(text, ("A", "B")) == label
+def test_read_rule_label_is_the_causal_reference(text, index):
+    assert read_answer("label", text, LABELS3) == index
 
 
-def test_parse_label_with_more_labels():
-    assert parse_label("Passage C", ("A", "B", "C", "D")) == "C"
-    assert parse_label("D", ("A", "B", "C", "D")) == "D"
-    assert parse_label("E", ("A", "B", "C", "D")) is None
+@pytest.mark.parametrize("text,index", [
+    (" A", 0), (" B", 1), (" a", None), ("A", None), (" A ", None), (" A.", None), (" A B", None), ("", None),
+])
+def test_read_rule_answer_is_the_t5_prp_reference(text, index):
+    # the decoded "Passage" + continuation must read exactly "Passage A" or "Passage B"
+    assert read_answer("answer", text, ("A", "B"), (" A", " B"), "Passage") == index
+
+
+@pytest.mark.parametrize("text,index", [
+    (" A", 0), (" C", 2), (" A B", 1), (" AB", 1), (" a", None), (" A.", None), ("", None), (" D", None),
+])
+def test_read_rule_last_char_is_the_t5_setwise_reference(text, index):
+    assert read_answer("last_char", text, LABELS3, (" A", " B", " C"), "Passage") == index
+
+
+@pytest.mark.parametrize("text,index", [
+    ("Passage B is more relevant than Passage A", 1), ("Passage A", 0), ("C", 2), (" B ", 1),
+    ("passage b", None), ("I cannot tell", None), ("Passage D", None),
+])
+def test_read_rule_free_is_the_openai_reference(text, index):
+    assert read_answer("free", text, LABELS3) == index
+
+
+def test_unknown_read_rule_is_a_config_error():
+    with pytest.raises(ConfigError):
+        read_answer("fuzzy", " A", LABELS3)
 
 
 def test_split_answers_moves_shared_words_into_the_prefix():
@@ -66,6 +95,13 @@ def test_best_label():
     assert best_label([-0.5, -0.5]) is None
     assert best_label([-3.0, -0.5, -0.5]) is None
     assert best_label([-0.1, -2.0, -3.0]) == 0
+
+
+def test_flan_presets_use_the_seq2seq_templates():
+    for name in ("prp-flan-ul2", "prp-flan-t5-xl", "prp-flan-t5-xxl", "prp-allpair-flan-t5-xl", "setwise-flan-t5-large"):
+        assert RERANKER_PRESETS.get(name).template.endswith("-flan")
+    for name in ("prp-smollm2-135m", "setwise-smollm2-135m"):
+        assert not RERANKER_PRESETS.get(name).template.endswith("-flan")
 
 
 NEW_PRESETS = ["prp-flan-ul2", "prp-flan-t5-xl", "prp-flan-t5-xxl", "prp-allpair-flan-t5-xl",
