@@ -84,7 +84,7 @@ def run_case(ranker, case: dict, items: list, qlen: int, plen: int) -> list[dict
         inner = type(ranker).compare
         captured = capture(ranker, inputs)
 
-        def compare(q, shown, inner=inner, prompts=prompts, by_text=by_text):
+        def compare(q, shown, inner=inner, prompts=prompts, by_text=by_text, inputs=inputs):
             if not shown and getattr(ranker, "scoring", "") == "likelihood":  # patch 3
                 answer = "A"
                 inputs.append([])
@@ -106,9 +106,9 @@ def run_case(ranker, case: dict, items: list, qlen: int, plen: int) -> list[dict
             if ranker.config.model_type == "t5":  # its own batched loop: record the decoded answers
                 decode = ranker.tokenizer.batch_decode
 
-                def batch_decode(seqs, *a, decode=decode, **kw):
+                def batch_decode(seqs, *a, decode=decode, decoded=allpair_decoded, **kw):
                     texts = decode(seqs, *a, **kw)
-                    allpair_decoded[:] = texts
+                    decoded[:] = texts
                     return texts
 
                 ranker.tokenizer.batch_decode = batch_decode

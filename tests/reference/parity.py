@@ -228,14 +228,15 @@ def reference_label(case: Case, answer: str, size: int) -> int | None:
 
 
 def compare_case(case: Case, ref_queries: list[dict], items: list, backend: Any, seq2seq: bool,
-                 modes: tuple[str, ...] = ("generate", "score")) -> dict:
+                 modes: tuple[str, ...] = ("generate", "score"), ask_prompts: tuple[str, ...] = ("generate", "score"),
+                 ) -> dict:
     """rerankkit on ``items`` in each mode, checked against the reference's run of ``case``.
 
     ``generate`` (``score`` for the reference's likelihood runs) is the mode whose whole run is compared: the
     same ranking and model calls = the reference's distinct prompts. Every mode is also compared prompt by
-    prompt: for each prompt the reference asked, rerankkit's decision on it, and the model input's token ids.
+    prompt: for each prompt the reference asked, the model input's token ids, and (modes in ``ask_prompts``)
+    rerankkit's decision on it, asked again (None where not asked).
     """
-    from rerankkit.backends.base import Prompt
     from rerankkit.strategies.base import QueryContext
     from rerankkit.strategies.labels import best_label, read_answer
     from rerankkit.strategies.truncation import Truncator
@@ -253,7 +254,9 @@ def compare_case(case: Case, ref_queries: list[dict], items: list, backend: Any,
             asked = [k for k in ref["answers"] if len(k.split("\t")) >= 2]
             groups = [tuple(index[d] for d in k.split("\t")) for k in asked]
             requests = [judge.request(g) for g in groups]
-            if mode == "score":
+            if mode not in ask_prompts:
+                decisions = [None] * len(requests)
+            elif mode == "score":
                 decisions = [best_label(v) for v in backend.score(requests)]
             else:
                 outs = backend.generate([r.prompt for r in requests], judge.max_new_tokens)
@@ -271,9 +274,9 @@ def compare_case(case: Case, ref_queries: list[dict], items: list, backend: Any,
                 "model_calls": ranking.metadata["model_calls"], "ref_distinct_prompts": len(asked),
                 "ref_degenerate_prompts": len(ref["answers"]) - len(asked), "ref_raw_prompts": ref["raw_prompts"],
                 "unparsed": ranking.metadata.get("unparsed", 0),
-                "prompts_same_decision": sum(d == w for d, w in zip(decisions, want)),
+                "prompts_same_decision": sum(d == w for d, w in zip(decisions, want)) if mode in ask_prompts else None,
                 "prompts_labelled_by_ref": len(labelled),
-                "labelled_same_decision": sum(decisions[i] == want[i] for i in labelled),
+                "labelled_same_decision": sum(decisions[i] == want[i] for i in labelled) if mode in ask_prompts else None,
                 "prompts_same_input_ids": same_inputs, "unique_texts": ref["unique_texts"],
             })
         report["modes"][mode] = {"full_run_compared": mode == full_mode, "queries": per_query}
