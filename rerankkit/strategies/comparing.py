@@ -21,7 +21,7 @@ from ..errors import ConfigError
 from ..prompts.template import Template
 from ..types import Query
 from .base import QueryContext
-from .labels import LABELS, best_label, check_read_rule, read_answer, split_answers
+from .labels import best_label, check_read_rule, label_set, read_answer, read_think_answer, split_answers
 from .lockstep import GenerateRequest, Request
 from .sorting import TIE_RULES, Group, Winner
 
@@ -48,6 +48,11 @@ def check_common(params: Any, owner: str) -> None:
             raise ConfigError(f"{owner} {name} must be at least 1 (or none), not {value}")
 
 
+def template_labels(template: Template) -> tuple[str, ...]:
+    """The labels a template gives the passages it shows (``extra.labels``: letters, the default, or numbers)."""
+    return label_set(str(template.extra.get("labels", "letters")))
+
+
 def query_text(query: Query, max_tokens: int | None, ctx: QueryContext) -> str:
     """The query as the prompt shows it: cut to ``max_tokens`` tokens, as the reference code cuts queries."""
     return query.text if max_tokens is None else ctx.truncate(query.text, max_tokens)
@@ -57,25 +62,27 @@ class GroupJudge:
     """Builds one prompt per group, sends new groups only, and maps answers back to documents."""
 
     def __init__(self, template: Template, build: Callable[[Group], Prompt], mode: str,
-                 max_new_tokens: int | None, ctx: QueryContext):
+                 max_new_tokens: int | None, ctx: QueryContext, repair: bool = False):
         self.template = template
         self.build = build
         self.mode = mode
         self.read = check_read_rule(str(template.extra.get("read", "label")))
+        self.labels = template_labels(template)
         self.max_new_tokens = int(max_new_tokens or template.extra.get("answer_tokens", 1))
+        self.repair = repair
         self.ctx = ctx
         self.memo: dict[Group, int | None] = {}  # group -> index of the chosen member (None: no answer)
         self._choices: dict[int, tuple[str, tuple[str, ...]]] = {}
         self._prefix: dict[Group, str] = {}
-        for key in ("rounds", "unparsed"):
+        for key in ("rounds", "unparsed") + (("repaired",) if self.read == "think_answer" else ()):
             ctx.counters[key] += 0  # reported even when zero
 
     def choices(self, size: int) -> tuple[str, tuple[str, ...]]:
         """(shared answer words, one continuation per label) for a group of ``size``."""
         if size not in self._choices:
-            if size > len(LABELS):
-                raise ConfigError(f"at most {len(LABELS)} passages per prompt, not {size}")
-            answers = [self.template.fill("answer", label=lbl) for lbl in LABELS[:size]]
+            if size > len(self.labels):
+                raise ConfigError(f"at most {len(self.labels)} passages per prompt, not {size}")
+            answers = [self.template.fill("answer", label=lbl) for lbl in self.labels[:size]]
             self._choices[size] = split_answers(answers)
         return self._choices[size]
 
@@ -93,7 +100,11 @@ class GroupJudge:
         if self.mode == "generate":
             text = result.text if isinstance(result, Generation) else str(result)
             _, conts = self.choices(len(group))
-            pick = read_answer(self.read, text, LABELS[: len(group)], conts, self._prefix.get(group, ""))
+            if self.read == "think_answer":
+                pick, repaired = read_think_answer(text, conts, self.repair)
+                self.ctx.counters["repaired"] += int(repaired)
+            else:
+                pick = read_answer(self.read, text, self.labels[: len(group)], conts, self._prefix.get(group, ""))
             if pick is None:
                 self.ctx.counters["unparsed"] += 1
             return pick

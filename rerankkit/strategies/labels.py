@@ -9,7 +9,10 @@ the rule of a reference implementation (ielab/llm-rankers):
   prefix ``Passage`` (its FLAN-T5 PRP ranker, which compares the decoded text with "Passage A");
 - ``last_char``: the last character of prefix + continuation, stripped, is a label (its FLAN-T5 setwise
   ranker);
-- ``free``: the first "Passage X" in free text, else the whole stripped text is a label (its OpenAI rankers).
+- ``free``: the first "Passage X" in free text, else the whole stripped text is a label (its OpenAI rankers);
+- ``think_answer``: reasoning then an answer, ``<think>...</think> <answer>[3]</answer>`` (its Rank-R1 ranker:
+  the lower-cased text must match that pattern and the answer be one of the labels); with ``repair``, an
+  answer tag without the reasoning around it, or cut off before its closing tag, is read too (and counted).
 
 Anything else names no passage (None): the strategy keeps the incumbent and counts it as unparsed.
 """
@@ -25,8 +28,21 @@ import numpy as np
 from ..errors import ConfigError
 
 LABELS = tuple(chr(ord("A") + i) for i in range(23))  # A..W, as the reference (X, Y tokenise oddly)
-READ_RULES = ("label", "answer", "last_char", "free")
+NUMBERS = tuple(str(i + 1) for i in range(100))  # 1, 2, ... (Rank-R1's [1] .. [20])
+LABEL_SETS = {"letters": LABELS, "numbers": NUMBERS}
+READ_RULES = ("label", "answer", "last_char", "free", "think_answer")
 _PASSAGE = re.compile(r"Passage ([A-Z])")
+_THINK_ANSWER = re.compile(r"<think>.*?</think>\s*<answer>(.*?)</answer>", re.DOTALL)
+_ANSWER_TAG = re.compile(r"<answer>\s*(.*?)\s*</answer>", re.DOTALL)
+_ANSWER_OPEN = re.compile(r"<answer>\s*(\[\s*\d+\s*\]|\d+)")
+_BRACKETED = re.compile(r"^\[?\s*(\d+)\s*\]?$")
+
+
+def label_set(kind: str) -> tuple[str, ...]:
+    """The labels a template's passages get: ``letters`` (A, B, ...) or ``numbers`` (1, 2, ...)."""
+    if kind not in LABEL_SETS:
+        raise ConfigError(f"template labels must be one of {', '.join(LABEL_SETS)}, not {kind!r}")
+    return LABEL_SETS[kind]
 
 
 def split_answers(answers: Sequence[str]) -> tuple[str, tuple[str, ...]]:
@@ -65,10 +81,35 @@ def read_answer(rule: str, text: str, labels: Sequence[str], answers: Sequence[s
     elif rule == "free":
         m = _PASSAGE.search(text)
         found = m.group(1) if m else text.strip()
+    elif rule == "think_answer":
+        return read_think_answer(text, answers, repair=False)[0]
     else:
         check_read_rule(rule)
         return None
     return labels.index(found) if found in labels else None
+
+
+def read_think_answer(text: str, answers: Sequence[str], repair: bool = True) -> tuple[int | None, bool]:
+    r"""(index into ``answers`` (``"[1]"``, ``"[2]"``, ...), repaired?) for a reasoning reply.
+
+    Strict (Rank-R1's reference): the lower-cased reply matches ``<think>.*?</think>\s*<answer>(.*?)</answer>``
+    and the stripped answer is one of ``answers``. Repair, when that fails: the first complete answer tag
+    anywhere (reasoning tags missing or malformed), else an unclosed answer tag that starts with a label (the
+    token budget ran out); its content may lack the brackets (``3``).
+    """
+    low = text.lower()
+    m = _THINK_ANSWER.search(low)
+    if m and m.group(1).strip() in answers:
+        return answers.index(m.group(1).strip()), False
+    if not repair:
+        return None, False
+    for candidate in (_ANSWER_TAG.search(low), _ANSWER_OPEN.search(low)):
+        if candidate is None:
+            continue
+        num = _BRACKETED.match(candidate.group(1).strip())
+        if num and f"[{int(num.group(1))}]" in answers:
+            return answers.index(f"[{int(num.group(1))}]"), True
+    return None, False
 
 
 def best_label(logprobs: np.ndarray) -> int | None:

@@ -11,23 +11,24 @@
 Both return the top-``k``, then the other passages in their input order, as the reference code
 (ielab/llm-rankers) does. ``score`` mode (the paper's likelihood mode) reads the next-token
 log-probabilities of the labels in one forward pass; ``generate`` mode reads the generated label.
-The same prompt is never sent twice for one query, and the prompts of all queries being reranked
-together share backend calls.
+With ``shuffle``, each prompt shows its passages in a random order (a fixed function of ``seed`` and the
+passages), as the Rank-R1 reference code does to avoid position bias. The same prompt is never sent twice
+for one query, and the prompts of all queries being reranked together share backend calls.
 """
 
 from __future__ import annotations
 
-from collections.abc import Generator, Sequence
+import random
+from collections.abc import Generator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ..backends.base import Capability, Prompt
 from ..errors import ConfigError
-from ..prompts.template import TemplateSchema
+from ..prompts.template import Template, TemplateSchema
 from ..types import Doc, Query, Ranking
 from .base import QueryContext, Strategy, register_strategy
-from .comparing import GroupJudge, check_common, drive, query_text
-from .labels import LABELS
+from .comparing import GroupJudge, check_common, drive, query_text, template_labels
 from .lockstep import Algorithm, Request
 from .sorting import TIE_RULES, Group, Winner, bubble_passes, heapsort, keep_top, set_best
 
@@ -44,14 +45,17 @@ class SetwiseParams:
     max_doc_tokens: int | None = 128
     max_query_tokens: int | None = 32
     max_new_tokens: int | None = None  # generate mode; None: the template's answer_tokens (1)
+    shuffle: bool = False  # show each prompt's passages in a seeded random order (Rank-R1's reference does)
+    seed: int = 929
+    repair: bool = False  # reasoning templates (read: think_answer): also read answers outside the strict format
     parallel: bool = True
 
     def validate(self) -> None:
         if self.method not in METHODS:
             raise ConfigError(f"setwise method must be one of {', '.join(METHODS)}, not {self.method!r}")
         check_common(self, "setwise")
-        if not 2 <= self.num_child < len(LABELS):
-            raise ConfigError(f"setwise num_child must be between 2 and {len(LABELS) - 1}, not {self.num_child}")
+        if self.num_child < 2:
+            raise ConfigError(f"setwise num_child must be at least 2, not {self.num_child}")
 
 
 @register_strategy
@@ -64,13 +68,21 @@ class Setwise(Strategy):
     )
     Params = SetwiseParams
 
+    def __init__(self, template: Template, params: Mapping[str, Any] | None = None):
+        super().__init__(template, params)
+        labels = template_labels(self.template)
+        if self.params.num_child + 1 > len(labels):
+            raise ConfigError(f"setwise num_child must be at most {len(labels) - 1} with template "
+                              f"{self.template.name!r} ({len(labels)} labels), not {self.params.num_child}")
+        self.labels = labels
+
     def required_capabilities(self) -> Capability:
         return Capability.GENERATE if self.params.mode == "generate" else Capability.SCORE
 
     def group_prompt(self, query: str, texts: Sequence[str], group: Group) -> Prompt:
         """The prompt showing ``texts[i]`` for each ``i`` of ``group``, labelled A, B, C, ... in that order."""
         sep = str(self.template.extra.get("item_separator", "\n\n"))
-        items = [self.template.fill("item", label=LABELS[j], passage=texts[i]) for j, i in enumerate(group)]
+        items = [self.template.fill("item", label=self.labels[j], passage=texts[i]) for j, i in enumerate(group)]
         return self.template.prompt(query=query, passages=sep.join(items))
 
     def judge(self, query: Query, docs: Sequence[Doc], ctx: QueryContext) -> GroupJudge:
@@ -78,15 +90,25 @@ class Setwise(Strategy):
         p = self.params
         qtext = query_text(query, p.max_query_tokens, ctx)
         texts = [ctx.truncate(d.prompt_text()) for d in docs]
-        return GroupJudge(self.template, lambda g: self.group_prompt(qtext, texts, g), p.mode, p.max_new_tokens, ctx)
+        return GroupJudge(self.template, lambda g: self.group_prompt(qtext, texts, g), p.mode, p.max_new_tokens, ctx,
+                          repair=p.repair)
+
+    def shown(self, group: Group) -> Group:
+        """The order a prompt shows ``group`` in: as given, or with ``shuffle`` a seeded permutation of it."""
+        if not self.params.shuffle:
+            return group
+        order = list(group)
+        random.Random(f"{self.params.seed}:{group}").shuffle(order)
+        return tuple(order)
 
     def algorithm(self, query: Query, docs: Sequence[Doc], ctx: QueryContext) -> Algorithm[Ranking]:
         p = self.params
         judge = self.judge(query, docs, ctx)
 
         def decide(groups: list[Group]) -> Generator[list[Request], list[Any], list[Winner]]:
-            picks = yield from judge.ask(groups)
-            return [None if j is None else g[j] for g, j in zip(groups, picks)]
+            shown = [self.shown(g) for g in groups]
+            picks = yield from judge.ask(shown)
+            return [None if j is None else g[j] for g, j in zip(shown, picks)]
 
         meta = {"method": p.method, "mode": p.mode, "k": p.k, "num_child": p.num_child}
         if p.method == "heapsort":

@@ -175,7 +175,8 @@ def main() -> None:
         spec = json.load(f)
     import torch
 
-    torch.set_num_threads(int(spec.get("threads", 1)))
+    if spec.get("threads"):
+        torch.set_num_threads(int(spec["threads"]))
     state = random.getstate()
     patch_transformers()
     import llmrankers.setwise  # noqa: F401  (seeds random on import)

@@ -191,7 +191,7 @@ def answer_states(model: Any, tok: Any, items: list, seq2seq: bool, after: str =
 
 
 # -- the reference side# -- the reference side# -- the reference side ---------------------------------------------------------------------------
-def run_reference(model_dir: Path, case_list: list[Case], items: list, threads: int = 1,
+def run_reference(model_dir: Path, case_list: list[Case], items: list, threads: int | None = None,
                   python: str = sys.executable) -> dict:
     """llm-rankers on ``items`` for every case, in a subprocess (see ``llmrankers_side.py``)."""
     spec = {"model": str(model_dir), "cases": [asdict(c) for c in case_list], "threads": threads,

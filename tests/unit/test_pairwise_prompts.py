@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from rerankkit.backends.fake import OracleBackend
+from rerankkit.backends.fake import OracleBackend, ScriptedBackend
 from rerankkit.errors import ConfigError
 from rerankkit.presets import RERANKER_PRESETS
 from rerankkit.prompts.template import load_template
 from rerankkit.reranker import Reranker
-from rerankkit.strategies.labels import best_label, read_answer, split_answers
+from rerankkit.strategies import STRATEGIES
+from rerankkit.strategies.labels import best_label, read_answer, read_think_answer, split_answers
+from rerankkit.types import Doc
 
 PRP_PUBLISHED = (
     'Given a query "how tall is k2", which of the following two passages is more relevant to the query?\n\n'
@@ -128,3 +132,59 @@ def test_preset_with_oracle_backend_and_overrides():
         for method in (("sliding", "heapsort", "allpair") if name.startswith("prp") else ("heapsort", "bubblesort")):
             r = Reranker(name, backend_instance=oracle, method=method)
             assert r.rerank("q", docs).docids == ["1", "2", "0"]
+
+
+R1_ANSWERS = tuple(f"[{i + 1}]" for i in range(20))
+
+
+@pytest.mark.parametrize("text,index,repaired", [
+    ("<think> the third one </think> <answer>[3]</answer>", 2, False),
+    ("<THINK>x</THINK>\n<ANSWER> [20] </ANSWER>", 19, False),
+    ("<think> x </think> <answer>[21]</answer>", None, False),  # no such document
+    ("<answer>[3]</answer>", 2, True),  # no reasoning tags: repaired
+    ("<think> x </think> <answer>3</answer>", 2, True),  # no brackets: repaired
+    ("<think> long reasoning </think> <answer>[4]", 3, True),  # cut off by the token budget: repaired
+    ("<think> unfinished reasoning", None, False), ("[3]", None, False), ("", None, False),
+])
+def test_rank_r1_reading_strict_then_repaired(text, index, repaired):
+    assert read_think_answer(text, R1_ANSWERS, repair=True) == (index, repaired)
+    assert read_think_answer(text, R1_ANSWERS, repair=False) == ((index, False) if not repaired else (None, False))
+
+
+def test_rank_r1_template_and_presets():
+    t = load_template("rank-r1")
+    strat = STRATEGIES.get("setwise")(t, {"num_child": 19, "mode": "generate"})
+    p = strat.group_prompt("q", [f"d{i}" for i in range(20)], tuple(range(20)))
+    assert [m.role for m in p.messages] == ["system", "user"] and p.prefix == ""
+    assert p.messages[0].content.startswith("A conversation between User and Assistant.")
+    assert p.messages[1].content.startswith('Given the query: "q", which of the following documents is most relevant?\n[1] d0\n[2] d1\n')
+    assert p.messages[1].content.split("\n")[20] == "[20] d19"
+    for size in (3, 7, 14):
+        spec = RERANKER_PRESETS.get(f"rank-r1-{size}b")
+        assert spec.model == f"Qwen/Qwen2.5-{size}B-Instruct"
+        assert spec.backend_options["adapter"] == f"ielabgroup/Rank-R1-{size}B-v0.1"
+        assert spec.params["num_child"] == 19 and spec.params["shuffle"] and spec.params["repair"]
+        assert Reranker(f"rank-r1-{size}b")._backend is None  # validated without loading a model
+    with pytest.raises(ConfigError):  # 20 passages need numeric labels: letters stop at W
+        STRATEGIES.get("setwise")(load_template("setwise"), {"num_child": 23})
+
+
+def test_rank_r1_over_a_scripted_model_counts_repairs_and_shuffles():
+    docs = [Doc(str(i), f"document number {i}") for i in range(25)]
+    seen = []
+
+    def reply(prompt):
+        seen.append(prompt)
+        shown = [int(x) for x in re.findall(r"^\[\d+\] document number (\d+)$", prompt, re.M)]
+        best = shown.index(max(shown)) + 1  # the highest document number is the most relevant
+        return f"<answer>[{best}]</answer>" if best % 2 else f"<think> . </think> <answer>[{best}]</answer>"
+    r = Reranker("rank-r1-7b", backend_instance=ScriptedBackend(generate=reply)).rerank("q", docs)
+    assert r.docids[:10] == [str(i) for i in range(24, 14, -1)]
+    assert r.metadata["repaired"] > 0 and r.metadata["unparsed"] == 0
+    shown = [[int(x) for x in re.findall(r"^\[\d+\] document number (\d+)$", p, re.M)] for p in seen]
+    assert max(len(s) for s in shown) == 20  # a heap node and its 19 children
+    assert all(s != sorted(s) for s in shown if len(s) > 3)  # shown in a random order...
+    first = list(seen)
+    seen.clear()
+    Reranker("rank-r1-7b", backend_instance=ScriptedBackend(generate=reply)).rerank("q", docs)
+    assert seen == first  # ... that is the same every time
