@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from ..cache import CallCache, Entry, call_key
+from ..answer_cache import CallCache, Entry, call_key
 from ..errors import BackendError
-from .base import Backend, Capability, Generation, Prompt, ScoreRequest, Usage
+from .base import Backend, Capability, Generation, Prompt, SamplingArg, ScoreRequest, Usage, sampling_list
 from .http import ServerError
 
 log = logging.getLogger(__name__)
@@ -104,16 +104,21 @@ class CachedBackend:
         entries = self._answer(keys, compute, lambda e: len(e.value) == sizes[e.key], entries_of)
         return [np.asarray(entries[k].value, dtype=np.float64) for k in keys]
 
-    def generate(self, prompts: Sequence[Prompt], max_new_tokens: int) -> list[Generation]:
+    def generate(self, prompts: Sequence[Prompt], max_new_tokens: int, sampling: SamplingArg = None) -> list[Generation]:
         texts = [self.inner.render(p) for p in prompts]
-        keys = [self._key("generate", t, max_new_tokens=int(max_new_tokens)) for t in texts]
+        samplings = sampling_list(sampling, len(prompts))
+        # sampled answers are keyed by temperature, top-p and seed too (greedy keys are unchanged)
+        keys = [self._key("generate", t, max_new_tokens=int(max_new_tokens), **s.key()) for t, s in zip(texts, samplings)]
 
         def entries_of(idx: list[int], out: Sequence[Generation]) -> list[Entry]:
             return [Entry(keys[i], "generate", {"text": g.text}, g.prompt_tokens, g.generated_tokens)
                     for i, g in zip(idx, out)]
 
         def compute(idx: list[int]) -> list[Entry]:
-            return entries_of(idx, self.inner.generate([prompts[i] for i in idx], max_new_tokens))
+            if all(samplings[i].greedy for i in idx):
+                return entries_of(idx, self.inner.generate([prompts[i] for i in idx], max_new_tokens))
+            return entries_of(idx, self.inner.generate([prompts[i] for i in idx], max_new_tokens,
+                                                       sampling=[samplings[i] for i in idx]))
 
         entries = self._answer(keys, compute, lambda e: isinstance(e.value, dict) and isinstance(e.value.get("text"), str),
                                entries_of)

@@ -54,7 +54,7 @@ def run_bench(
     store_path = cache_path(config, out, cache)
     store = None
     if store_path is not None:
-        from ..cache import CallCache
+        from ..answer_cache import CallCache
 
         store = CallCache(store_path)
     state = _State(config, store, progress)
@@ -103,7 +103,8 @@ class _State:
         run = first
         if cond.reranker:
             run, rerank = self._rerank(cond, first)
-        result = evaluate(run, ds, self.config.measures)
+        scope = retrieve.pop("selected_qids", None)
+        result = evaluate(run, ds, self.config.measures, missing_as_zero=self.config.missing_as_zero, queries=scope)
         label = self.config.label(ds_name)
         run = Run(run.values(), {**run.metadata, "condition": cond.name, "dataset": ds_name,
                                  "config": self.config.name})
@@ -118,6 +119,8 @@ class _State:
             "dataset_label": label,
             "queries": len(run),
             "metrics": dict(result.aggregate),
+            "evaluation": {"judged_queries": result.num_queries, "missing_queries": result.missing_queries,
+                           "missing_as_zero": self.config.missing_as_zero},
             "model_calls": stage.get("model_calls", 0),
             "cached_calls": stage.get("cached_calls", 0),
             "requests": stage.get("requests", 0),
@@ -169,6 +172,8 @@ class _State:
             run, stage = _candidates(cond, ds)
         stage["wall_s"] = round(time.perf_counter() - t0, 4)
         stage["queries"] = len(run)
+        if cond.queries:  # evaluation covers the selected queries only, those missing from the run included
+            stage["selected_qids"] = stage.get("selected_qids") or list(run)
         self.first[key] = (run, stage)
         return run, dict(stage)
 
@@ -237,7 +242,8 @@ def _retrieve(cond: Condition, ds: Any, progress: bool) -> tuple[Run, dict[str, 
         run = retriever.search(queries, k=cond.k or 100, remove_query=cond.remove_query, progress=progress)
     finally:
         retriever.close()
-    return run, {"kind": "retriever", "retriever": cond.retriever, "spec": retriever.spec.to_dict(),
+    return run, {"selected_qids": [q.qid for q in queries] if cond.queries else None,
+                 "kind": "retriever", "retriever": cond.retriever, "spec": retriever.spec.to_dict(),
                  "index": info.to_dict(), "search_s": run.metadata.get("search_s"), "k": cond.k or 100,
                  "remove_query": cond.remove_query}
 

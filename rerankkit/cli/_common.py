@@ -21,6 +21,13 @@ def parse_sets(items: list[str] | None) -> dict[str, str]:
     return out
 
 
+def add_dataset_or_file(p: argparse.ArgumentParser, dataset_help: str, flag: str, file_help: str) -> None:
+    """``--dataset NAME`` or ``--FLAG FILE``: exactly one of the two is required."""
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--dataset", help=dataset_help)
+    src.add_argument(flag, metavar="FILE", help=file_help)
+
+
 def add_presets_file(p: argparse.ArgumentParser) -> None:
     p.add_argument("--presets", metavar="FILE", action="append", default=[],
                    help="extra presets TOML file(s) to register first (also: $RERANKKIT_PRESETS)")

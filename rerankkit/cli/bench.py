@@ -49,7 +49,9 @@ def run(args: argparse.Namespace) -> int:
     cache: Path | bool | None = False if args.no_cache else Path(args.cache) if args.cache else None
     pairs = config.pairs(args.only)
     if args.validate:
-        print(f"{args.config}: valid; {len(pairs)} run(s), measures {', '.join(config.measures)}")
+        scored = "scored 0" if config.missing_as_zero else "left out of the mean"
+        print(f"{args.config}: valid; {len(pairs)} run(s), measures {', '.join(config.measures)} "
+              f"(judged queries missing from a run {scored})")
         for cond, ds in pairs:
             print(f"  {cond.name}/{config.label(ds)}: {cond.first_stage()}"
                   + (f", k={cond.k}" if cond.k else "") + (f", rerank {cond.reranker}" if cond.reranker else "")

@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from ..errors import InputError
-from ._common import add_presets_file, load_presets_files, parse_sets
+from ._common import add_dataset_or_file, add_presets_file, load_presets_files, parse_sets
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -16,9 +16,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Rerank the candidates of a dataset (or a RankGPT-style JSONL file) and write "
                                    "a TREC run plus RUN.spec.toml and RUN.meta.json.")
     p.add_argument("preset", help="preset name (see `rerankkit list`)")
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--dataset", help="dataset name or local path (see `rerankkit datasets list`)")
-    src.add_argument("--candidates", metavar="FILE", help="RankGPT-style JSONL/JSON candidates with texts")
+    add_dataset_or_file(p, "dataset name or local path (see `rerankkit datasets list`)", "--candidates",
+                        "RankGPT-style JSONL/JSON candidates with texts")
     p.add_argument("--source", help="candidate source of the dataset (default: the dataset's own, e.g. bm25)")
     p.add_argument("--run", metavar="FILE", help="first-stage TREC run over --dataset (e.g. from `rerankkit "
                                                  "retrieve`); texts come from the dataset's queries and corpus")

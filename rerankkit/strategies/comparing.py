@@ -14,10 +14,12 @@ by default: 1, as the reference code) and the continuation is read strictly by t
 from __future__ import annotations
 
 from collections.abc import Callable, Generator
+from dataclasses import dataclass
 from typing import Any
 
 from ..backends.base import Generation, Prompt, ScoreRequest
 from ..errors import ConfigError
+from ..options import option
 from ..prompts.template import Template
 from ..types import Query
 from .base import QueryContext
@@ -28,24 +30,26 @@ from .sorting import TIE_RULES, Group, Winner
 MODES = ("score", "generate")
 
 
-def check_mode(mode: str) -> None:
-    if mode not in MODES:
-        raise ConfigError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+@dataclass
+class ComparingParams:
+    """The parameters pairwise and setwise share (each adds ``method``, ``k``, ...)."""
 
-
-def check_common(params: Any, owner: str) -> None:
-    """Checks shared by the pairwise and setwise parameters (mode, k, ties, token budgets)."""
-    check_mode(params.mode)
-    if params.k < 1:
-        raise ConfigError(f"{owner} k must be at least 1, not {params.k}")
-    if params.ties not in TIE_RULES:
-        raise ConfigError(f"{owner} ties must be one of {', '.join(TIE_RULES)}, not {params.ties!r}")
-    if params.max_new_tokens is not None and params.max_new_tokens < 1:
-        raise ConfigError(f"{owner} max_new_tokens must be at least 1")
-    for name in ("max_doc_tokens", "max_query_tokens"):
-        value = getattr(params, name)
-        if value is not None and value < 1:
-            raise ConfigError(f"{owner} {name} must be at least 1 (or none), not {value}")
+    mode: str = option("score", choices=MODES,
+                       help="score: compare the label tokens' likelihoods in one forward pass; generate: greedy "
+                            "tokens after the answer prefix, read strictly by the template's rule")
+    ties: str = option("incumbent", choices=tuple(TIE_RULES),
+                       help="heapsort: an undecided comparison keeps the incumbent (the parent, as llm-rankers) "
+                            "or goes to the passage ranked higher in the input (input_order); bubble passes "
+                            "never swap on a tie either way")
+    max_doc_tokens: int | None = option(128, bounds=(1, None),
+                                        help="tokens per passage (128, the reference's --passage_length; none: all)")
+    max_query_tokens: int | None = option(32, bounds=(1, None),
+                                          help="tokens of the query (32, the reference's --query_length in its "
+                                               "published commands; none: all)")
+    max_new_tokens: int | None = option(None, bounds=(1, None),
+                                        help="generate mode: tokens to generate (none: the template's "
+                                             "answer_tokens, 1 for chat models and 2 for FLAN, as the reference)")
+    parallel: bool = option(True, help="ask the independent comparisons of one query together (same result)")
 
 
 def template_labels(template: Template) -> tuple[str, ...]:

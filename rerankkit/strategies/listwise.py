@@ -22,9 +22,10 @@ import numpy as np
 
 from ..backends.base import Capability, Generation, Prompt, ScoreRequest
 from ..errors import ConfigError
+from ..options import option
 from ..prompts.template import TemplateSchema
 from ..types import Doc, Query, Ranking
-from .base import QueryContext, Strategy, register_strategy
+from .base import QueryContext, Strategy, TrainingPrompt, register_strategy
 from .listwise_prompt import SCHEMA, WindowPrompter, identifier_style
 from .lockstep import Algorithm, GenerateRequest, Request
 from .permutation import ALPHA, identifiers, parse_permutation
@@ -33,20 +34,19 @@ from .windows import check_window, window_schedule
 
 @dataclass
 class ListwiseParams:
-    window: int = 20  # documents per window
-    stride: int = 10  # how far each next window moves up
-    passes: int = 1  # bottom-to-top sweeps
-    max_doc_tokens: int | None = 300  # per document, before the window budget
-    max_prompt_tokens: int | None = None  # None: the backend's context length when it declares one
-    max_new_tokens: int | None = None  # generation only; None: sized to the window's answer
-    escape_identifiers: bool = True  # "[3]" inside a document becomes "(3)"
+    window: int = option(20, help="documents per window")
+    stride: int = option(10, help="how far each next window moves up (smaller than window)")
+    passes: int = option(1, bounds=(1, None), help="bottom-to-top sweeps")
+    max_doc_tokens: int | None = option(300, bounds=(1, None),
+                                        help="tokens per document, before the window's budget (none: all)")
+    max_prompt_tokens: int | None = option(None, bounds=(1, None),
+                                           help="prompt budget (none: the backend's context length when it has one)")
+    max_new_tokens: int | None = option(None, bounds=(1, None),
+                                        help="generation only: answer tokens (none: sized to the window's answer)")
+    escape_identifiers: bool = option(True, help='"[3]" inside a document becomes "(3)"')
 
     def validate(self) -> None:
         check_window(self.window, self.stride)
-        for name in ("passes", "max_doc_tokens", "max_prompt_tokens", "max_new_tokens"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ConfigError(f"listwise parameter {name} must be at least 1, got {value}")
 
 
 class SlidingWindowStrategy(Strategy):
@@ -139,6 +139,7 @@ class First(SlidingWindowStrategy):
 
     name = "first"
     requires = Capability.SCORE
+    training_objective = "first"
     schema = TemplateSchema.of({**SCHEMA.required, "prefix": set()}, SCHEMA.optional)
 
     def __init__(self, template, params=None):
@@ -151,6 +152,16 @@ class First(SlidingWindowStrategy):
 
     def request(self, prompt: Prompt, ids: list[str], ctx: QueryContext) -> Request:
         return ScoreRequest(prompt, tuple(ids))
+
+    def training_prompt(self, query: Query, docs: Sequence[Doc], order: Sequence[int],
+                        ctx: QueryContext) -> TrainingPrompt:
+        """The window's prompt and its target permutation (``[B] > [A] > ...``, continuing the prefix)."""
+        ids = identifiers(len(docs), self.style)
+        prompt = self.prompter(ctx, query.text, ids, [d.prompt_text() for d in docs], 1)
+        target = " > ".join(f"[{ids[j]}]" for j in order)
+        if prompt.prefix.endswith("[") and target.startswith("["):
+            target = target[1:]
+        return TrainingPrompt(prompt, target=target, labels=tuple(ids))
 
     def read(self, answer: np.ndarray, prompt: Prompt, ids: list[str], ctx: QueryContext) -> list[int]:
         lp = np.nan_to_num(np.asarray(answer, dtype=np.float64), nan=-np.inf)

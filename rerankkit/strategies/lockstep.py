@@ -13,13 +13,16 @@ from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from ..backends.base import Backend, Generation, Prompt, ScoreRequest
+from ..backends.base import GREEDY, Backend, Generation, Prompt, Sampling, ScoreRequest
 
 
 @dataclass(frozen=True, slots=True)
 class GenerateRequest:
+    """Free text after ``prompt``: at most ``max_new_tokens``, greedy unless ``sampling`` says otherwise."""
+
     prompt: Prompt
     max_new_tokens: int
+    sampling: Sampling = GREEDY
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +60,11 @@ def run_lockstep(
         if embeds:
             _embed_all(backend, embeds, answers)
         for max_new, group in _by_max_tokens(gens).items():
-            outs: list[Generation] = backend.generate([r.prompt for _, _, r in group], max_new)
+            prompts = [r.prompt for _, _, r in group]
+            if all(r.sampling.greedy for _, _, r in group):
+                outs: list[Generation] = backend.generate(prompts, max_new)
+            else:
+                outs = backend.generate(prompts, max_new, sampling=[r.sampling for _, _, r in group])
             for (i, j, _), out in zip(group, outs):
                 answers[i][j] = out
         for i in order:

@@ -22,11 +22,11 @@ from itertools import combinations
 from typing import Any
 
 from ..backends.base import Capability, Prompt
-from ..errors import ConfigError
+from ..options import option
 from ..prompts.template import TemplateSchema
 from ..types import Doc, Query, Ranking, ScoredDoc
 from .base import QueryContext, Strategy, register_strategy
-from .comparing import GroupJudge, check_common, drive, query_text
+from .comparing import ComparingParams, GroupJudge, drive, query_text
 from .lockstep import Algorithm, Request
 from .sorting import TIE_RULES, Group, Winner, bubble_passes, heapsort, keep_top, pair_best
 
@@ -34,20 +34,12 @@ METHODS = ("allpair", "heapsort", "sliding")
 
 
 @dataclass
-class PairwiseParams:
-    method: str = "sliding"  # allpair | heapsort | sliding
-    k: int = 10  # the top-k returned (then the rest in input order); heapsort: fixed; sliding: number of passes
-    mode: str = "score"  # score (answer likelihoods) | generate (read the generated label)
-    ties: str = "incumbent"  # heapsort: incumbent (the parent stays, as the reference) | input_order
-    max_doc_tokens: int | None = 128  # per passage, as in the Setwise paper's reference code
-    max_query_tokens: int | None = 32  # the reference code's --query_length in its published commands
-    max_new_tokens: int | None = None  # generate mode; None: the template's answer_tokens (1)
-    parallel: bool = True  # ask independent comparisons of one query together (same result)
-
-    def validate(self) -> None:
-        if self.method not in METHODS:
-            raise ConfigError(f"pairwise method must be one of {', '.join(METHODS)}, not {self.method!r}")
-        check_common(self, "pairwise")
+class PairwiseParams(ComparingParams):
+    method: str = option("sliding", choices=METHODS,
+                         help="allpair: every pair in both orders at once; heapsort: top-k by heap sort; "
+                              "sliding: k bubble passes from the bottom (the reference's bubblesort)")
+    k: int = option(10, bounds=(1, None), help="the top-k returned (then the rest in input order); heapsort: the "
+                                                "top-k it fixes; sliding: the number of passes")
 
 
 class PairJudge:

@@ -25,10 +25,11 @@ from typing import Any
 
 from ..backends.base import Capability, Prompt
 from ..errors import ConfigError
+from ..options import option
 from ..prompts.template import Template, TemplateSchema
 from ..types import Doc, Query, Ranking
 from .base import QueryContext, Strategy, register_strategy
-from .comparing import GroupJudge, check_common, drive, query_text, template_labels
+from .comparing import ComparingParams, GroupJudge, drive, query_text, template_labels
 from .lockstep import Algorithm, Request
 from .sorting import TIE_RULES, Group, Winner, bubble_passes, heapsort, keep_top, set_best
 
@@ -36,26 +37,20 @@ METHODS = ("heapsort", "bubblesort")
 
 
 @dataclass
-class SetwiseParams:
-    method: str = "heapsort"  # heapsort | bubblesort
-    k: int = 10
-    num_child: int = 2  # passages per prompt c = num_child + 1 = 3, the paper's c=3 (--num_child 2 in its code)
-    mode: str = "score"  # score (label likelihoods, the paper's "likelihood") | generate
-    ties: str = "incumbent"  # heapsort: incumbent (the parent stays, as the reference) | input_order
-    max_doc_tokens: int | None = 128
-    max_query_tokens: int | None = 32
-    max_new_tokens: int | None = None  # generate mode; None: the template's answer_tokens (1)
-    shuffle: bool = False  # show each prompt's passages in a seeded random order (Rank-R1's reference does)
-    seed: int = 929
-    repair: bool = False  # reasoning templates (read: think_answer): also read answers outside the strict format
-    parallel: bool = True
-
-    def validate(self) -> None:
-        if self.method not in METHODS:
-            raise ConfigError(f"setwise method must be one of {', '.join(METHODS)}, not {self.method!r}")
-        check_common(self, "setwise")
-        if self.num_child < 2:
-            raise ConfigError(f"setwise num_child must be at least 2, not {self.num_child}")
+class SetwiseParams(ComparingParams):
+    method: str = option("heapsort", choices=METHODS,
+                         help="heapsort: a max-heap of num_child children per node; bubblesort: k passes of a "
+                              "window of num_child + 1 passages from the bottom")
+    k: int = option(10, bounds=(1, None), help="the top-k returned (then the rest in input order); heapsort: the "
+                                                "top-k it fixes; bubblesort: the number of passes")
+    num_child: int = option(2, bounds=(2, None),
+                            help="passages per prompt minus one (2: the paper's c=3, --num_child 2 in its "
+                                 "published commands; its code's default is 3); at most the template's labels - 1")
+    shuffle: bool = option(False, help="show each prompt's passages in a seeded random order (as Rank-R1's "
+                                       "reference code does)")
+    seed: int = option(929, help="the seed of shuffle")
+    repair: bool = option(False, help="reasoning templates (read: think_answer): also read an answer outside "
+                                      "the strict format (counted as repaired)")
 
 
 @register_strategy
