@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "reference"))
 
-import parity as P  # noqa: E402
+import llmrankers_parity as P  # noqa: E402
 
 
 def summarise(report: dict) -> dict:

@@ -23,7 +23,7 @@ import pytest
 pytest.importorskip("transformers")
 pytestmark = [pytest.mark.slow]
 
-import parity as P  # noqa: E402  (tests/reference is on sys.path: conftest.py)
+import llmrankers_parity as P  # noqa: E402  (tests/reference is on sys.path: conftest.py)
 
 QUERIES, DEPTH = 3, 10
 
