@@ -92,7 +92,7 @@ class Pairwise(Strategy):
         """The memoising judge of one query's groups (pairs in one order), with its prompts."""
         p = self.params
         qtext = query_text(query, p.max_query_tokens, ctx)
-        texts = [ctx.truncate(d.prompt_text()) for d in docs]
+        texts = [ctx.truncate(self.template.document_text(d)) for d in docs]
         return GroupJudge(self.template, lambda g: self.group_prompt(qtext, texts, g), p.mode, p.max_new_tokens, ctx)
 
     def algorithm(self, query: Query, docs: Sequence[Doc], ctx: QueryContext) -> Algorithm[Ranking]:

@@ -84,7 +84,7 @@ class Setwise(Strategy):
         """The memoising judge of one query's groups, with its prompts."""
         p = self.params
         qtext = query_text(query, p.max_query_tokens, ctx)
-        texts = [ctx.truncate(d.prompt_text()) for d in docs]
+        texts = [ctx.truncate(self.template.document_text(d)) for d in docs]
         return GroupJudge(self.template, lambda g: self.group_prompt(qtext, texts, g), p.mode, p.max_new_tokens, ctx,
                           repair=p.repair)
 

@@ -13,7 +13,7 @@ from rerankkit.prompts.template import load_template
 from rerankkit.reranker import Reranker
 from rerankkit.strategies import STRATEGIES
 from rerankkit.strategies.labels import best_label, read_answer, read_think_answer, split_answers
-from rerankkit.types import Doc
+from rerankkit.types import Doc, Query
 
 PRP_PUBLISHED = (
     'Given a query "how tall is k2", which of the following two passages is more relevant to the query?\n\n'
@@ -188,3 +188,19 @@ def test_rank_r1_over_a_scripted_model_counts_repairs_and_shuffles():
     seen.clear()
     Reranker("rank-r1-7b", backend_instance=ScriptedBackend(generate=reply)).rerank("q", docs)
     assert seen == first  # ... that is the same every time
+
+
+def test_titled_documents_are_shown_as_the_reference_joins_them():
+    seen = []
+
+    def score(text, choices):
+        seen.append(text)
+        return [-1.0, -2.0]
+    docs = [Doc("a", "first text", title="Alpha"), Doc("b", "second text")]
+    for template in ("prp", "prp-flan"):
+        seen.clear()
+        STRATEGIES.get("pairwise")(load_template(template), {"method": "allpair"}).rerank_many(
+            ScriptedBackend(score=score), [(Query("q", "q"), docs)])
+        assert all('"Alpha first text"' in t and '"second text"' in t for t in seen)  # "{title} {text}"
+    assert load_template("setwise").document_text(docs[0]) == "Alpha first text"
+    assert load_template("yes-no").document_text(docs[0]) == docs[0].prompt_text()  # no layout: the default
