@@ -29,17 +29,22 @@ def register(sub: argparse._SubParsersAction) -> None:
 def render(args: argparse.Namespace) -> int:
     from ..backends.base import without_breaks
     from ..reranker import Reranker
-    from ..strategies.lockstep import GenerateRequest
+    from ..strategies.lockstep import GenerateRequest, PairRequest, render_request
+    from ..text import repair_text
     from ..types import Query, as_doc
 
     load_presets_files(args.presets)
     reranker = Reranker(args.preset, **parse_sets(args.overrides))
-    query = Query("q0", args.query)
-    docs = [as_doc(d, i) for i, d in enumerate(args.docs)]
+    # as the reranker does: lone surrogates (undecodable bytes in the shell's arguments) become U+FFFD
+    query = Query("q0", repair_text(args.query)[0])
+    docs = [as_doc(repair_text(d)[0], i) for i, d in enumerate(args.docs)]
     if args.messages:
         requests = reranker.strategy.first_requests(query, docs, _NoTokenizer())
         for i, req in enumerate(requests, 1):
             print(f"=== request {i}/{len(requests)} {_what(req, GenerateRequest)}")
+            if isinstance(req, PairRequest):
+                print(f"--- query\n{req.query}\n--- document\n{req.doc}")
+                continue
             prompt = _prompt_of(req)
             if isinstance(prompt, str):
                 print(prompt)
@@ -54,16 +59,7 @@ def render(args: argparse.Namespace) -> int:
         requests = reranker.strategy.first_requests(query, docs, backend)
         for i, req in enumerate(requests, 1):
             print(f"=== request {i}/{len(requests)} {_what(req, GenerateRequest)}")
-            prompt = _prompt_of(req)
-            if isinstance(prompt, str):
-                print(without_breaks(prompt))
-                continue
-            parts = backend.render_inputs(prompt) if hasattr(backend, "render_inputs") else {}
-            if len(parts) > 1:  # a seq2seq model: what its encoder reads, then how its decoder starts
-                for name, text in parts.items():
-                    print(f"--- {name} input\n{without_breaks(text)}")
-            else:
-                print(without_breaks(backend.render(prompt)))
+            print(render_request(backend, req))
     finally:
         reranker.close()
     return 0
@@ -79,6 +75,8 @@ def _what(req, generate_cls) -> str:
         return f"(generate, max_new_tokens={req.max_new_tokens})"
     if hasattr(req, "text"):
         return "(embed)"
+    if hasattr(req, "doc"):
+        return "(relevance of a query-document pair)"
     return f"(score choices: {', '.join(repr(c) for c in req.choices)})"
 
 

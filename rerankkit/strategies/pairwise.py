@@ -79,6 +79,7 @@ class Pairwise(Strategy):
         {"system": {"query"}, "prefix": {"query"}},
     )
     Params = PairwiseParams
+    format_enumerations = ("plain",)  # labels.py reads a bare label, never "Passage (A)"
 
     def required_capabilities(self) -> Capability:
         return Capability.GENERATE if self.params.mode == "generate" else Capability.SCORE

@@ -62,6 +62,7 @@ class Setwise(Strategy):
         {"system": {"query"}, "prefix": {"query"}},
     )
     Params = SetwiseParams
+    format_enumerations = ("plain",)  # labels.py reads a bare label, never "Passage (A)"
 
     def __init__(self, template: Template, params: Mapping[str, Any] | None = None):
         super().__init__(template, params)
