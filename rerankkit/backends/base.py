@@ -253,6 +253,10 @@ class BackendBase:
     def render(self, prompt: Prompt) -> str:
         return prompt.plain_text()
 
+    def render_inputs(self, prompt: Prompt) -> dict[str, str]:
+        """What each input of the model reads (``encoder``/``decoder`` for seq2seq models)."""
+        return {"input": self.render(prompt)}
+
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         return [len(t.split()) for t in texts]
 

@@ -71,6 +71,10 @@ class CachedBackend:
     def render(self, prompt: Prompt) -> str:
         return self.inner.render(prompt)
 
+    def render_inputs(self, prompt: Prompt) -> dict[str, str]:
+        inner = getattr(self.inner, "render_inputs", None)
+        return inner(prompt) if inner else {"input": self.inner.render(prompt)}
+
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         return self.inner.count_tokens(texts)
 

@@ -206,7 +206,7 @@ class OracleBackend(BackendBase):
             return json.dumps({lbl: round(10 * max(rel, 0) / self._max_rel) for lbl, _, rel in docs})
         if " > " in text or "[] >" in text:
             return " > ".join(lbl for lbl, _, _ in ranked)
-        return ranked[0][0] if ranked else ""
+        return _continuing(text, ranked[0][0]) if ranked else ""
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """A 2-d embedding whose angle grows as relevance falls (relevance must be in [0, 3]).
@@ -231,6 +231,15 @@ class OracleBackend(BackendBase):
             out.append(self._rel(q, docs[0][1]) if len(docs) == 1 else 0.0)
         self.usage.add(len(pairs), sum(self.count_tokens([f"{q} {d}" for q, d in pairs])))
         return np.asarray(out, dtype=np.float64)
+
+
+def _continuing(prompt: str, reply: str) -> str:
+    """``reply`` as the continuation of a prompt whose assistant turn already starts with its first word
+    (``"Passage A"`` after a pre-filled ``" Passage:"`` is ``" A"``)."""
+    head, _, rest = reply.partition(" ")
+    if rest and prompt.rstrip().rstrip(":").endswith(head):
+        return " " + rest
+    return reply
 
 
 def _label_value(choice: str) -> float | None:

@@ -33,6 +33,7 @@ from .precision import DTYPE_NAMES, resolve_dtype
 from .tokenizing import LocalTokenizer
 
 log = logging.getLogger(__name__)
+DECODER_MARK = "\n--- decoder ---\n"  # between a seq2seq model's encoder and decoder text in render()
 
 
 @dataclass(frozen=True)
@@ -141,7 +142,29 @@ class HFBackend(BackendBase):
         return out
 
     def render(self, prompt: Prompt) -> str:
-        return self.tok.render(prompt)
+        """The text the model sees. A seq2seq model's encoder reads the messages and its decoder starts with
+        the assistant prefix: both are shown, the decoder's after :data:`DECODER_MARK`."""
+        if self.kind != "seq2seq" or not prompt.prefix:
+            return self.tok.render(prompt)
+        parts = self.render_inputs(prompt)
+        return parts["encoder"] + DECODER_MARK + parts["decoder"]
+
+    def render_inputs(self, prompt: Prompt) -> dict[str, str]:
+        """What each part of the model reads: ``{"input": text}``, or for a seq2seq model
+        ``{"encoder": text, "decoder": its start token and the assistant prefix}``."""
+        if self.kind != "seq2seq":
+            return {"input": self.tok.render(prompt)}
+        dec = self.decoder_ids(prompt.prefix)
+        return {"encoder": self.tok.render(Prompt(prompt.messages)),
+                "decoder": self.tokenizer.decode(dec, skip_special_tokens=False)}
+
+    def decoder_ids(self, prefix: str) -> list[int]:
+        """A seq2seq decoder's input: the start token, then ``prefix`` (the assistant prefix) as tokens."""
+        start = self.model.config.decoder_start_token_id
+        if start is None:
+            start = self.tokenizer.pad_token_id
+        ids = list(self.tokenizer(prefix, add_special_tokens=False)["input_ids"]) if prefix else []
+        return [int(start), *ids]
 
     def encode(self, text: str) -> list[int]:
         ids = self.tok.encode(text) if SEGMENT_BREAK in text else \
@@ -174,9 +197,9 @@ class HFBackend(BackendBase):
         return self.max_length or (self.embed_max_length if self.kind == "encoder" else None) or self.context_length()
 
     def continuation_ids(self, rendered: str, choice: str) -> list[int]:
-        """Token ids of ``choice`` as the model would produce it right after ``rendered``."""
-        # a seq2seq decoder starts fresh: its answer does not continue the encoder's text
-        return self.tok.continuation_ids("" if self.kind == "seq2seq" else rendered, choice)
+        """Token ids of ``choice`` as the model would produce it right after ``rendered`` (for a seq2seq
+        model: right after the decoder's prefix, since its answer continues the decoder, not the encoder)."""
+        return self.tok.continuation_ids(rendered, choice)
 
     # -- batching -----------------------------------------------------------------------------
     def _batches(self, lengths: Sequence[int]) -> Iterator[list[int]]:
@@ -204,9 +227,15 @@ class HFBackend(BackendBase):
         if not requests:
             return []
         torch = self.torch
-        rendered = [self.render(r.prompt) for r in requests]
+        if self.kind == "seq2seq":  # the encoder reads the messages, the decoder starts with the prefix
+            rendered = [self.tok.render(Prompt(r.prompt.messages)) for r in requests]
+            contexts = [r.prompt.prefix for r in requests]
+            decs = [self.decoder_ids(r.prompt.prefix)[1:] for r in requests]
+        else:
+            rendered = contexts = [self.render(r.prompt) for r in requests]
+            decs = [[] for _ in requests]
         prompts = [self.encode(t) for t in rendered]
-        conts = [[self.continuation_ids(t, c) for c in r.choices] for t, r in zip(rendered, requests)]
+        conts = [[self.continuation_ids(t, c) for c in r.choices] for t, r in zip(contexts, requests)]
         out = [np.zeros(len(r.choices), dtype=np.float64) for r in requests]
         # single-token choices come from one next-token distribution per prompt (last position only);
         # only multi-token choices need teacher forcing over their tokens
@@ -215,34 +244,39 @@ class HFBackend(BackendBase):
             needs_next = [i for i, cs in enumerate(conts) if any(len(c) == 1 for c in cs)]
             for batch in self._batches([len(prompts[i]) for i in needs_next]):
                 idx = [needs_next[b] for b in batch]
-                logp = self._next_token_logprobs([prompts[i] for i in idx])
+                logp = self._next_token_logprobs([prompts[i] for i in idx], [decs[i] for i in idx])
                 for row, i in enumerate(idx):
                     for j, c in enumerate(conts[i]):
                         if len(c) == 1:
                             out[i][j] = float(logp[row, c[0]])
             for batch in self._batches([len(prompts[i]) + len(conts[i][j]) for i, j in multi]):
                 items = [multi[b] for b in batch]
-                vals = self._continuation_logprobs([prompts[i] for i, _ in items], [conts[i][j] for i, j in items])
+                vals = self._continuation_logprobs([prompts[i] for i, _ in items], [conts[i][j] for i, j in items],
+                                                   [decs[i] for i, _ in items])
                 for (i, j), v in zip(items, vals):
                     out[i][j] = v
         self.usage.add(len(requests), sum(len(p) for p in prompts))
         return out
 
-    def _next_token_logprobs(self, seqs: list[list[int]]) -> np.ndarray:
+    def _next_token_logprobs(self, seqs: list[list[int]], decs: list[list[int]]) -> np.ndarray:
+        """Next-token log-probs per row; ``decs``: a seq2seq decoder's prefix ids (after its start token)."""
         torch = self.torch
         if self.kind == "seq2seq":
-            logits = self._seq2seq_logits(seqs, [[] for _ in seqs])[:, 0, :]
+            logits = self._seq2seq_logits(seqs, decs)
+            logits = logits[torch.arange(len(decs)), torch.tensor([len(d) for d in decs])]
         else:
             logits = self._causal_forward(seqs, keep=1).logits[:, -1, :]
         return torch.log_softmax(logits.float(), dim=-1).cpu().numpy()
 
-    def _continuation_logprobs(self, prompts: list[list[int]], conts: list[list[int]]) -> list[float]:
+    def _continuation_logprobs(self, prompts: list[list[int]], conts: list[list[int]],
+                               decs: list[list[int]]) -> list[float]:
         """Sum of log p(continuation tokens) by teacher forcing, one row per (prompt, continuation)."""
         torch = self.torch
-        if self.kind == "seq2seq":
-            logits = self._seq2seq_logits(prompts, [c[:-1] for c in conts])
+        if self.kind == "seq2seq":  # the decoder reads start, prefix, then the answer's tokens but its last
+            logits = self._seq2seq_logits(prompts, [d + c[:-1] for d, c in zip(decs, conts)])
             lp = torch.log_softmax(logits.float(), dim=-1)
-            return [float(sum(lp[r, t, tok] for t, tok in enumerate(c))) for r, c in enumerate(conts)]
+            return [float(sum(lp[r, len(d) + t, tok] for t, tok in enumerate(c)))
+                    for r, (d, c) in enumerate(zip(decs, conts))]
         longest = max(len(c) for c in conts)
         seqs = [p + c for p, c in zip(prompts, conts)]
         logits = self._causal_forward(seqs, keep=longest + 1).logits  # positions predicting the last tokens
@@ -257,23 +291,18 @@ class HFBackend(BackendBase):
         return out
 
     def _seq2seq_logits(self, prompts: list[list[int]], dec: list[list[int]]) -> Any:
+        """Decoder logits [rows, 1 + longest dec, vocab]: the encoder reads ``prompts`` (right-padded), the
+        decoder its start token then ``dec`` (right-padded: a causal decoder never looks ahead)."""
         torch = self.torch
-        width = max(len(p) for p in prompts)
+        ids, mask = self._right_pad(prompts)
         pad = self.tokenizer.pad_token_id
-        ids = torch.full((len(prompts), width), pad, dtype=torch.long)
-        mask = torch.zeros_like(ids)
-        for r, p in enumerate(prompts):  # right padding for the encoder
-            ids[r, : len(p)] = torch.tensor(p)
-            mask[r, : len(p)] = 1
-        start = self.model.config.decoder_start_token_id
-        if start is None:
-            start = pad
+        start = self.decoder_ids("")[0]
         dw = 1 + max(len(d) for d in dec)
         dids = torch.full((len(prompts), dw), pad, dtype=torch.long)
         for r, d in enumerate(dec):
             dids[r, : 1 + len(d)] = torch.tensor([start, *d])
-        return self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
-                          decoder_input_ids=dids.to(self.device), use_cache=False).logits
+        return self.model(input_ids=ids, attention_mask=mask, decoder_input_ids=dids.to(self.device),
+                          use_cache=False).logits
 
     # -- GENERATE -----------------------------------------------------------------------------
     def generate(self, prompts: Sequence[Prompt], max_new_tokens: int, sampling: SamplingArg = None) -> list[Generation]:
@@ -283,31 +312,25 @@ class HFBackend(BackendBase):
         if not prompts:
             return []
         torch = self.torch
-        seqs = [self.encode(self.render(p)) for p in prompts]
+        seq2seq = self.kind == "seq2seq"
+        # a seq2seq model's encoder reads the messages; its decoder starts with the assistant prefix
+        seqs = [self.encode(self.tok.render(Prompt(p.messages)) if seq2seq else self.render(p)) for p in prompts]
+        samplings = sampling_list(sampling, len(prompts))
+        groups: dict[tuple[int, ...], list[int]] = {}  # prompts that share a decoder prefix: no decoder padding
+        for i, p in enumerate(prompts):
+            groups.setdefault(tuple(self.decoder_ids(p.prefix)) if seq2seq else (), []).append(i)
         out: list[Generation | None] = [None] * len(prompts)
         with torch.inference_mode():
-            for batch, decoding in self._generate_batches(seqs, sampling_list(sampling, len(prompts))):
-                if self.kind == "seq2seq":
-                    width = max(len(seqs[i]) for i in batch)
-                    ids = torch.full((len(batch), width), self.tokenizer.pad_token_id, dtype=torch.long)
-                    mask = torch.zeros_like(ids)
+            for dec, members in groups.items():
+                for part, decoding in self._generate_batches([seqs[i] for i in members],
+                                                             [samplings[i] for i in members]):
+                    batch = [members[b] for b in part]
+                    new = self._generate_batch([seqs[i] for i in batch], list(dec), max_new_tokens, decoding)
                     for r, i in enumerate(batch):
-                        ids[r, : len(seqs[i])] = torch.tensor(seqs[i])
-                        mask[r, : len(seqs[i])] = 1
-                    gen = self.model.generate(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
-                                              max_new_tokens=max_new_tokens, **decoding)
-                    new = gen[:, 1:]
-                else:
-                    ids, mask, _ = self._left_pad([seqs[i] for i in batch])
-                    gen = self.model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens,
-                                              pad_token_id=self.tokenizer.pad_token_id, **decoding)
-                    new = gen[:, ids.shape[1] :]
-                for r, i in enumerate(batch):
-                    toks = [t for t in new[r].tolist() if t != self.tokenizer.pad_token_id]
-                    if self.tokenizer.eos_token_id in toks:
-                        toks = toks[: toks.index(self.tokenizer.eos_token_id)]
-                    text = self.tokenizer.decode(toks, skip_special_tokens=True)
-                    out[i] = Generation(text, len(seqs[i]), len(toks))
+                        toks = [t for t in new[r].tolist() if t != self.tokenizer.pad_token_id]
+                        if self.tokenizer.eos_token_id in toks:
+                            toks = toks[: toks.index(self.tokenizer.eos_token_id)]
+                        out[i] = Generation(self._continuation_text(list(dec[1:]), toks), len(seqs[i]), len(toks))
         gens = [g for g in out if g is not None]
         self.usage.add(len(gens), sum(g.prompt_tokens for g in gens), sum(g.generated_tokens for g in gens))
         return gens
@@ -339,6 +362,30 @@ class HFBackend(BackendBase):
                     if None not in seeds:
                         torch.manual_seed(_batch_seed(seeds))
                     yield rows, decoding
+
+    def _generate_batch(self, seqs: list[list[int]], dec: list[int], max_new_tokens: int,
+                        decoding: dict[str, Any]) -> Any:
+        """New tokens for one batch (rows padded); ``dec``: a seq2seq decoder's start ids."""
+        torch = self.torch
+        if self.kind == "seq2seq":
+            ids, mask = self._right_pad(seqs)
+            start = torch.tensor([dec] * len(seqs), dtype=torch.long, device=self.device)
+            gen = self.model.generate(input_ids=ids, attention_mask=mask, decoder_input_ids=start,
+                                      max_new_tokens=max_new_tokens, **decoding)
+            return gen[:, len(dec):]
+        ids, mask, _ = self._left_pad(seqs)
+        gen = self.model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens,
+                                  pad_token_id=self.tokenizer.pad_token_id, **decoding)
+        return gen[:, ids.shape[1]:]
+
+    def _continuation_text(self, prefix_ids: list[int], toks: list[int]) -> str:
+        """The generated text as it reads after the decoder's prefix (a tokenizer may drop the space
+        before a first token, as SentencePiece does: decoded after the prefix, it is kept)."""
+        if not prefix_ids:
+            return self.tokenizer.decode(toks, skip_special_tokens=True)
+        head = self.tokenizer.decode(prefix_ids, skip_special_tokens=True)
+        full = self.tokenizer.decode(prefix_ids + toks, skip_special_tokens=True)
+        return full[len(head):] if full.startswith(head) else self.tokenizer.decode(toks, skip_special_tokens=True)
 
     # -- EMBED / REPRESENT --------------------------------------------------------------------
     def embed(self, texts: Sequence[str]) -> np.ndarray:

@@ -13,7 +13,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     psub.required = True
     r = psub.add_parser("render", help="print the exact text the model sees for a query and documents",
                         description="Build the strategy's first round of requests for the query and documents "
-                                    "and print each as the backend renders it (chat template applied). "
+                                    "and print each as the backend renders it (chat template applied; for a "
+                                    "seq2seq model, its encoder and decoder inputs separately). "
                                     "Loads the backend's model/tokenizer unless --messages is given.")
     r.add_argument("preset")
     r.add_argument("--query", "-q", required=True)

@@ -10,7 +10,9 @@ template by name, so it follows their wording as it changes) and rewrites them c
   (``Passage A``, ``Passage {label}``), then ``:`` (or `` - ``), then a placeholder — or nothing at the very end
   of a part (an answer slot such as ``Output:``);
 - **label mentions**: a labelled descriptor followed by a label anywhere (``Output Passage A or Passage B``, the
-  ``answer`` part ``Passage {label}``), so the answers a comparison strategy scores follow the prompt;
+  ``answer`` part ``Passage {label}``), so the answers a comparison strategy scores follow the prompt; a
+  labelled descriptor in the assistant ``prefix`` (``" Passage:"``, which the label token follows) is re-cased
+  with it;
 - **item enumerators**: the identifier an ``item`` part starts with (``[{id}]``); where other parts refer to
   that wrapping (``[] > []``, ``e.g. [2] > [1]``, an assistant prefix ``[``), those references follow;
 - **answer words**: a choice word quoted in the prompt (``'Yes'``, ``"Highly Relevant"``); the choices gain the
@@ -155,6 +157,9 @@ def _rewrite_part(name: str, text: str, s: Structure, c: Choices) -> str:
         for m in pat.finditer(text):
             if _PAIRS.get(m.group("lopen")) == m.group("lclose"):
                 edits.append((m.start(), m.end(), casing(m.group("desc")) + " " + _label(m, c)))
+        if name == "prefix":  # the answer's descriptor, the label to follow: " Passage:" -> " PASSAGE:"
+            for m in re.finditer(r"(?<![A-Za-z])" + re.escape(desc) + r"(?![A-Za-z])", text):
+                edits.append((m.start(), m.end(), casing(desc)))
     if name == "item" and s.item_id is not None and c.id_style is not None:
         m = _ITEM_ID.match(text)
         if m:

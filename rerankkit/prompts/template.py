@@ -126,6 +126,15 @@ class Template:
         except KeyError as exc:
             raise TemplateError(f"template {self.name!r}, part {part!r}: no value for {exc.args[0]!r}") from None
 
+    def document_text(self, doc: Any) -> str:
+        """The text this template shows for ``doc``: its ``extra.document`` layout (e.g. ``"{title} {text}"``,
+        how the PRP/setwise reference code joins a title) when the document has a title, else
+        ``doc.prompt_text()``."""
+        layout = self.extra.get("document")
+        if layout and getattr(doc, "title", ""):
+            return str(layout).format(title=doc.title, text=doc.text)
+        return doc.prompt_text()
+
     def prompt(self, **values: Any) -> Prompt:
         """The chat prompt: optional system message, the user message, then the assistant prefix."""
         msgs = []

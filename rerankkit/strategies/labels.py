@@ -1,25 +1,54 @@
-"""Passage labels (``A``, ``B``, ...) in comparison prompts: answer choices and answer parsing."""
+"""Passage labels (``A``, ``B``, ...) in comparison prompts: answer choices and reading generated answers.
+
+In generation mode the model continues the assistant prefix (``" Passage:"``) for a few tokens and the
+continuation is read *strictly* by one of these rules (a template names its rule as ``extra.read``), each
+the rule of a reference implementation (ielab/llm-rankers):
+
+- ``label``: the continuation, stripped and upper-cased, is exactly one label (its causal-LM rankers);
+- ``answer``: the continuation is exactly one of the template's answers, e.g. ``" A"`` after the decoder
+  prefix ``Passage`` (its FLAN-T5 PRP ranker, which compares the decoded text with "Passage A");
+- ``last_char``: the last character of prefix + continuation, stripped, is a label (its FLAN-T5 setwise
+  ranker);
+- ``free``: the first "Passage X" in free text, else the whole stripped text is a label (its OpenAI rankers);
+- ``think_answer``: reasoning then an answer, ``<think>...</think> <answer>[3]</answer>`` (its Rank-R1 ranker:
+  the lower-cased text must match that pattern and the answer be one of the labels); with ``repair``, an
+  answer tag without the reasoning around it, or cut off before its closing tag, is read too (and counted).
+
+Anything else names no passage (None): the strategy keeps the incumbent and counts it as unparsed.
+"""
 
 from __future__ import annotations
 
 import os
 import re
-import string
 from collections.abc import Sequence
 
 import numpy as np
 
-LABELS = tuple(string.ascii_uppercase)
+from ..errors import ConfigError
 
-_MENTION = re.compile(r"\b(?:passage|document|doc)\s*(?:[:#\-]\s*)?[\"'(\[]?([A-Za-z])(?![A-Za-z0-9])", re.I)
-_ECHO = re.compile(r"\b(?:passage|document)\s*[A-Za-z]\s*(?:,|or)\s*(?:passage|document)\s*[A-Za-z]\b", re.I)
-_BARE = re.compile(r"^\W*([A-Z])(?![A-Za-z0-9])")
+LABELS = tuple(chr(ord("A") + i) for i in range(23))  # A..W, as the reference (X, Y tokenise oddly)
+NUMBERS = tuple(str(i + 1) for i in range(100))  # 1, 2, ... (Rank-R1's [1] .. [20])
+LABEL_SETS = {"letters": LABELS, "numbers": NUMBERS}
+READ_RULES = ("label", "answer", "last_char", "free", "think_answer")
+_PASSAGE = re.compile(r"Passage ([A-Z])")
+_THINK_ANSWER = re.compile(r"<think>.*?</think>\s*<answer>(.*?)</answer>", re.DOTALL)
+_ANSWER_TAG = re.compile(r"<answer>\s*(.*?)\s*</answer>", re.DOTALL)
+_ANSWER_OPEN = re.compile(r"<answer>\s*(\[\s*\d+\s*\]|\d+)")
+_BRACKETED = re.compile(r"^\[?\s*(\d+)\s*\]?$")
+
+
+def label_set(kind: str) -> tuple[str, ...]:
+    """The labels a template's passages get: ``letters`` (A, B, ...) or ``numbers`` (1, 2, ...)."""
+    if kind not in LABEL_SETS:
+        raise ConfigError(f"template labels must be one of {', '.join(LABEL_SETS)}, not {kind!r}")
+    return LABEL_SETS[kind]
 
 
 def split_answers(answers: Sequence[str]) -> tuple[str, tuple[str, ...]]:
     """Move the words every answer starts with into a shared prefix.
 
-    ``["Passage A", "Passage B"]`` -> ``("Passage", (" A", " B"))``: the model scores the prefix as
+    ``["Passage A", "Passage B"]`` -> ``("Passage", (" A", " B"))``: the model reads the prefix as
     part of the prompt and each answer is then one token, while log p(answer) - log p(other) is
     unchanged (the shared part cancels). The split is only made at a space, never inside a word.
     """
@@ -30,23 +59,57 @@ def split_answers(answers: Sequence[str]) -> tuple[str, tuple[str, ...]]:
     return common[:cut], tuple(a[cut:] for a in answers)
 
 
-def parse_label(text: str, labels: Sequence[str]) -> str | None:
-    """The passage label an answer names ("Passage B", "passage: b", "(B)", "B."), else None.
+def check_read_rule(rule: str) -> str:
+    if rule not in READ_RULES:
+        raise ConfigError(f"template read rule must be one of {', '.join(READ_RULES)}, not {rule!r}")
+    return rule
 
-    An echo of the instruction ("Passage A or Passage B") or a label outside ``labels`` names
-    nothing; when several labels are mentioned, the first one counts.
+
+def read_answer(rule: str, text: str, labels: Sequence[str], answers: Sequence[str] = (),
+                prefix: str = "") -> int | None:
+    """Index (into ``labels``) of the label a generated continuation ``text`` names under ``rule``, else None.
+
+    ``answers``: the template's answer for each label (rule ``answer``); ``prefix``: the text the
+    continuation follows (rule ``last_char``).
     """
-    allowed = set(labels)
-    if _ECHO.search(text):
+    if rule == "label":
+        found = text.strip().upper()
+    elif rule == "answer":
+        return answers.index(text) if text in answers else None
+    elif rule == "last_char":
+        found = (prefix + text).strip()[-1:]
+    elif rule == "free":
+        m = _PASSAGE.search(text)
+        found = m.group(1) if m else text.strip()
+    elif rule == "think_answer":
+        return read_think_answer(text, answers, repair=False)[0]
+    else:
+        check_read_rule(rule)
         return None
-    for m in _MENTION.finditer(text):
-        label = m.group(1).upper()
-        if label in allowed:
-            return label
-    m = _BARE.match(text.strip())
-    if m and m.group(1) in allowed:
-        return m.group(1)
-    return None
+    return labels.index(found) if found in labels else None
+
+
+def read_think_answer(text: str, answers: Sequence[str], repair: bool = True) -> tuple[int | None, bool]:
+    r"""(index into ``answers`` (``"[1]"``, ``"[2]"``, ...), repaired?) for a reasoning reply.
+
+    Strict (Rank-R1's reference): the lower-cased reply matches ``<think>.*?</think>\s*<answer>(.*?)</answer>``
+    and the stripped answer is one of ``answers``. Repair, when that fails: the first complete answer tag
+    anywhere (reasoning tags missing or malformed), else an unclosed answer tag that starts with a label (the
+    token budget ran out); its content may lack the brackets (``3``).
+    """
+    low = text.lower()
+    m = _THINK_ANSWER.search(low)
+    if m and m.group(1).strip() in answers:
+        return answers.index(m.group(1).strip()), False
+    if not repair:
+        return None, False
+    for candidate in (_ANSWER_TAG.search(low), _ANSWER_OPEN.search(low)):
+        if candidate is None:
+            continue
+        num = _BRACKETED.match(candidate.group(1).strip())
+        if num and f"[{int(num.group(1))}]" in answers:
+            return answers.index(f"[{int(num.group(1))}]"), True
+    return None, False
 
 
 def best_label(logprobs: np.ndarray) -> int | None:

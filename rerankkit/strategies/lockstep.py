@@ -60,12 +60,19 @@ class Call:
 
 def render_request(backend: Any, request: Request) -> str:
     """Exactly the text the model reads for ``request``: a prompt as the backend renders it (chat template
-    applied), a text embedded as it is, a (query, document) pair as the backend's tokenizer joins it."""
+    applied), a text embedded as it is, a (query, document) pair as the backend's tokenizer joins it; for a
+    seq2seq model, what its encoder reads, then how its decoder starts (``--- encoder input`` / ``--- decoder
+    input``)."""
     if isinstance(request, PairRequest):
         pair = getattr(getattr(backend, "inner", backend), "render_pair", None)  # a CachedBackend's model
         return pair(request.query, request.doc) if pair else f"{request.query}\n{request.doc}"
     what = request.text if isinstance(request, EmbedRequest) else request.prompt
-    return without_breaks(what if isinstance(what, str) else backend.render(what))
+    if isinstance(what, str):
+        return without_breaks(what)
+    parts = backend.render_inputs(what) if hasattr(backend, "render_inputs") else {}
+    if len(parts) > 1:
+        return "\n".join(f"--- {name} input\n{without_breaks(text)}" for name, text in parts.items())
+    return without_breaks(backend.render(what))
 
 
 def run_lockstep(

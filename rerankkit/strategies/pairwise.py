@@ -4,12 +4,14 @@ Every pair is asked in both orders, in the same batch: an answer that agrees in 
 preference, anything else (disagreement, no answer) a tie. Methods:
 
 - ``allpair``: all ``n(n-1)`` prompts at once; score = wins + 0.5 * ties, ties keep the input order.
-- ``heapsort``: binary max-heap with the pairwise comparator; stops once the top-``k`` is fixed;
-  the rest keep their input order.
-- ``sliding``: PRP-Sliding-K, ``k`` bubble passes from the bottom, swapping when the lower wins.
+- ``heapsort``: binary max-heap with the pairwise comparator; stops once the top-``k`` is fixed. A
+  tie keeps the incumbent (the parent; ``ties="input_order"``: the passage ranked higher in the input).
+- ``sliding``: PRP-Sliding-K, ``k`` bubble passes from the bottom, swapping when the lower one wins.
 
-A pair is never asked twice for one query (memoised); independent comparisons of one query and
-the comparisons of all queries being reranked together share backend calls (lock-step).
+Every method returns its top-``k``, then the other passages in their input order, as the reference
+code (ielab/llm-rankers) does. A pair is never asked twice for one query (memoised); independent
+comparisons of one query and the comparisons of all queries being reranked together share backend
+calls (lock-step).
 """
 
 from __future__ import annotations
@@ -19,14 +21,14 @@ from dataclasses import dataclass
 from itertools import combinations
 from typing import Any
 
-from ..backends.base import Capability
+from ..backends.base import Capability, Prompt
 from ..options import option
 from ..prompts.template import TemplateSchema
-from ..types import Doc, Query, Ranking
+from ..types import Doc, Query, Ranking, ScoredDoc
 from .base import QueryContext, Strategy, register_strategy
-from .comparing import ComparingParams, GroupJudge, drive
+from .comparing import ComparingParams, GroupJudge, drive, query_text
 from .lockstep import Algorithm, Request
-from .sorting import Group, Winner, bubble_passes, heapsort, pair_best
+from .sorting import TIE_RULES, Group, Winner, bubble_passes, heapsort, keep_top, pair_best
 
 METHODS = ("allpair", "heapsort", "sliding")
 
@@ -35,8 +37,9 @@ METHODS = ("allpair", "heapsort", "sliding")
 class PairwiseParams(ComparingParams):
     method: str = option("sliding", choices=METHODS,
                          help="allpair: every pair in both orders at once; heapsort: top-k by heap sort; "
-                              "sliding: k bubble passes from the bottom")
-    k: int = option(10, bounds=(1, None), help="heapsort: top-k documents to fix; sliding: number of passes")
+                              "sliding: k bubble passes from the bottom (the reference's bubblesort)")
+    k: int = option(10, bounds=(1, None), help="the top-k returned (then the rest in input order); heapsort: the "
+                                                "top-k it fixes; sliding: the number of passes")
 
 
 class PairJudge:
@@ -76,20 +79,26 @@ class Pairwise(Strategy):
         {"system": {"query"}, "prefix": {"query"}},
     )
     Params = PairwiseParams
-    format_enumerations = ("plain", "brackets", "parens")  # "Passage (A)": answers and parse_label follow
+    format_enumerations = ("plain",)  # labels.py reads a bare label, never "Passage (A)"
 
     def required_capabilities(self) -> Capability:
         return Capability.GENERATE if self.params.mode == "generate" else Capability.SCORE
 
+    def group_prompt(self, query: str, texts: Sequence[str], group: Group) -> Prompt:
+        """The prompt showing ``texts[a]`` as passage A and ``texts[b]`` as passage B."""
+        a, b = group
+        return self.template.prompt(query=query, passage_a=texts[a], passage_b=texts[b])
+
+    def judge(self, query: Query, docs: Sequence[Doc], ctx: QueryContext) -> GroupJudge:
+        """The memoising judge of one query's groups (pairs in one order), with its prompts."""
+        p = self.params
+        qtext = query_text(query, p.max_query_tokens, ctx)
+        texts = [ctx.truncate(self.template.document_text(d)) for d in docs]
+        return GroupJudge(self.template, lambda g: self.group_prompt(qtext, texts, g), p.mode, p.max_new_tokens, ctx)
+
     def algorithm(self, query: Query, docs: Sequence[Doc], ctx: QueryContext) -> Algorithm[Ranking]:
         p = self.params
-        texts = [ctx.truncate(d.prompt_text()) for d in docs]
-
-        def build(group: Group):
-            a, b = group
-            return self.template.prompt(query=query.text, passage_a=texts[a], passage_b=texts[b])
-
-        judge = PairJudge(GroupJudge(self.template, build, p.mode, p.max_new_tokens, ctx))
+        judge = PairJudge(self.judge(query, docs, ctx))
         meta = {"method": p.method, "mode": p.mode, "k": p.k}
         n = len(docs)
         if p.method == "allpair":
@@ -102,10 +111,12 @@ class Pairwise(Strategy):
                     scores[b] += 0.5
                 else:
                     scores[w] += 1.0
-            return Ranking.from_scores(query, docs, scores, meta)
+            order = keep_top(sorted(range(n), key=lambda i: (-scores[i], i)), p.k)
+            return Ranking(query, tuple(ScoredDoc(docs[i], scores[i]) for i in order), meta)
         if p.method == "heapsort":
-            sorter = heapsort(n, p.k, 2, pair_best, p.parallel)
+            meta["tie_rule"] = p.ties
+            sorter = heapsort(n, p.k, 2, pair_best, p.parallel, TIE_RULES[p.ties])
         else:
             sorter = bubble_passes(n, p.k, 2, pair_best, p.parallel)
         order = yield from drive(sorter, judge.compare)
-        return Ranking.from_order(query, docs, order, meta)
+        return Ranking.from_order(query, docs, keep_top(order, p.k), meta)

@@ -53,3 +53,47 @@ def check(backend, strategy, template, method, mode):
         assert a.metadata["model_calls"] == b.metadata["model_calls"] > 0
         if mode == "generate":
             assert a.metadata["unparsed"] == b.metadata["unparsed"]
+
+
+def test_seq2seq_assistant_prefix_starts_the_decoder(seq2seq):
+    """Scoring after a prefix reads the decoder position after it (not the encoder's end); batched = alone."""
+    import numpy as np
+    import torch
+
+    from rerankkit.backends.base import Prompt, ScoreRequest
+
+    tok, model = seq2seq.tokenizer, seq2seq.model
+    prompts = [Prompt.user("Which passage? Passage A: rivers. Passage B: cats.", prefix="Passage"),
+               Prompt.user("A shorter question?", prefix="Passage"), Prompt.user("No prefix here.")]
+    got = seq2seq.score([ScoreRequest(p, (" A", " B")) for p in prompts])
+    for p, row in zip(prompts, got):
+        enc = tok(p.messages[0].content, return_tensors="pt").input_ids  # the encoder reads the message only
+        dec = torch.tensor([seq2seq.decoder_ids(p.prefix)])
+        with torch.no_grad():
+            logp = torch.log_softmax(model(input_ids=enc, decoder_input_ids=dec).logits[0, -1].float(), -1)
+        ids = [seq2seq.continuation_ids(p.prefix, c) for c in (" A", " B")]
+        assert all(len(i) == 1 for i in ids)
+        np.testing.assert_allclose(row, [float(logp[i[0]]) for i in ids], atol=1e-4)
+    assert seq2seq.decoder_ids("Passage")[0] == model.config.decoder_start_token_id
+    assert "--- decoder ---" in seq2seq.render(prompts[0]) and seq2seq.render(prompts[2]) == "No prefix here."
+    # generation continues the decoder prefix; the text returned is what follows it
+    gen = seq2seq.generate(prompts[:2], 3)
+    for p, g in zip(prompts, gen):
+        dec = torch.tensor([seq2seq.decoder_ids(p.prefix)])
+        enc = tok(p.messages[0].content, return_tensors="pt").input_ids
+        out = model.generate(input_ids=enc, decoder_input_ids=dec, max_new_tokens=3, do_sample=False)[0]
+        full = tok.decode(out[dec.shape[1]:].tolist(), skip_special_tokens=True)
+        assert g.text.strip() == full.strip()
+
+
+def test_prompt_render_shows_a_seq2seq_models_encoder_and_decoder(tiny_seq2seq_dir, capsys):
+    from rerankkit.cli.main import main
+
+    assert main(["prompt", "render", "prp-flan-t5-xl", "--set", f"model={tiny_seq2seq_dir}", "--set", "dtype=fp32",
+                 "-q", "what is a flea", "-d", "Fleas are insects.", "-d", "Cats sleep."]) == 0
+    out = capsys.readouterr().out
+    first = out.split("=== request 2/")[0]
+    encoder = first.split("--- encoder input\n")[1].split("--- decoder input\n")[0]
+    decoder = first.split("--- decoder input\n")[1]
+    assert encoder.rstrip().endswith("Output Passage A or Passage B:")  # no answer prefix in the encoder
+    assert decoder.strip().endswith("Passage")  # the decoder starts with it

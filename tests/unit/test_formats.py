@@ -12,7 +12,8 @@ from rerankkit.prompts import Template, load_template, template_names
 from rerankkit.prompts.formats import AXES, VALUES, Format, format_space, sample_formats, signature
 from rerankkit.prompts.grammar import analyse
 from rerankkit.strategies import STRATEGIES
-from rerankkit.strategies.labels import LABELS, parse_label
+from rerankkit.strategies.comparing import template_labels
+from rerankkit.strategies.labels import read_answer, read_think_answer, split_answers
 from rerankkit.strategies.listwise_prompt import identifier_wrapper
 from rerankkit.strategies.permutation import escape_identifiers, identifiers, parse_permutation
 from rerankkit.types import Doc, Query
@@ -79,18 +80,32 @@ def test_pointwise_choices_cover_the_answer_words_the_prompt_names(name, fmt):
         assert set(t.choices[label]) <= set(u.choices[label])  # the original answers still count
 
 
+def _reply(rule: str, answer: str) -> str:
+    """What a model that follows the prompt writes after the assistant prefix, answering ``answer``."""
+    return f"<think> reasoning </think> <answer>{answer}</answer>" if rule == "think_answer" else answer
+
+
 @pytest.mark.parametrize(("name", "fmt"), [c for c in CASES if "answer" in load_template(c[0]).parts],
                          ids=lambda x: x.key() if isinstance(x, Format) else x)
-def test_comparison_answers_in_every_format_parse_back(name, fmt):
-    u = fmt.apply(load_template(name))
+def test_comparison_answers_in_every_format_read_back(name, fmt):
+    """Each format's answer for a label, written after its assistant prefix, reads back as that label under the
+    template's (strict) reading rule; and the prefix names the passages as the prompt does."""
+    t = load_template(name)
+    u = fmt.apply(t)
+    rule = str(u.extra.get("read", "label"))
+    labels = template_labels(u)
     for n in (2, 3):
-        for label in LABELS[:n]:
-            answer = u.fill("answer", label=label)
-            assert parse_label(answer, LABELS[:n]) == label, answer
-            # and the prompt names the passages the way the answers do
-    if "Passage A" in load_template(name).parts.get("user", ""):
-        shown = u.fill("answer", label="A")
-        assert shown in u.parts["user"]
+        shared, conts = split_answers([u.fill("answer", label=lb) for lb in labels[:n]])
+        prefix = u.parts.get("prefix", "") + shared
+        for i, cont in enumerate(conts):
+            reply = _reply(rule, cont)
+            got = read_think_answer(reply, conts, repair=False)[0] if rule == "think_answer" else \
+                read_answer(rule, reply, labels[:n], conts, prefix)
+            assert got == i, (rule, prefix, reply)
+    for word in t.parts.get("prefix", "").replace(":", " ").split():  # " Passage:" follows "Passage A" as re-cased
+        if f"{word} A" in t.parts["user"]:
+            restyled = next(w for w in u.parts["prefix"].replace(":", " ").split() if w.lower() == word.lower())
+            assert f"{restyled} A" in u.parts["user"], (u.parts["prefix"], u.parts["user"])
 
 
 @pytest.mark.parametrize(("name", "fmt"), [c for c in CASES if load_template(c[0]).strategy in ("listwise", "first")],
@@ -141,7 +156,9 @@ def test_axes_change_what_they_say():
     assert "Answer 'yes' or 'no'" in u.parts["user"]
     prp = Format(casing="lower", enumeration="parens", separator="newline").apply(load_template("prp"))
     assert 'passage (A)\n"{passage_a}"' in prp.parts["user"] and "Output passage (A) or passage (B):" in prp.parts["user"]
-    assert prp.parts["answer"] == "passage ({label})"
+    assert prp.parts["prefix"] == " passage:" and prp.parts["answer"] == " {label}"  # the reference's one token
+    assert format_space(load_template("prp"), STRATEGIES.get("pairwise").format_enumerations)["enumeration"] == (
+        "as-is",)  # a strict one-token reading cannot follow "Passage (A)"
     first = Format(enumeration="parens").apply(load_template("first"))
     assert first.parts["item"].startswith("({id}) ") and first.parts["prefix"] == "("
     assert "e.g., (B) > (A)" in first.parts["tail"] and "[" not in first.parts["tail"]

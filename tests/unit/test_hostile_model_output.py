@@ -3,7 +3,8 @@
 Extends the permutation fuzzing of ``test_listwise_permutation.py`` / ``test_jsonscores.py`` to the
 comparison strategies and to degenerate replies (kilobytes of whitespace, brackets, digits or repeated
 labels — the shapes a small model falls into). Checks: a full permutation always; the ``unparsed`` counter
-of PRP/setwise equals the number of answers :func:`parse_label` reads nothing from; the GroupRank
+of PRP/setwise equals the number of answers the template's reading rule (:func:`read_answer`) reads
+nothing from; the GroupRank
 counters equal what the GroupRank reader in use (``parse="reference"`` or ``"lenient"``) reports group by
 group; parsers stay linear in the reply's length (the lenient key pattern and the reference reader's
 code-fence pattern used to backtrack for minutes on a run of spaces).
@@ -22,7 +23,7 @@ from hypothesis import strategies as st
 from rerankkit import Reranker
 from rerankkit.backends.fake import ScriptedBackend
 from rerankkit.strategies.jsonscores import parse_group_scores, read_reference_scores
-from rerankkit.strategies.labels import LABELS, parse_label
+from rerankkit.strategies.labels import LABELS, READ_RULES, read_answer, read_think_answer, split_answers
 
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 LABEL_BITS = ("Passage A", "passage b", "Passage: C", "(B)", "B.", "Passage A or Passage B", "Document D",
@@ -36,17 +37,23 @@ DEGENERATE = [" " * 20_000, "\n" * 20_000, "[" * 20_000, "{" + " " * 20_000, "{"
 
 
 @FUZZ
-@given(reply=REPLY, size=st.integers(2, 6))
-def test_parse_label_names_an_allowed_label_that_the_reply_mentions(reply, size):
+@given(reply=REPLY, size=st.integers(2, 6), rule=st.sampled_from(READ_RULES), prefix=st.sampled_from(["", "Passage"]))
+def test_read_answer_names_an_allowed_label_that_the_reply_shows(reply, size, rule, prefix):
     labels = LABELS[:size]
-    got = parse_label(reply, labels)
-    assert got is None or (got in labels and got.lower() in reply.lower())
+    answers = [f"[{i + 1}]" for i in range(size)] if rule == "think_answer" else [f" {lb}" for lb in labels]
+    got = read_answer(rule, reply, labels, answers, prefix)
+    assert got is None or 0 <= got < size
+    if got is not None:
+        assert (answers[got] if rule in ("answer", "think_answer") else labels[got]).lower() in (
+            prefix + reply).lower()
 
 
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("reply", DEGENERATE, ids=[repr(d[:12]) for d in DEGENERATE])
 def test_degenerate_replies_are_read_in_linear_time(reply):
-    parse_label(reply, LABELS[:3])
+    for rule in READ_RULES:
+        read_answer(rule, reply, LABELS[:3], [" A", " B", " C"], "Passage")
+    read_think_answer(reply, ["[1]", "[2]", "[3]"], repair=True)
     for read in (parse_group_scores, read_reference_scores):  # GroupRank's lenient and reference readers
         res = read(reply, 5)
         assert set(res.scores) <= {1, 2, 3, 4, 5}
@@ -76,7 +83,15 @@ def test_comparison_answers_are_counted_exactly(replies, n, config):
     docs = [f"doc{i}" for i in range(n)]
     ranking = r.rerank("q", docs)
     assert sorted(ranking.docids, key=int) == [str(i) for i in range(n)]
-    unreadable = sum(parse_label(reply, LABELS[: _label_count(prompt)]) is None for prompt, reply in asked)
+    t = r.strategy.template
+    rule, prefix = str(t.extra.get("read", "label")), t.parts.get("prefix", "")
+
+    def unread(prompt: str, reply: str) -> bool:
+        labels = LABELS[: _label_count(prompt)]
+        shared, conts = split_answers([t.fill("answer", label=lb) for lb in labels])
+        return read_answer(rule, reply, labels, conts, prefix + shared) is None
+
+    unreadable = sum(unread(prompt, reply) for prompt, reply in asked)
     assert ranking.metadata["unparsed"] == unreadable
 
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rerankkit.strategies.sorting import bubble_passes, heapsort, pair_best, set_best
+from rerankkit.strategies.sorting import bubble_passes, heapsort, input_order, keep_top, pair_best, set_best
 
 
 def run(sorter, pick):
@@ -58,8 +58,21 @@ def test_bubble_passes_fix_the_top_positions(values, passes, width, parallel):
     order, _, _ = run(bubble_passes(len(values), passes, width, best, parallel), by_value(values))
     n = len(values)
     assert sorted(order) == list(range(n))
-    fixed = min(passes, n)
-    assert order[:fixed] == sorted(range(n), key=lambda i: -values[i])[:fixed]
+    ideal = sorted(range(n), key=lambda i: -values[i])
+    assert order[:1] == ideal[:1]  # the first pass sees every window
+    if width == 2:  # PRP-Sliding-K: pass p fixes position p
+        fixed = min(passes, n)
+        assert order[:fixed] == ideal[:fixed]
+
+
+def test_wider_windows_skip_as_the_setwise_reference_does():
+    """The reference starts a pass where the previous one first changed something. When that change was in
+    the previous pass's clipped top window, it starts off the window grid and can miss passages below
+    (tests/reference compares this with llm-rankers itself): here pass 1 sees only positions 1-2."""
+    values = [3, 4, 0, 1, 2]
+    order, asked, _ = run(bubble_passes(5, 3, 4, set_best, False), by_value(values))
+    assert asked == [(1, 2, 3, 4), (0, 1), (0, 2)]
+    assert order == [1, 0, 2, 3, 4]  # the textbook passes would put 4 (value 2) third
 
 
 @settings(max_examples=80, deadline=None)
@@ -105,8 +118,17 @@ def test_no_decision_keeps_the_current_arrangement():
     order, asked, _ = run(bubble_passes(5, 5, 2, pair_best), lambda g: None)
     assert order == [0, 1, 2, 3, 4]
     for arity, best in ((2, pair_best), (3, set_best)):
+        order, _, _ = run(heapsort(11, 11, arity, best, tie=input_order), lambda g: None)
+        assert order == list(range(11))  # ties="input_order": the input order breaks ties
         order, _, _ = run(heapsort(11, 11, arity, best), lambda g: None)
-        assert order == list(range(11))  # heapsort: the input order breaks ties
+        # the incumbent (parent) stays: each extraction moves the heap's last item to the root, where it stays
+        assert order == [0, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1]
+
+
+def test_keep_top_then_the_rest_in_input_order():
+    assert keep_top([3, 1, 0, 2, 4], 2) == [3, 1, 0, 2, 4]
+    assert keep_top([4, 3, 2, 1, 0], 2) == [4, 3, 0, 1, 2]
+    assert keep_top([2, 0, 1], 5) == [2, 0, 1]
 
 
 def test_bad_shapes_raise():
