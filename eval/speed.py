@@ -59,8 +59,9 @@ class ModelCalls:
         self.active = False
         self._in_generate = False
         model.register_forward_pre_hook(self._hook, with_kwargs=True)
-        self._generate = model.generate
-        model.generate = self._record_generate  # an instance attribute: the backend calls model.generate(...)
+        self._generate = getattr(model, "generate", None)  # encoders have none
+        if self._generate is not None:
+            model.generate = self._record_generate  # an instance attribute: the backend calls model.generate(...)
 
     def _hook(self, module: Any, args: tuple, kwargs: dict) -> None:
         if self.active and not self._in_generate:
