@@ -49,8 +49,11 @@ TASKS = {  # task -> (preset, overrides)
 
 
 def make_backend(arm: str, kv_cache_gb: float, threads: int | None) -> Any:
-    """``hf-fp32`` | ``hf-bf16`` | ``vllm-fp32`` | ``vllm-bf16`` (compiled) | ``vllm-<dtype>-eager``."""
+    """``hf-fp32`` | ``hf-bf16`` | ``vllm-fp32`` | ``vllm-bf16`` (compiled) | ``vllm-<dtype>-eager``; a ``-tN``
+    suffix runs that arm on N threads."""
     engine, dtype, *mode = arm.split("-")
+    if mode and mode[-1].startswith("t") and mode[-1][1:].isdigit():
+        threads = int(mode.pop()[1:])
     if engine == "hf":
         from rerankkit.backends.hf import HFBackend
 
@@ -121,10 +124,10 @@ def main() -> None:
     results: dict[str, Any] = {}
     for task, (preset, overrides) in TASKS.items():
         n_q, n_d = depth[task]
-        items = dl19_items(n_q, n_d)
+        *items, spare = dl19_items(n_q + 1, n_d)
         rerankers = {arm: Reranker(preset, backend_instance=be, **overrides) for arm, be in backends.items()}
-        for arm, rr in rerankers.items():  # warm-up: one small query each (allocators, kernels, prefix cache off)
-            rr.rerank_many([(items[0][0], items[0][1][:3])])
+        for rr in rerankers.values():  # warm-up on a query not measured (allocators, kernels; no cached prefix)
+            rr.rerank_many([(spare[0], spare[1][:4])])
         rows: dict[str, dict[str, Any]] = {arm: {"seconds": [], "rankings": [], "calls": 0, "prompt_tokens": 0}
                                            for arm in arms}
         for i, item in enumerate(items):

