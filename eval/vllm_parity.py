@@ -9,7 +9,7 @@ both sides, DL19 BM25 candidates:
   share of identical decisions and the largest |Δ| between the two answers' log-prob margins; then the
   whole run on vLLM, whose ranking is compared with hf's.
 
-Run it from the repository root with .venv-vllm's python (it needs vLLM's CPU build; ~25 min on 2 cores):
+Run it from the repository root with .venv-vllm's python (it needs vLLM's CPU build; ~30 min on 2 cores):
 
     flock /tmp/rerankkit-heavy.lock .venv-vllm/bin/python eval/vllm_parity.py --queries 10 --depth 20 \\
         --out eval/results/vllm_parity.json
@@ -104,7 +104,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--queries", type=int, default=10)
     ap.add_argument("--depth", type=int, default=20)
-    ap.add_argument("--k", type=int, default=10, help="PRP sliding passes / setwise top-k")
+    ap.add_argument("--prp-k", type=int, default=3, help="PRP sliding passes (each: 2 x (depth - 1) comparisons)")
+    ap.add_argument("--setwise-k", type=int, default=10, help="setwise heapsort top-k")
     ap.add_argument("--kv-cache-gb", type=float, default=1.0)
     ap.add_argument("--out", default="eval/results/vllm_parity.json")
     args = ap.parse_args()
@@ -121,9 +122,9 @@ def main() -> None:
                               "dtype": "fp32", "vllm": vl.build, "queries": args.queries, "depth": args.depth,
                               "vllm_start_s": round(time.perf_counter() - t0, 1)}
     cases = [("pointwise", lambda: pointwise_parity(hf, vl, items)),
-             ("prp-sliding", lambda: decision_parity(hf, vl, items, "prp-smollm2-135m", method="sliding", k=args.k)),
+             ("prp-sliding", lambda: decision_parity(hf, vl, items, "prp-smollm2-135m", method="sliding", k=args.prp_k)),
              ("setwise-heapsort", lambda: decision_parity(hf, vl, items, "setwise-smollm2-135m", method="heapsort",
-                                                          k=args.k))]
+                                                          k=args.setwise_k))]
     for name, fn in cases:
         t = time.perf_counter()
         report[name] = fn()

@@ -6,7 +6,7 @@ are loaded side by side and interleaved query by query (the order rotates every 
 processes hits them alike):
 
 - pointwise yes/no over the top ``--pointwise-depth`` (100) of ``--queries`` (10) queries: documents/s;
-- PRP-Sliding-10 (scoring mode) over the top ``--prp-depth`` (20) of ``--prp-queries`` (5): s/query;
+- PRP-Sliding-10 (scoring mode) over the top ``--prp-depth`` (20) of ``--prp-queries`` (3): s/query;
 - FIRST (single-token listwise, window 20, stride 10) over the top ``--first-depth`` (100): s/query;
 
 for each arm of ``--arms`` (hf-fp32, hf-bf16, vllm-fp32, vllm-bf16: vLLM compiled, as it starts by default;
@@ -14,13 +14,14 @@ for each arm of ``--arms`` (hf-fp32, hf-bf16, vllm-fp32, vllm-bf16: vLLM compile
 Engine start times are measured separately first: eager, compiled with an empty compile cache (cold), and
 compiled again (warm), each engine started and closed on its own.
 
-Run from the repository root with .venv-vllm's python, alone on the machine (~60 min on 2 cores):
+Run from the repository root with .venv-vllm's python, alone on the machine (~50 min on 2 cores):
 
     flock /tmp/rerankkit-heavy.lock .venv-vllm/bin/python eval/vllm_speed.py --out eval/results/vllm_speed.json
 
 (Not ``eval/vllm.py``: a script's folder comes first on ``sys.path``, so ``import vllm`` would import the script.)
-Check on a tiny slice (~6 min): ``--queries 2 --pointwise-depth 5 --prp-queries 1 --prp-depth 4
---first-depth 10 --start-dtypes bf16 --out /tmp/vllm_speed_tiny.json``.
+Check on a tiny slice (~8 min): ``--queries 2 --pointwise-depth 30 --prp-queries 1 --prp-depth 5
+--first-depth 20 --start-dtypes bf16 --out /tmp/vllm_speed_tiny.json``. ``--report FILE`` prints the tables
+of eval/vllm.md from a result file.
 """
 
 from __future__ import annotations
@@ -89,11 +90,37 @@ def start_times(dtypes: list[str], kv_cache_gb: float, threads: int | None) -> l
     return rows
 
 
+def markdown(report: dict[str, Any]) -> str:
+    """The tables of eval/vllm.md from a result file: per engine the throughput and latency, the speed against
+    hf in the same dtype (time of hf / time of the engine), and the rankings' Kendall tau against the first arm."""
+    arms = report["arms"]
+    ref = arms[0]
+    res = report["results"]
+    tasks = ("pointwise", "prp-sliding-10", "first")
+    lines = ["| engine | pointwise docs/s | PRP-Sliding-10 s/query | FIRST s/query | speed vs hf, same dtype "
+             "(pointwise / PRP / FIRST) | Kendall tau vs " + ref + " (pointwise / PRP / FIRST) |",
+             "|---|---|---|---|---|---|"]
+    for arm in arms:
+        p, q, f = (res[t][arm] for t in tasks)
+        hf = "hf-" + arm.split("-")[1]
+        speed = (" / ".join(f"{res[t][hf]['total_s'] / res[t][arm]['total_s']:.2f}x" for t in tasks)
+                 if hf in arms and hf != arm else "–")
+        tau = " / ".join(f"{x['kendall_tau_vs_' + ref]:.3f}" for x in (p, q, f))
+        lines.append(f"| {arm} | {p['docs_per_s']:.1f} | {q['s_per_query']:.1f} | {f['s_per_query']:.1f} | {speed} "
+                     f"| {tau} |")
+    lines += ["", "| engine start | dtype | seconds |", "|---|---|---|"]
+    lines += [f"| vLLM {r['mode']} | {r['dtype']} | {r['start_s']:.0f} |" for r in report.get("start", [])]
+    return "\n".join(lines)
+
+
 def main() -> None:
+    if len(sys.argv) == 3 and sys.argv[1] == "--report":  # print the Markdown tables of a finished run
+        print(markdown(json.loads(Path(sys.argv[2]).read_text())))
+        return
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--queries", type=int, default=10)
     ap.add_argument("--pointwise-depth", type=int, default=100)
-    ap.add_argument("--prp-queries", type=int, default=5)
+    ap.add_argument("--prp-queries", type=int, default=3)
     ap.add_argument("--prp-depth", type=int, default=20)
     ap.add_argument("--first-depth", type=int, default=100)
     ap.add_argument("--arms", default="hf-fp32,hf-bf16,vllm-fp32,vllm-bf16")
