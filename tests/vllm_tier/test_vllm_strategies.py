@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from rerankkit import Reranker
-from rerankkit.backends.base import Prompt, ScoreRequest
+from rerankkit.backends.base import Prompt, Sampling, ScoreRequest
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
@@ -48,6 +48,19 @@ def test_generated_text_is_greedy_and_identical(smol_hf, smol_vllm):
     ga, gb = smol_hf.generate(prompts, 24), smol_vllm.generate(prompts, 24)
     assert [g.text for g in ga] == [g.text for g in gb]
     assert [g.prompt_tokens for g in ga] == [g.prompt_tokens for g in gb]
+
+
+def test_seeded_sampling_repeats_whatever_else_is_in_the_batch(smol_vllm):
+    """Sampling reaches vLLM's SamplingParams: a seeded request decodes the same text alone and in a batch
+    with other prompts; at temperature 1.5 the texts are not all the greedy ones."""
+    p = Prompt.user("Write a short sentence about the sea.")
+    others = [Prompt.user("Name three colours."), Prompt.user("What is 2+2?")]
+    hot = Sampling(temperature=1.5, top_p=0.95, seed=11)
+    alone = smol_vllm.generate([p], 24, hot)[0].text
+    batched = smol_vllm.generate([*others, p], 24, [Sampling(1.5, 0.95, 3), Sampling(1.5, 0.95, 4), hot])
+    assert batched[2].text == alone
+    greedy = [g.text for g in smol_vllm.generate([*others, p], 24)]
+    assert [g.text for g in batched] != greedy
 
 
 def test_a_prompt_longer_than_the_context_is_cut_and_counted(smol_hf, smol_vllm):
