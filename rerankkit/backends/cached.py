@@ -244,6 +244,7 @@ class CachedBackend:
     def _count_inner(self, before: dict[str, int], seconds: float) -> None:
         after = self.inner.usage.snapshot()
         self.usage.add(after["model_calls"] - before["model_calls"], after["prompt_tokens"] - before["prompt_tokens"],
-                       after["generated_tokens"] - before["generated_tokens"])
+                       after["generated_tokens"] - before["generated_tokens"],
+                       truncated=after.get("truncated_prompts", 0) - before.get("truncated_prompts", 0))
         with self._lock:
             self._extra["model_s"] += seconds

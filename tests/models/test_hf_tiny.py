@@ -124,3 +124,10 @@ def test_truncate_and_count(causal):
     cut = causal.truncate(text, 10)
     assert causal.count_tokens([cut])[0] <= 10
     assert causal.truncate("short", 10) == "short"
+
+
+def test_prompts_cut_to_max_length_are_counted(tiny_causal_dir):
+    be = HFBackend(str(tiny_causal_dir), dtype="fp32", max_length=20)
+    full = [len(be.tokenizer(be.render(p), add_special_tokens=False)["input_ids"]) for p in PROMPTS]
+    be.score([ScoreRequest(p, CHOICES) for p in PROMPTS])
+    assert be.usage.snapshot()["truncated_prompts"] == sum(n > 20 for n in full) >= 1

@@ -151,6 +151,13 @@ def test_datasets_and_doctor(capsys, tmp_path):
     rep = json.loads(capsys.readouterr().out)
     assert rep["python"] == sys.version.split()[0] and "hf" in rep["extras"] and "data" in rep
     assert set(rep["packaged_models"]) >= {"smollm2-135m-instruct"}
+    from rerankkit.backends.vllm_engine import vllm_build
+
+    build = vllm_build()  # this environment's vLLM build, as doctor reports it (none in the main venv)
+    assert rep["vllm"] == {"build": build and build[0], "distribution": build and build[1], "version": build and build[2]}
+    assert main(["doctor"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("vllm "))
+    assert ("not installed" in line) if build is None else (f"({build[0]} build)" in line)
 
 
 def test_rerank_from_a_dataset(data_root, tmp_path):
