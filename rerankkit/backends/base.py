@@ -54,10 +54,15 @@ class Prompt:
 
 @dataclass(frozen=True, slots=True)
 class ScoreRequest:
-    """Log-probability of each continuation in ``choices`` after ``prompt``."""
+    """Log-probability of each continuation in ``choices`` after ``prompt``.
+
+    ``top_k``: a one-token choice that is not among the model's ``top_k`` most likely next tokens
+    gets ``-inf``, as when reading an API's top-k log-probs (rank_llm's FIRST reads vLLM's top 30).
+    """
 
     prompt: Prompt
     choices: tuple[str, ...]
+    top_k: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

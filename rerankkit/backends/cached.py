@@ -86,7 +86,8 @@ class CachedBackend:
     # -- cached request kinds ----------------------------------------------------------------------
     def score(self, requests: Sequence[ScoreRequest]) -> list[np.ndarray]:
         texts = [self.inner.render(r.prompt) for r in requests]
-        keys = [self._key("score", t, choices=list(r.choices)) for t, r in zip(texts, requests)]
+        keys = [self._key("score", t, choices=list(r.choices), **({"top_k": r.top_k} if r.top_k else {}))
+                for t, r in zip(texts, requests)]
         sizes = {k: len(r.choices) for k, r in zip(keys, requests)}
 
         def entries_of(idx: list[int], out: Sequence[Any]) -> list[Entry]:

@@ -191,9 +191,12 @@ class HFBackend(BackendBase):
                 idx = [needs_next[b] for b in batch]
                 logp = self._next_token_logprobs([prompts[i] for i in idx])
                 for row, i in enumerate(idx):
+                    k = requests[i].top_k
+                    kth = float(np.partition(logp[row], -k)[-k]) if k and k < logp.shape[1] else -np.inf
                     for j, c in enumerate(conts[i]):
                         if len(c) == 1:
-                            out[i][j] = float(logp[row, c[0]])
+                            v = float(logp[row, c[0]])
+                            out[i][j] = v if v >= kth else -np.inf
             for batch in self._batches([len(prompts[i]) + len(conts[i][j]) for i, j in multi]):
                 items = [multi[b] for b in batch]
                 vals = self._continuation_logprobs([prompts[i] for i, _ in items], [conts[i][j] for i, j in items])

@@ -36,17 +36,29 @@ class ListwiseParams:
     window: int = 20  # documents per window
     stride: int = 10  # how far each next window moves up
     passes: int = 1  # bottom-to-top sweeps
-    max_doc_tokens: int | None = 300  # per document, before the window budget
-    max_prompt_tokens: int | None = None  # None: the backend's context length when it declares one
+    max_doc_words: int | None = 300  # words per document in a window of 20; n documents get 300 * 20 / n
+    max_doc_tokens: int | None = None  # an optional further cap per document (backend tokenizer)
+    max_prompt_tokens: int | None = 4096  # rank_llm's context_size: prompt + answer estimate
     max_new_tokens: int | None = None  # generation only; None: sized to the window's answer
-    escape_identifiers: bool = True  # "[3]" inside a document becomes "(3)"
+    escape_identifiers: bool = True  # "[3]" inside a document or the query becomes "(3)"
+    fix_text: bool = True  # ftfy.fix_text on passages and prompt, as rank_llm does
 
     def validate(self) -> None:
         check_window(self.window, self.stride)
-        for name in ("passes", "max_doc_tokens", "max_prompt_tokens", "max_new_tokens"):
+        for name in ("passes", "max_doc_words", "max_doc_tokens", "max_prompt_tokens", "max_new_tokens"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ConfigError(f"listwise parameter {name} must be at least 1, got {value}")
+
+
+@dataclass
+class FirstParams(ListwiseParams):
+    top_logprobs: int | None = 30  # identifiers outside the model's top-k next tokens keep input order
+
+    def validate(self) -> None:
+        super().validate()
+        if self.top_logprobs is not None and self.top_logprobs < 1:
+            raise ConfigError(f"FIRST parameter top_logprobs must be at least 1 (or none), got {self.top_logprobs}")
 
 
 class SlidingWindowStrategy(Strategy):
@@ -61,8 +73,10 @@ class SlidingWindowStrategy(Strategy):
         self.style = identifier_style(self.template)
         identifiers(self.params.window, self.style)  # fail early: too many alphabetic identifiers
         p = self.params
-        self.prompter = WindowPrompter(self.template, self.style, p.escape_identifiers, p.max_doc_tokens,
-                                       p.max_prompt_tokens)
+        self.prompter = WindowPrompter(self.template, escape=p.escape_identifiers, fix=p.fix_text,
+                                       max_doc_words=p.max_doc_words, max_doc_tokens=p.max_doc_tokens,
+                                       max_prompt_tokens=p.max_prompt_tokens)
+        self._answer_tokens: dict[tuple[str, int], int] = {}
 
     @abstractmethod
     def request(self, prompt: Prompt, ids: list[str], ctx: QueryContext) -> Request:
@@ -72,12 +86,28 @@ class SlidingWindowStrategy(Strategy):
     def read(self, answer: Any, prompt: Prompt, ids: list[str], ctx: QueryContext) -> list[int]:
         """The window's new order (positions, best first) from the backend's answer."""
 
-    def reserve(self, ids: list[str], ctx: QueryContext) -> int:
-        """Tokens to keep free in the context for the answer."""
+    def model_reserve(self, ids: list[str], ctx: QueryContext) -> int:
+        """Tokens to keep free in the backend's own context after the prompt."""
         return 1
 
+    def answer_tokens(self, ids: list[str], ctx: QueryContext) -> int:
+        """rank_llm's estimate of a full answer ``[1] > [2] > ... > [n]`` (``num_output_tokens``:
+        ``len(tokenizer.encode(answer)) - 1``), which its prompt budget keeps free."""
+        key = (ctx.backend.model_id, len(ids))
+        if key not in self._answer_tokens:
+            answer = " > ".join(f"[{i}]" for i in ids)
+            self._answer_tokens[key] = (ctx.backend.count_tokens([answer])[0]
+                                        + self.prompter.specials(ctx.backend) - 1)
+        return self._answer_tokens[key]
+
+    def window_prompt(self, query: Query, window: Sequence[Doc], ctx: QueryContext) -> tuple[Prompt, list[str]]:
+        """The prompt of one window of documents, and their identifiers."""
+        ids = identifiers(len(window), self.style)
+        prompt = self.prompter(ctx, query.text, ids, window, self.answer_tokens(ids, ctx),
+                               self.model_reserve(ids, ctx))
+        return prompt, ids
+
     def algorithm(self, query: Query, docs: Sequence[Doc], ctx: QueryContext) -> Algorithm[Ranking]:
-        texts = [d.prompt_text() for d in docs]
         order = list(range(len(docs)))
         schedule = window_schedule(len(docs), self.params.window, self.params.stride)
         for _ in range(self.params.passes):
@@ -85,8 +115,7 @@ class SlidingWindowStrategy(Strategy):
                 if hi - lo < 2:
                     continue
                 idx = order[lo:hi]
-                ids = identifiers(len(idx), self.style)
-                prompt = self.prompter(ctx, query.text, ids, [texts[i] for i in idx], self.reserve(ids, ctx))
+                prompt, ids = self.window_prompt(query, [docs[i] for i in idx], ctx)
                 answers = yield [self.request(prompt, ids, ctx)]
                 perm = self.read(answers[0], prompt, ids, ctx)
                 order[lo:hi] = [idx[j] for j in perm]
@@ -102,21 +131,13 @@ class Listwise(SlidingWindowStrategy):
     requires = Capability.GENERATE
     also_accepts = ("first",)  # FIRST's prompts also work for generation (the FIRST paper's baseline)
 
-    def __init__(self, template, params=None):
-        super().__init__(template, params)
-        self._answer_tokens: dict[tuple[str, int], int] = {}
-
     def max_new_tokens(self, ids: list[str], ctx: QueryContext) -> int:
         """Tokens of the full answer ``[1] > [2] > ... > [n]`` plus a little slack."""
         if self.params.max_new_tokens:
             return self.params.max_new_tokens
-        key = (ctx.backend.model_id, len(ids))
-        if key not in self._answer_tokens:
-            answer = " > ".join(f"[{i}]" for i in ids)
-            self._answer_tokens[key] = ctx.backend.count_tokens([answer])[0] + 2
-        return self._answer_tokens[key]
+        return self.answer_tokens(ids, ctx) - self.prompter.specials(ctx.backend) + 3
 
-    def reserve(self, ids: list[str], ctx: QueryContext) -> int:
+    def model_reserve(self, ids: list[str], ctx: QueryContext) -> int:
         return self.max_new_tokens(ids, ctx)
 
     def request(self, prompt: Prompt, ids: list[str], ctx: QueryContext) -> Request:
@@ -130,6 +151,7 @@ class Listwise(SlidingWindowStrategy):
         c["parse_missing_ids"] += parsed.missing
         c["parse_repaired_windows"] += int(parsed.repaired)
         c["parse_failed_windows"] += int(parsed.failed)
+        c["parse_unreadable_windows"] += int(parsed.unreadable)
         return list(parsed.order)
 
 
@@ -140,6 +162,7 @@ class First(SlidingWindowStrategy):
     name = "first"
     requires = Capability.SCORE
     schema = TemplateSchema.of({**SCHEMA.required, "prefix": set()}, SCHEMA.optional)
+    Params = FirstParams
 
     def __init__(self, template, params=None):
         super().__init__(template, params)
@@ -150,8 +173,12 @@ class First(SlidingWindowStrategy):
             )
 
     def request(self, prompt: Prompt, ids: list[str], ctx: QueryContext) -> Request:
-        return ScoreRequest(prompt, tuple(ids))
+        return ScoreRequest(prompt, tuple(ids), top_k=self.params.top_logprobs)
 
     def read(self, answer: np.ndarray, prompt: Prompt, ids: list[str], ctx: QueryContext) -> list[int]:
+        """Identifiers by log-probability, best first; those outside the top-k (-inf) keep input order."""
         lp = np.nan_to_num(np.asarray(answer, dtype=np.float64), nan=-np.inf)
+        outside = int(np.sum(np.isneginf(lp)))
+        ctx.counters["first_outside_top_k"] += outside
+        ctx.counters["first_windows_outside_top_k"] += int(outside > 0)
         return sorted(range(len(ids)), key=lambda j: (-lp[j], j))
