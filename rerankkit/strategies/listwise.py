@@ -177,7 +177,8 @@ class First(SlidingWindowStrategy):
 
     def read(self, answer: np.ndarray, prompt: Prompt, ids: list[str], ctx: QueryContext) -> list[int]:
         """Identifiers by log-probability, best first; those outside the top-k (-inf) keep input order."""
-        lp = np.nan_to_num(np.asarray(answer, dtype=np.float64), nan=-np.inf)
+        lp = np.asarray(answer, dtype=np.float64)
+        lp = np.where(np.isnan(lp), -np.inf, lp)
         outside = int(np.sum(np.isneginf(lp)))
         ctx.counters["first_outside_top_k"] += outside
         ctx.counters["first_windows_outside_top_k"] += int(outside > 0)
