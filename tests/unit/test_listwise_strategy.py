@@ -10,7 +10,7 @@ from rerankkit.backends.base import Message, Prompt
 from rerankkit.backends.fake import OracleBackend, ScriptedBackend
 from rerankkit.errors import CapabilityError, ConfigError, InputError
 from rerankkit.prompts.template import load_template
-from rerankkit.strategies.listwise_prompt import build_prompt, even_cap
+from rerankkit.strategies.listwise_prompt import build_prompt
 from rerankkit.strategies.windows import window_schedule
 
 GEN_PRESETS = ["listwise-smollm2-135m", "rankgpt", "rankzephyr-7b"]
@@ -176,11 +176,15 @@ def test_small_inputs():
 
 # -- prompt budget ---------------------------------------------------------------------------
 
-def test_even_cap():
-    assert even_cap([10, 10, 10], 30) == 10
-    assert even_cap([100, 100, 5], 105) == 50  # the short one keeps its 5, the rest share evenly
-    assert even_cap([100, 100, 100], 90) == 30
-    assert even_cap([4, 100], 3) == 1
+def test_passages_are_cut_to_300_words_scaled_by_the_window():
+    seen = []
+    docs = [Doc(f"d{i}", f"doc{i} " + " ".join(f"w{k}" for k in range(700))) for i in range(10)]
+    backend = ScriptedBackend(generate=lambda t: seen.append(t) or "[1]")
+    r = Reranker("listwise-smollm2-135m", backend_instance=backend, window=10, stride=5,
+                 max_prompt_tokens=100_000).rerank("q", docs)
+    lines = [ln for ln in seen[0].splitlines() if ln.startswith("[")]
+    assert [len(ln.split()) - 1 for ln in lines] == [600] * 10  # 300 words x 20 / 10 documents
+    assert r.metadata["truncated_docs"] == 10
 
 
 @pytest.mark.parametrize("mode", ["listwise", "first"])
@@ -220,7 +224,7 @@ def test_rank_zephyr_prompt_is_exact():
         "system", "You are RankLLM, an intelligent assistant that can rank passages based on their relevancy to the query")
     assert p.messages[1].content == (
         "I will provide you with 2 passages, each indicated by a numerical identifier []. Rank the passages based on "
-        "their relevance to the search query: what is bm25.\n\n[1] doc one\n[2] doc two\nSearch Query: what is bm25.\n"
+        "their relevance to the search query: what is bm25.\n[1] doc one\n[2] doc two\nSearch Query: what is bm25.\n"
         "Rank the 2 passages above based on their relevance to the search query. All the passages should be included "
         "and listed using identifiers, in descending order of relevance. The output format should be [] > [], e.g., "
         "[2] > [1], Answer concisely and directly and only respond with the ranking results, do not say any word or "
@@ -243,11 +247,11 @@ def test_rank_gpt_prompt_is_a_conversation():
     p = build_prompt(load_template("rank-gpt"), "q", ["1", "2"], ["x", "y"], True)
     assert [m.role for m in p.messages] == ["system", "user", "assistant", "user", "assistant", "user", "assistant",
                                             "user"]
-    assert p.messages[1].content == ("I will provide you with 2 passages, each indicated by number identifier []. "
-                                     "\nRank the passages based on their relevance to query: q.")
+    assert p.messages[1].content == ("I will provide you with 2 passages, each indicated by number identifier [].\n"
+                                     "Rank the passages based on their relevance to query: q.")
     assert [m.content for m in p.messages[2:6]] == ["Okay, please provide the passages.", "[1] x",
                                                     "Received passage [1].", "[2] y"]
-    assert p.messages[-1].content.startswith("Search Query: q. \nRank the 2 passages above")
+    assert p.messages[-1].content.startswith("Search Query: q.\nRank the 2 passages above")
     assert p.messages[-1].content.endswith("e.g., [1] > [2]. Only response the ranking results, do not say any word "
                                            "or explain.")
     assert isinstance(p, Prompt)
