@@ -129,7 +129,10 @@ class Backend(Protocol):
         """For each request, an array of log p(choice | prompt), one per choice."""
         ...
 
-    def generate(self, prompts: Sequence[Prompt], max_new_tokens: int) -> list[Generation]: ...
+    def generate(self, prompts: Sequence[Prompt], max_new_tokens: int, min_new_tokens: int = 0) -> list[Generation]:
+        """Greedy text; ``min_new_tokens``: the end-of-sequence token is blocked until that many tokens are
+        out (vLLM's ``min_tokens``; backends whose engine has no such setting ignore it)."""
+        ...
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         """L2-normalised vectors, one row per text."""
@@ -182,7 +185,7 @@ class BackendBase:
     def score(self, requests: Sequence[ScoreRequest]) -> list[np.ndarray]:
         return self._lacks(Capability.SCORE)
 
-    def generate(self, prompts: Sequence[Prompt], max_new_tokens: int) -> list[Generation]:
+    def generate(self, prompts: Sequence[Prompt], max_new_tokens: int, min_new_tokens: int = 0) -> list[Generation]:
         return self._lacks(Capability.GENERATE)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:

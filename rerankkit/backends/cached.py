@@ -101,16 +101,20 @@ class CachedBackend:
         entries = self._answer(keys, compute, lambda e: len(e.value) == sizes[e.key], entries_of)
         return [np.asarray(entries[k].value, dtype=np.float64) for k in keys]
 
-    def generate(self, prompts: Sequence[Prompt], max_new_tokens: int) -> list[Generation]:
+    def generate(self, prompts: Sequence[Prompt], max_new_tokens: int, min_new_tokens: int = 0) -> list[Generation]:
         texts = [self.inner.render(p) for p in prompts]
-        keys = [self._key("generate", t, max_new_tokens=int(max_new_tokens)) for t in texts]
+        more = {"min_new_tokens": int(min_new_tokens)} if min_new_tokens else {}
+        keys = [self._key("generate", t, max_new_tokens=int(max_new_tokens), **more) for t in texts]
 
         def entries_of(idx: list[int], out: Sequence[Generation]) -> list[Entry]:
             return [Entry(keys[i], "generate", {"text": g.text}, g.prompt_tokens, g.generated_tokens)
                     for i, g in zip(idx, out)]
 
         def compute(idx: list[int]) -> list[Entry]:
-            return entries_of(idx, self.inner.generate([prompts[i] for i in idx], max_new_tokens))
+            chosen = [prompts[i] for i in idx]
+            out = (self.inner.generate(chosen, max_new_tokens, min_new_tokens=min_new_tokens) if min_new_tokens
+                   else self.inner.generate(chosen, max_new_tokens))
+            return entries_of(idx, out)
 
         entries = self._answer(keys, compute, lambda e: isinstance(e.value, dict) and isinstance(e.value.get("text"), str),
                                entries_of)

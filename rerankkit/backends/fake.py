@@ -62,7 +62,7 @@ class ScriptedBackend(BackendBase):
         self.usage.add(len(requests), sum(self.count_tokens([self.render(r.prompt) for r in requests])))
         return out
 
-    def generate(self, prompts: Sequence[Prompt], max_new_tokens: int) -> list[Generation]:
+    def generate(self, prompts: Sequence[Prompt], max_new_tokens: int, min_new_tokens: int = 0) -> list[Generation]:
         if self._generate is None:
             return self._lacks(Capability.GENERATE)
         out = []
@@ -156,7 +156,7 @@ class OracleBackend(BackendBase):
         logits = [by_label.get(_norm_label(c), -1e9) for c in choices]
         return _log_softmax(np.asarray(logits, dtype=np.float64) * 4.0)
 
-    def generate(self, prompts: Sequence[Prompt], max_new_tokens: int) -> list[Generation]:
+    def generate(self, prompts: Sequence[Prompt], max_new_tokens: int, min_new_tokens: int = 0) -> list[Generation]:
         out = []
         for p in prompts:
             text = self.render(p)
@@ -249,7 +249,7 @@ class RandomBackend(BackendBase):
         self.usage.add(len(requests), sum(self.count_tokens(texts)))
         return out
 
-    def generate(self, prompts: Sequence[Prompt], max_new_tokens: int) -> list[Generation]:
+    def generate(self, prompts: Sequence[Prompt], max_new_tokens: int, min_new_tokens: int = 0) -> list[Generation]:
         self._wait(len(prompts))
         out = []
         for p in prompts:

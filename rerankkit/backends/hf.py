@@ -253,7 +253,7 @@ class HFBackend(BackendBase):
                           decoder_input_ids=dids.to(self.device), use_cache=False).logits
 
     # -- GENERATE -----------------------------------------------------------------------------
-    def generate(self, prompts: Sequence[Prompt], max_new_tokens: int) -> list[Generation]:
+    def generate(self, prompts: Sequence[Prompt], max_new_tokens: int, min_new_tokens: int = 0) -> list[Generation]:
         if not prompts:
             return []
         torch = self.torch
@@ -269,11 +269,13 @@ class HFBackend(BackendBase):
                         ids[r, : len(seqs[i])] = torch.tensor(seqs[i])
                         mask[r, : len(seqs[i])] = 1
                     gen = self.model.generate(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
-                                              max_new_tokens=max_new_tokens, do_sample=False)
+                                              max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens,
+                                              do_sample=False)
                     new = gen[:, 1:]
                 else:
                     ids, mask, _ = self._left_pad([seqs[i] for i in batch])
                     gen = self.model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens,
+                                              min_new_tokens=min_new_tokens,
                                               do_sample=False, pad_token_id=self.tokenizer.pad_token_id)
                     new = gen[:, ids.shape[1] :]
                 for r, i in enumerate(batch):

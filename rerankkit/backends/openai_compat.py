@@ -199,7 +199,8 @@ class OpenAIBackend(LogprobScoring, BackendBase):
         return "chat/completions", body, 0
 
     # -- GENERATE / EMBED ----------------------------------------------------------------------
-    def generate(self, prompts: Sequence[Prompt], max_new_tokens: int) -> list[Generation]:
+    def generate(self, prompts: Sequence[Prompt], max_new_tokens: int, min_new_tokens: int = 0) -> list[Generation]:
+        """``min_new_tokens`` is not sent: the OpenAI API has no such parameter (nor does rank_llm's RankGPT)."""
         if not prompts:
             return []
         chat = self.endpoint == "chat"

@@ -126,9 +126,12 @@ def prompt_logprob_sampling() -> dict[str, Any]:
     return {"max_tokens": 1, "temperature": 0.0, "prompt_logprobs": 1}
 
 
-def generate_sampling(max_new_tokens: int) -> dict[str, Any]:
-    """Greedy decoding of at most ``max_new_tokens`` tokens."""
-    return {"max_tokens": int(max_new_tokens), "temperature": 0.0, "skip_special_tokens": True}
+def generate_sampling(max_new_tokens: int, min_new_tokens: int = 0) -> dict[str, Any]:
+    """Greedy decoding of at most ``max_new_tokens`` tokens (stop tokens blocked before ``min_new_tokens``)."""
+    out = {"max_tokens": int(max_new_tokens), "temperature": 0.0, "skip_special_tokens": True}
+    if min_new_tokens:
+        out["min_tokens"] = int(min_new_tokens)
+    return out
 
 
 def score_plan(prompt_ids: Sequence[int], choice_ids: Sequence[Sequence[int]],
@@ -257,11 +260,11 @@ class VLLMBackend(BackendBase):
         self.usage.add(len(requests), sum(len(it["prompt_token_ids"]) for it in items))
         return result
 
-    def generate(self, prompts: Sequence[Prompt], max_new_tokens: int) -> list[Generation]:
+    def generate(self, prompts: Sequence[Prompt], max_new_tokens: int, min_new_tokens: int = 0) -> list[Generation]:
         if not prompts:
             return []
         ids = [self.tok.encode(self.render(p)) for p in prompts]
-        outs = self._run(ids, [generate_sampling(max_new_tokens)] * len(ids))
+        outs = self._run(ids, [generate_sampling(max_new_tokens, min_new_tokens)] * len(ids))
         gens = [Generation(o.outputs[0].text, len(p), len(o.outputs[0].token_ids)) for o, p in zip(outs, ids)]
         self.usage.add(len(gens), sum(g.prompt_tokens for g in gens), sum(g.generated_tokens for g in gens))
         return gens

@@ -39,7 +39,8 @@ class ListwiseParams:
     max_doc_words: int | None = 300  # words per document in a window of 20; n documents get 300 * 20 / n
     max_doc_tokens: int | None = None  # an optional further cap per document (backend tokenizer)
     max_prompt_tokens: int | None = 4096  # rank_llm's context_size: prompt + answer estimate
-    max_new_tokens: int | None = None  # generation only; None: sized to the window's answer
+    max_new_tokens: int | None = None  # generation only; None: rank_llm's estimate of the window's answer
+    min_new_tokens: int | None = None  # generation only; None: = max_new_tokens (rank_llm); 0: stop at EOS
     escape_identifiers: bool = True  # "[3]" inside a document or the query becomes "(3)"
     fix_text: bool = True  # ftfy.fix_text on passages and prompt, as rank_llm does
 
@@ -49,6 +50,8 @@ class ListwiseParams:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ConfigError(f"listwise parameter {name} must be at least 1, got {value}")
+        if self.min_new_tokens is not None and self.min_new_tokens < 0:
+            raise ConfigError(f"listwise parameter min_new_tokens must be at least 0, got {self.min_new_tokens}")
 
 
 @dataclass
@@ -132,16 +135,19 @@ class Listwise(SlidingWindowStrategy):
     also_accepts = ("first",)  # FIRST's prompts also work for generation (the FIRST paper's baseline)
 
     def max_new_tokens(self, ids: list[str], ctx: QueryContext) -> int:
-        """Tokens of the full answer ``[1] > [2] > ... > [n]`` plus a little slack."""
-        if self.params.max_new_tokens:
-            return self.params.max_new_tokens
-        return self.answer_tokens(ids, ctx) - self.prompter.specials(ctx.backend) + 3
+        """rank_llm's estimate of the full answer ``[1] > [2] > ... > [n]`` unless set."""
+        return self.params.max_new_tokens or max(1, self.answer_tokens(ids, ctx))
+
+    def min_new_tokens(self, ids: list[str], ctx: QueryContext) -> int:
+        """As many as ``max_new_tokens`` unless set: rank_llm asks vLLM for exactly its estimate."""
+        m = self.params.min_new_tokens
+        return self.max_new_tokens(ids, ctx) if m is None else min(m, self.max_new_tokens(ids, ctx))
 
     def model_reserve(self, ids: list[str], ctx: QueryContext) -> int:
         return self.max_new_tokens(ids, ctx)
 
     def request(self, prompt: Prompt, ids: list[str], ctx: QueryContext) -> Request:
-        return GenerateRequest(prompt, self.max_new_tokens(ids, ctx))
+        return GenerateRequest(prompt, self.max_new_tokens(ids, ctx), self.min_new_tokens(ids, ctx))
 
     def read(self, answer: Generation, prompt: Prompt, ids: list[str], ctx: QueryContext) -> list[int]:
         parsed = parse_permutation(prompt.prefix + answer.text, ids)

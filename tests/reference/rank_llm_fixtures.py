@@ -62,3 +62,23 @@ def rank_llm_bos_dir(tmp_path_factory, tiny_causal_dir):
     again = AutoTokenizer.from_pretrained(out)
     assert again("x")["input_ids"][0] == again.convert_tokens_to_ids(bos), "the BOS post-processor did not stick"
     return out
+
+
+@pytest.fixture(scope="session")
+def rank_llm_eos_dir(tmp_path_factory, rank_llm_tiny_dir):
+    """The tiny Llama with its end-of-sequence output row scaled up, so that greedy decoding often wants to
+    stop early: what rank_llm's ``min_tokens`` (and rerankkit's ``min_new_tokens``) then prevents."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(rank_llm_tiny_dir)
+    model = AutoModelForCausalLM.from_pretrained(rank_llm_tiny_dir, dtype=torch.float32)
+    weight = model.get_output_embeddings().weight.detach().clone()
+    weight[tok.eos_token_id] *= 60.0
+    model.config.tie_word_embeddings = False
+    model.lm_head = torch.nn.Linear(weight.shape[1], weight.shape[0], bias=False)
+    model.lm_head.weight = torch.nn.Parameter(weight)
+    out = tmp_path_factory.mktemp("tiny-llama-eos")
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
+    return out

@@ -197,6 +197,8 @@ class TransformersEngine:
         self.tokenizer = tokenizer
         self.first_ids = tokenizer.encode(first_token, add_special_tokens=False) if first_token else []
         self.prompts: list[str] = []
+        self.texts: list[str] = []  # the generated text, per prompt
+        self.lengths: list[int] = []  # generated tokens, per prompt
         self.first_greedy: list[str] = []  # the token the model itself would write first, per prompt
 
     def get_tokenizer(self) -> Any:
@@ -210,34 +212,32 @@ class TransformersEngine:
 
         self.prompts.append(prompt)
         tok = self.tokenizer
-        ids = list(tok.encode(prompt))  # vLLM encodes a text prompt with the tokenizer's special tokens
-        eos = tok.eos_token_id
-        new: list[int] = []
-        steps: list[dict[int, Logprob]] = []
+        ids = torch.tensor([tok.encode(prompt)])  # vLLM encodes a text prompt with the tokenizer's specials
+        forced = self.first_ids
+
+        def allowed(_batch: int, seq: Any) -> list[int]:
+            step = seq.shape[-1] - ids.shape[1]
+            return [forced[step]] if step < len(forced) else list(range(self.model.config.vocab_size))
+
         with torch.inference_mode():
-            past = None
-            inp = torch.tensor([ids])
-            for step in range(sp.max_tokens):
-                outm = self.model(input_ids=inp, past_key_values=past, use_cache=True)
-                past = outm.past_key_values
-                logp = torch.log_softmax(outm.logits[0, -1].float(), dim=-1)
-                choose = logp.clone()
-                if len(new) < sp.min_tokens and eos is not None:
-                    choose[eos] = -float("inf")
-                tid = int(torch.argmax(choose))
-                if step == 0:
-                    self.first_greedy.append(tok.decode([tid]))
-                if step < len(self.first_ids):
-                    tid = self.first_ids[step]
-                if sp.logprobs:
-                    top = torch.topk(logp, int(sp.logprobs))
-                    d = {int(t): Logprob(float(v), r + 1, tok.decode([int(t)]))
-                         for r, (v, t) in enumerate(zip(top.values, top.indices))}
-                    d.setdefault(tid, Logprob(float(logp[tid]), None, tok.decode([tid])))
-                    steps.append(d)
-                new.append(tid)
-                if tid == eos and len(new) >= sp.min_tokens:
-                    break
-                inp = torch.tensor([[tid]])
+            out = self.model.generate(
+                ids, attention_mask=torch.ones_like(ids), do_sample=False, max_new_tokens=sp.max_tokens,
+                min_new_tokens=sp.min_tokens, output_logits=True, return_dict_in_generate=True,
+                pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id,
+                prefix_allowed_tokens_fn=allowed if forced else None)
+        new = [int(t) for t in out.sequences[0, ids.shape[1]:]]
+        raw = [torch.log_softmax(step[0].float(), dim=-1) for step in out.logits]  # vLLM: raw log-probs
+        self.first_greedy.append(tok.decode([int(torch.argmax(raw[0]))]) if raw else "")
+        steps: list[dict[int, Logprob]] | None = None
+        if sp.logprobs:
+            steps = []
+            for logp, tid in zip(raw, new):
+                top = torch.topk(logp, int(sp.logprobs))
+                d = {int(t): Logprob(float(v), r + 1, tok.decode([int(t)]))
+                     for r, (v, t) in enumerate(zip(top.values, top.indices))}
+                d.setdefault(tid, Logprob(float(logp[tid]), None, tok.decode([tid])))
+                steps.append(d)
         text = tok.decode(new, skip_special_tokens=True)
-        return RequestOutput(prompt, [CompletionOutput(text, new, steps if sp.logprobs else None)])
+        self.texts.append(text)
+        self.lengths.append(len(new))
+        return RequestOutput(prompt, [CompletionOutput(text, new, steps)])

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from rank_llm_fixtures import rank_llm_backend, rank_llm_env, rank_llm_tiny_dir  # noqa: F401
+from rank_llm_fixtures import rank_llm_backend, rank_llm_env, rank_llm_eos_dir, rank_llm_tiny_dir  # noqa: F401
 
 import rank_llm_ref as ref
 from rerankkit import Doc, Query, Reranker
@@ -140,7 +140,7 @@ class ScriptedHF:
     def __getattr__(self, name):
         return getattr(self.inner, name)
 
-    def generate(self, prompts, max_new_tokens):
+    def generate(self, prompts, max_new_tokens, min_new_tokens=0):
         out = []
         for p in prompts:
             text = self.inner.render(p)
@@ -167,4 +167,49 @@ def test_sliding_windows_end_to_end_with_a_malformed_model(template, n, window, 
     res = theirs.rerank_batch([ref.request(query, docs)], rank_start=0, rank_end=n, top_k_retrieve=n)[0]
     assert backend.seen == engine.prompts  # every window's prompt, in order
     assert ranking.docids == [c.docid for c in res.candidates]
+    lengths.clear()
+    Reranker("listwise-smollm2-135m", backend_instance=backend, template=template, window=window, stride=stride,
+             min_new_tokens=0).rerank("which passage?", docs)
+    assert sum(lengths) < sum(engine.lengths)  # left free, this model stops early
     assert ranking.metadata["windows"] == len(engine.prompts)
+
+
+@pytest.mark.parametrize("template", ["rank-zephyr", "rank-gpt"])
+def test_generation_end_to_end_with_the_same_model(template, rank_llm_env, rank_llm_eos_dir):
+    """rerankkit's own greedy generation on the hf backend and rank_llm's (vLLM's min_tokens = max_tokens =
+    its answer estimate, here run by transformers) give the same text and the same order, on a tiny
+    model that would often stop early."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from rerankkit.backends.hf import HFBackend
+
+    n, window, stride = 10, 6, 3
+    docs = [Doc(f"d{i}", f"passage {i} about topic {i * 37 % 11} and more words") for i in range(n)]
+    backend = HFBackend(str(rank_llm_eos_dir), dtype="fp32", batch_size=1)
+    seen: dict[str, str] = {}
+    lengths: list[int] = []
+    generate = backend.generate
+
+    def recording(prompts, max_new_tokens, min_new_tokens=0):
+        outs = generate(prompts, max_new_tokens, min_new_tokens)
+        seen.update({backend.render(p): g.text for p, g in zip(prompts, outs)})
+        lengths.extend(g.generated_tokens for g in outs)
+        return outs
+
+    backend.generate = recording
+    ranking = Reranker("listwise-smollm2-135m", backend_instance=backend, template=template, window=window,
+                       stride=stride).rerank("which passage?", docs)
+    tok = AutoTokenizer.from_pretrained(rank_llm_eos_dir)
+    model = AutoModelForCausalLM.from_pretrained(rank_llm_eos_dir, dtype=torch.float32).eval()
+    engine = ref.TransformersEngine(model, tok)
+    theirs = ref.reranker(engine, template, window=window, stride=stride)
+    res = theirs.rerank_batch([ref.request("which passage?", docs)], rank_start=0, rank_end=n, top_k_retrieve=n)[0]
+    assert list(seen) == engine.prompts and list(seen.values()) == engine.texts
+    assert engine.lengths == [theirs.num_output_tokens(6), theirs.num_output_tokens(6), theirs.num_output_tokens(4)]
+    assert lengths == engine.lengths
+    assert ranking.docids == [c.docid for c in res.candidates]
+    seen.clear()
+    Reranker("listwise-smollm2-135m", backend_instance=backend, template=template, window=window, stride=stride,
+             min_new_tokens=0).rerank("which passage?", docs)
+    assert [backend.count_tokens([t])[0] for t in seen.values()] != engine.lengths  # the model does stop early

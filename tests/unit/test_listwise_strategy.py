@@ -79,11 +79,13 @@ class Recording(ScriptedBackend):
     def __init__(self, *args, context_length=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.max_new: list[int] = []
+        self.min_new: list[int] = []
         if context_length:
             self.context_length = context_length
 
-    def generate(self, prompts, max_new_tokens):
+    def generate(self, prompts, max_new_tokens, min_new_tokens=0):
         self.max_new.append(max_new_tokens)
+        self.min_new.append(min_new_tokens)
         return super().generate(prompts, max_new_tokens)
 
 
@@ -114,11 +116,15 @@ def test_max_new_tokens_is_sized_to_the_window():
     docs = [Doc(f"d{i}", f"text {i}") for i in range(25)]
     backend = Recording(generate=lambda text: "[1]")
     Reranker("listwise-smollm2-135m", backend_instance=backend).rerank("q", docs)
-    # whitespace tokens of "[1] > ... > [20]" = 39, plus 2 of slack; the top window (0, 15) needs 29 + 2
-    assert backend.max_new == [41, 31]
+    # rank_llm's estimate: tokens of "[1] > ... > [20]" (39 whitespace tokens) minus 1; the top window
+    # (0, 15) gets 29 - 1; as in rank_llm, generation may not stop before (min = max)
+    assert backend.max_new == [38, 28] and backend.min_new == [38, 28]
     backend = Recording(generate=lambda text: "[1]")
     Reranker("listwise-smollm2-135m", backend_instance=backend, max_new_tokens=7).rerank("q", docs[:3])
-    assert backend.max_new == [7]
+    assert backend.max_new == [7] and backend.min_new == [7]
+    backend = Recording(generate=lambda text: "[1]")
+    Reranker("listwise-smollm2-135m", backend_instance=backend, min_new_tokens=0).rerank("q", docs[:3])
+    assert backend.min_new == [0]
 
 
 def test_first_scores_the_identifier_letters_after_an_open_bracket():
