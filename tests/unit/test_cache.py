@@ -78,10 +78,18 @@ def test_generate_and_embed_are_cached(tmp_path):
     assert g1 == g2 and inner.usage.calls == 3 and cb.usage.cached_calls == 3
     cb.generate(prompts[:1], 32)  # another max_new_tokens is another request
     assert inner.usage.calls == 4
+    cb.generate(prompts[:1], 32, min_new_tokens=32)  # and so is a minimum length
+    cb.generate(prompts[:1], 32, min_new_tokens=32)
+    assert inner.usage.calls == 5
+    top = ScoreRequest(Prompt.user("x"), ("A", "B"), top_k=30)
+    cb.score([ScoreRequest(Prompt.user("x"), ("A", "B"))])
+    cb.score([top])  # FIRST's top-k reading is another request
+    cb.score([top])
+    assert inner.usage.calls == 7
     e1 = cb.embed(["a b", "c d"])
     e2 = cb.embed(["c d", "a b"])
     np.testing.assert_array_equal(e1[::-1], e2)
-    assert inner.usage.calls == 6
+    assert inner.usage.calls == 9
 
 
 def test_corrupt_entry_is_detected_logged_and_recomputed(tmp_path, caplog):
