@@ -33,9 +33,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests" / "reference")]
 
 import ir_measures  # noqa: E402
+import rank_llm_ref as ref  # noqa: E402
 from ir_measures import nDCG  # noqa: E402
 
-import rank_llm_ref as ref  # noqa: E402
 from rerankkit import Query, Reranker, Run  # noqa: E402
 from rerankkit.backends.base import Capability  # noqa: E402
 from rerankkit.data import load_dataset  # noqa: E402

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 import rank_llm_ref
 
 
@@ -66,15 +65,16 @@ def rank_llm_bos_dir(tmp_path_factory, tiny_causal_dir):
 
 @pytest.fixture(scope="session")
 def rank_llm_eos_dir(tmp_path_factory, rank_llm_tiny_dir):
-    """The tiny Llama with its end-of-sequence output row scaled up, so that greedy decoding often wants to
-    stop early: what rank_llm's ``min_tokens`` (and rerankkit's ``min_new_tokens``) then prevents."""
+    """The tiny Llama whose end-of-sequence output row is twice that of the newline it keeps writing, so
+    greedy decoding wants to stop at once: what rank_llm's ``min_tokens`` (rerankkit's ``min_new_tokens``)
+    prevents."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(rank_llm_tiny_dir)
     model = AutoModelForCausalLM.from_pretrained(rank_llm_tiny_dir, dtype=torch.float32)
     weight = model.get_output_embeddings().weight.detach().clone()
-    weight[tok.eos_token_id] *= 60.0
+    weight[tok.eos_token_id] = 2.0 * weight[tok.convert_tokens_to_ids("Ċ")]  # "Ċ": the newline token
     model.config.tie_word_embeddings = False
     model.lm_head = torch.nn.Linear(weight.shape[1], weight.shape[0], bias=False)
     model.lm_head.weight = torch.nn.Parameter(weight)

@@ -10,9 +10,9 @@ inside the top 30 and some outside it, in every window.
 from __future__ import annotations
 
 import pytest
-from rank_llm_fixtures import rank_llm_env, rank_llm_tiny_dir  # noqa: F401
-
 import rank_llm_ref as ref
+from rank_llm_fixtures import *  # noqa: F403  (the rank_llm_* fixtures)
+
 from rerankkit import Doc, Query, Reranker
 
 
@@ -42,7 +42,7 @@ def _docs(n, seed):
     import random
 
     rng = random.Random(seed)
-    words = "the cat sat on a mat and then it ran to see what the dog had done in this old house".split()
+    words = ["the", "cat", "sat", "on", "a", "mat", "and", "then", "it", "ran", "to", "see", "what", "the", "dog", "had", "done", "in", "this", "old", "house"]
     return [Doc(f"s{seed}d{i}", " ".join(rng.choice(words) for _ in range(rng.randint(5, 40))),
                 title=rng.choice(["", "A title"])) for i in range(n)]
 

@@ -8,11 +8,11 @@ the hf backend renders it (tiny random Llama carrying SmolLM2's tokenizer and ch
 from __future__ import annotations
 
 import pytest
+import rank_llm_ref as ref
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from rank_llm_fixtures import rank_llm_backend, rank_llm_bos_dir, rank_llm_env, rank_llm_tiny_dir  # noqa: F401
+from rank_llm_fixtures import *  # noqa: F403  (the rank_llm_* fixtures)
 
-import rank_llm_ref as ref
 from rerankkit import Doc, Query, Reranker
 from rerankkit.strategies.base import QueryContext
 from rerankkit.strategies.truncation import Truncator
@@ -81,7 +81,7 @@ def test_smaller_and_larger_windows_scale_the_word_cap_as_rank_llm(n, rank_llm_b
     assert mine == theirs(rank_llm_backend, "rank-zephyr", "q", docs, context_size=100_000, window=max(n, 2))
 
 
-_WORDS = "the cat sat on a mat and then it ran to see what the dog had done in this old house".split()
+_WORDS = ["the", "cat", "sat", "on", "a", "mat", "and", "then", "it", "ran", "to", "see", "what", "the", "dog", "had", "done", "in", "this", "old", "house"]
 
 
 def long_docs(n=20, base=60, extra=37):
@@ -161,3 +161,18 @@ def test_window_schedule_is_rank_llms(n, window, data, rank_llm_env):
     stride = data.draw(st.integers(1, window - 1))
     theirs_ = _rank_llm_windows(n, window, stride)
     assert window_schedule(n, window, stride) == theirs_
+
+
+def test_a_list_of_window_minus_stride_candidates_is_reranked(rank_llm_env):
+    """A documented difference: rank_llm's rerank_batch with its default rank_end=100 and no top_k_retrieve
+    asks for no window at all on 10 candidates (window 20, stride 10); rerankkit reranks them in one."""
+    rl = ref.load()
+    seen = []
+    obj = rl.RankListwiseOSLLM.__new__(rl.RankListwiseOSLLM)
+    obj._window_size, obj._stride = 20, 10
+    obj.permutation_pipeline_batched = lambda results, start, end, *a, **k: seen.append((start, end)) or results
+    req = rl.data.Request(query=rl.data.Query("q", "q"),
+                          candidates=[rl.data.Candidate(str(i), 0.0, {"text": "x"}) for i in range(10)])
+    obj.rerank_batch([req])
+    assert seen == []
+    assert window_schedule(10, 20, 10) == [(0, 10)]
