@@ -177,15 +177,12 @@ def _first_batches(cfg: TrainConfig, rr: Reranker, ctx: QueryContext, exs: list[
     strategy = rr.strategy
     if strategy.name != "first":
         raise ConfigError(f"objective 'first' needs a FIRST preset, {cfg.preset!r} is {strategy.name!r}")
-    from ..strategies.permutation import identifiers
-
     be = rr.backend
     batches: list[Batch] = []
     for i in range(0, len(exs), cfg.batch_size):
         b = Batch("first", [], ranknet_weight=cfg.ranknet_weight)
         for ex in exs[i : i + cfg.batch_size]:
-            ids = identifiers(len(ex.docs), strategy.style)
-            prompt = strategy.prompter(ctx, ex.query.text, ids, [d.prompt_text() for d in ex.docs], 1)
+            prompt, ids = strategy.window_prompt(ex.query, ex.docs, ctx)  # the prompt the reranker sends
             text = be.render(prompt)
             target_text = " > ".join(f"[{ids[j]}]" for j in ex.target)
             if prompt.prefix.endswith("[") and target_text.startswith("["):
