@@ -1,8 +1,10 @@
 """GroupRank plumbing with the packaged SmolLM2-135M: do its replies parse, and what does a group cost?
 
-Reranks the BM25 top-``docs`` of the first ``queries`` DL19 queries with ``grouprank-smollm2-135m`` (one
-group of 20 per query, all groups in one batched generation) and reports the parse counters, the time
-per group and a few replies. SmolLM2-135M is far too small for this prompt: this is not a quality number.
+Reranks the BM25 top-``docs`` of the first ``queries`` DL19 queries with ``grouprank-smollm2-135m`` (two
+sampled groupings of 20 per query since issue 15, all groups in one batched generation) and reports the
+parse counters, the time per group and a few replies; nDCG@10 is the mean over those queries. Extra
+``--set KEY=VALUE`` pairs override the preset (e.g. ``repeats=1 temperature=0 parse=lenient`` for the
+settings before issue 15). SmolLM2-135M is far too small for this prompt: this is not a quality number.
 
     nice -n 10 python eval/bench_grouprank_smollm2.py --queries 3 --threads 1 --out eval/results/grouprank_smollm2_dl19.json
 """
@@ -30,8 +32,8 @@ class Recording:
     def __getattr__(self, name):
         return getattr(self.inner, name)
 
-    def generate(self, prompts, max_new_tokens):
-        out = self.inner.generate(prompts, max_new_tokens)
+    def generate(self, prompts, max_new_tokens, sampling=None):
+        out = self.inner.generate(prompts, max_new_tokens, sampling)
         self.replies.extend(g.text for g in out)
         return out
 
@@ -42,6 +44,8 @@ def main() -> None:
     ap.add_argument("--docs", type=int, default=20)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--out", default="eval/results/grouprank_smollm2_dl19.json")
+    ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a preset parameter (repeatable)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -49,7 +53,9 @@ def main() -> None:
     run = ds.candidates().head(args.queries).top(args.docs)
     base = Reranker("grouprank-smollm2-135m")
     rec = Recording(base.backend)
-    r = Reranker("grouprank-smollm2-135m", backend_instance=rec)
+    from rerankkit.cli._common import parse_sets
+
+    r = Reranker("grouprank-smollm2-135m", backend_instance=rec, **parse_sets(args.sets))
     t = time.perf_counter()
     out_run = r.rerank_run(run)
     wall = time.perf_counter() - t
@@ -62,8 +68,8 @@ def main() -> None:
     out = {"queries": len(run), "docs_per_query": args.docs, "threads": torch.get_num_threads(),
            "wall_s": round(wall, 1), "s_per_group": round(wall / max(1, counters.get("grouprank_groups", 1)), 1),
            "generated_tokens": usage["generated_tokens"], "prompt_tokens": usage["prompt_tokens"],
-           "counters": counters, "ndcg@10_bm25": round(evaluate(run, ds)["nDCG@10"], 4),
-           "ndcg@10_grouprank": round(evaluate(out_run, ds)["nDCG@10"], 4),
+           "counters": counters, "ndcg@10_bm25": round(evaluate(run, ds, queries=list(run))["nDCG@10"], 4),
+           "ndcg@10_grouprank": round(evaluate(out_run, ds, queries=list(run))["nDCG@10"], 4),
            "replies": [x[:400] for x in rec.replies]}
     print(json.dumps(out, indent=1))
     with open(args.out, "w") as f:

@@ -59,8 +59,8 @@ class Recorder:
     def capabilities(self) -> Capability:
         return self.inner.capabilities
 
-    def generate(self, prompts, max_new_tokens, min_new_tokens=0):
-        outs = self.inner.generate(prompts, max_new_tokens, min_new_tokens)
+    def generate(self, prompts, max_new_tokens, sampling=None):
+        outs = self.inner.generate(prompts, max_new_tokens, sampling)
         for p, g in zip(prompts, outs):
             self.texts[self.inner.render(p)] = g.text
         return outs

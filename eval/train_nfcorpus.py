@@ -37,14 +37,15 @@ def main() -> None:
     bm25.index(ds)
     run = bm25.search(queries, k=args.depth)
     qrels = ds.qrels()
-    rows = {"bm25": evaluate(run, qrels, ["nDCG@10"]).aggregate}
+    scope = [q.qid for q in queries]  # the evaluated queries (all, or the first N)
+    rows = {"bm25": evaluate(run, qrels, ["nDCG@10"], queries=scope).aggregate}
     for name, extra in (("before", {}), ("after", {"adapter": args.adapter})):
         if name not in args.arms:
             continue
         rr = Reranker("pointwise-smollm2-135m", dtype=args.dtype, max_doc_tokens=args.max_doc_tokens, **extra)
         t = time.perf_counter()
         out = rr.rerank_run(run, depth=args.depth, chunk_size=16)
-        rows[name] = {**evaluate(out, qrels, ["nDCG@10"]).aggregate, "wall_s": round(time.perf_counter() - t, 1)}
+        rows[name] = {**evaluate(out, qrels, ["nDCG@10"], queries=scope).aggregate, "wall_s": round(time.perf_counter() - t, 1)}
         print(name, rows[name], flush=True)
         rr.close()
     result = {"queries": len(queries), "depth": args.depth, "dtype": args.dtype,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 
+from ._version import __version__
 from .data import load_dataset
 from .errors import (
     BackendError,
@@ -29,7 +30,6 @@ from .reranker import Reranker
 from .spec import RerankerSpec
 from .types import Doc, Qrel, Query, Ranking, Run, ScoredDoc
 
-__version__ = "0.1.0"
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 # retrieval is imported on first use (``rerankkit.Retriever``): engines load bm25s/faiss/torch only then

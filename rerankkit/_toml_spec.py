@@ -114,8 +114,12 @@ def register_preset_file(
 
 
 def load_preset_files(folder: Path, env_var: str, register: Callable[[str | Path], Any]) -> None:
-    """``register`` each ``*.toml`` of ``folder`` (sorted), then each path listed in ``$env_var``."""
+    """``register`` each ``*.toml`` of ``folder`` (sorted), then each path listed in ``$env_var``
+    (a file there that cannot be read is a ConfigError naming the variable)."""
     for f in sorted(folder.glob("*.toml")):
         register(f)
     for extra in filter(None, os.environ.get(env_var, "").split(os.pathsep)):
-        register(extra)
+        try:
+            register(extra)
+        except ConfigError as exc:
+            raise ConfigError(f"${env_var}: {exc}") from None

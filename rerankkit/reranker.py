@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
-from .backends import BACKENDS, Backend, create_backend
+from .backends import Backend, create_backend
 from .errors import InputError
+from .overrides import apply_overrides, check_spec
 from .presets import RERANKER_PRESETS
 from .prompts.template import load_template
 from .spec import RerankerSpec
 from .strategies import STRATEGIES, Strategy
 from .types import Doc, Query, Ranking, Run, as_doc
 
+if TYPE_CHECKING:
+    from .executors.base import Executor
+
 log = logging.getLogger(__name__)
-_SPEC_FIELDS = ("strategy", "template", "backend", "model", "description", "paper", "name")
 
 
 class Reranker:
@@ -26,27 +28,27 @@ class Reranker:
 
     Overrides: spec fields (``model=``, ``backend=``, ``template=``, ``strategy=``), strategy
     parameters (``k=10``), and backend options (``dtype="bf16"``, ``batch_size=8``). A bare key goes
-    to the strategy when it declares that parameter, else to the backend; ``params.KEY`` and
-    ``backend.KEY`` say it explicitly. ``backend_instance=`` passes a ready backend object.
-    ``cache=PATH`` answers repeated model calls from a content-addressed SQLite cache (``CachedBackend``).
+    to the strategy when it declares that parameter, else to the backend when it declares that option;
+    ``params.KEY`` and ``backend.KEY`` say it explicitly (see :mod:`rerankkit.overrides`). Every key and
+    value is checked before any model loads: a misspelt one is a ConfigError naming the closest valid keys.
+    ``backend_instance=`` passes a ready backend object (then backend options are refused: set them where
+    it is created). ``cache=PATH`` answers repeated model calls from a content-addressed SQLite cache
+    (``CachedBackend``).
     """
 
     def __init__(self, name_or_spec: str | RerankerSpec, backend_instance: Backend | None = None,
                  cache: str | os.PathLike[str] | None = None, **overrides: Any):
         base = name_or_spec if isinstance(name_or_spec, RerankerSpec) else RERANKER_PRESETS.get(name_or_spec)
-        self.spec = apply_overrides(base, overrides)
-        STRATEGIES.resolve(self.spec.strategy)
-        if backend_instance is None:
-            BACKENDS.resolve(self.spec.backend)
+        self.spec = apply_overrides(base, overrides, ready_backend=backend_instance is not None)
         template = load_template(self.spec.template)
         self.strategy: Strategy = STRATEGIES.get(self.spec.strategy)(template, self.spec.params)
-        if backend_instance is None:
-            # fail on a capability mismatch before loading any model
-            entry = BACKENDS.get(self.spec.backend)
-            self.strategy.check_backend(_Declared(self.spec.backend, entry.capabilities))
         self.cache = cache
         self._backend = backend_instance
-        if backend_instance is not None:
+        if backend_instance is None:
+            # backend options and declared capabilities are checked before any model is loaded
+            cls = check_spec(self.spec)
+            self.strategy.check_backend(_Declared(self.spec.backend, cls.capabilities))
+        else:
             self.strategy.check_backend(backend_instance)
             self._backend = _cached(backend_instance, cache)
 
@@ -62,17 +64,21 @@ class Reranker:
 
     def rerank(self, query: str | Query, docs: Sequence[str | Doc], top_k: int | None = None) -> Ranking:
         """Rank ``docs`` for ``query``: a full permutation (or its first ``top_k``) with scores."""
-        q = query if isinstance(query, Query) else Query("q0", _text(query))
-        ds = [as_doc(d, i) for i, d in enumerate(docs)]
-        return self.rerank_many([(q, ds)])[0].top(top_k)
+        return self.rerank_many([(query, docs)])[0].top(top_k)
 
     def rerank_many(
-        self, items: Sequence[tuple[Query, Sequence[Doc]]], on_query_done: Callable[[int], None] | None = None
+        self, items: Sequence[tuple[str | Query, Sequence[str | Doc]]],
+        on_query_done: Callable[[int], None] | None = None,
     ) -> list[Ranking]:
-        """Rerank several (query, docs) pairs together (their model calls are batched)."""
+        """Rerank several (query, docs) pairs together (their model calls are batched).
+
+        As in :meth:`rerank`, a query may be a plain string (it becomes query ``q0``, ``q1``, ... by position)
+        and a document a plain string (id ``"0"``, ``"1"``, ... by its position in the list)."""
         if not items:
             return []
-        return self.strategy.rerank_many(self.backend, items, on_query_done)
+        pairs = [(q if isinstance(q, Query) else Query(f"q{i}", _text(q)), [as_doc(d, j) for j, d in enumerate(ds)])
+                 for i, (q, ds) in enumerate(items)]
+        return self.strategy.rerank_many(self.backend, pairs, on_query_done)
 
     def rerank_run(
         self,
@@ -81,17 +87,44 @@ class Reranker:
         top_k: int | None = None,
         progress: bool = False,
         chunk_size: int | None = None,
+        executor: Executor | None = None,
     ) -> Run:
         """Rerank the first ``depth`` candidates of every query in ``run``.
 
         Documents below ``depth`` keep their order beneath the reranked ones (scores shifted
         below), so the output is still a full permutation of each input ranking.
         Queries are processed in chunks of ``chunk_size`` (default: all at once).
+        ``executor`` (e.g. ``RayExecutor()``) shards the queries across workers that each load the
+        backend once; the run's metadata then says how (``executor``).
         """
         rankings = list(run.values())
         items = [(r.query, [sd.doc for sd in (r.docs if depth is None else r.docs[:depth])]) for r in rankings]
-        before = self.backend.usage.snapshot()
         t0 = time.perf_counter()
+        spread: dict[str, Any] | None = None
+        if executor is not None:
+            from .executors.rerank import rerank_sharded
+
+            results, usage, spread = rerank_sharded(self, items, executor, progress, chunk_size)
+        else:
+            results, usage = self._rerank_here(items, progress, chunk_size)
+        results = [self.strategy.merge_first_stage(new, old.docs if depth is None else old.docs[:depth])
+                   for new, old in zip(results, rankings)]
+        out = [_append_tail(new, old, depth).top(top_k) for new, old in zip(results, rankings)]
+        meta = {
+            "spec": self.spec.to_dict(),
+            "wall_s": round(time.perf_counter() - t0, 3),
+            "depth": depth,
+            "usage": usage,
+            "truncated_docs": sum(int(r.metadata.get("truncated_docs", 0)) for r in results),
+            "totals": _int_totals(results),  # every per-query counter (repairs, windows, ...) summed
+        }
+        if spread is not None:
+            meta["executor"] = spread
+        return Run(out, meta)
+
+    def _rerank_here(self, items: Sequence[tuple[Query, Sequence[Doc]]], progress: bool,
+                     chunk_size: int | None) -> tuple[list[Ranking], dict[str, int]]:
+        before = self.backend.usage.snapshot()
         bar = _progress(len(items), progress)
         results: list[Ranking] = []
         step = chunk_size or max(1, len(items))
@@ -100,49 +133,12 @@ class Reranker:
                 results.extend(self.rerank_many(items[i : i + step], on_query_done=lambda _: bar.update(1)))
         finally:
             bar.close()
-        out = [_append_tail(new, old, depth).top(top_k) for new, old in zip(results, rankings)]
         after = self.backend.usage.snapshot()
-        meta = {
-            "spec": self.spec.to_dict(),
-            "wall_s": round(time.perf_counter() - t0, 3),
-            "depth": depth,
-            "usage": {k: after[k] - before[k] for k in after},
-            "truncated_docs": sum(int(r.metadata.get("truncated_docs", 0)) for r in results),
-            "totals": _int_totals(results),  # every per-query counter (repairs, windows, ...) summed
-        }
-        return Run(out, meta)
+        return results, {k: after[k] - before[k] for k in after}
 
     def close(self) -> None:
         if self._backend is not None:
             self._backend.close()
-
-
-def apply_overrides(spec: RerankerSpec, overrides: Mapping[str, Any]) -> RerankerSpec:
-    """Route ``overrides`` into spec fields, strategy params or backend options (see :class:`Reranker`)."""
-    fields: dict[str, Any] = {}
-    params = dict(spec.params)
-    opts = dict(spec.backend_options)
-    strategy_name = overrides.get("strategy", spec.strategy)
-    strategy_params = {f.name for f in dataclasses.fields(STRATEGIES.get(strategy_name).Params)}
-    for key, value in overrides.items():
-        if key in _SPEC_FIELDS:
-            fields[key] = str(value)
-        elif key == "params":
-            params.update(value)
-        elif key == "backend_options":
-            opts.update(value)
-        elif key.startswith("params."):
-            params[key[len("params."):]] = value
-        elif key.startswith("backend."):
-            opts[key[len("backend."):]] = value
-        elif key in strategy_params:
-            params[key] = value
-        else:
-            opts[key] = value
-    if "backend" in fields and fields["backend"] != spec.backend and "backend_options" not in overrides:
-        # options of the preset's backend rarely apply to another one; keep only the explicit ones
-        opts = {k: v for k, v in opts.items() if k in overrides or f"backend.{k}" in overrides}
-    return spec.replace(params=params, backend_options=opts, **fields)
 
 
 def _append_tail(new: Ranking, old: Ranking, depth: int | None) -> Ranking:

@@ -8,24 +8,39 @@ from __future__ import annotations
 
 import enum
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
+
+from ..errors import ConfigError, InputError
+from ..options import build_options
 
 
 class Capability(enum.Flag):
     """What a backend can compute."""
 
     NONE = 0
-    GENERATE = enum.auto()  # free text (greedy)
+    GENERATE = enum.auto()  # free text (greedy, or sampled with a seed: Sampling)
     SCORE = enum.auto()  # log-probs of given continuations
     EMBED = enum.auto()  # pooled, L2-normalised vectors
     REPRESENT = enum.auto()  # last-token hidden state + next-token logits
 
     def names(self) -> list[str]:
         return [c.name for c in Capability if c.value and c in self and c.name]
+
+
+SEGMENT_BREAK = "\x1f"
+"""A template puts this (ASCII unit separator) between parts of a prompt that the method's reference code
+tokenises apart and concatenates as ids (mxbai-rerank-v2, PromptReps). Backends that tokenise locally encode
+each segment on its own, so no token merges across it; it is removed from text a server tokenises itself
+and from what ``rerankkit prompt render`` shows."""
+
+
+def without_breaks(text: str) -> str:
+    """``text`` with every :data:`SEGMENT_BREAK` removed."""
+    return text.replace(SEGMENT_BREAK, "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +78,61 @@ class ScoreRequest:
     prompt: Prompt
     choices: tuple[str, ...]
     top_k: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Sampling:
+    """How GENERATE decodes: greedy when ``temperature`` is 0 (the default), else nucleus sampling at
+    ``temperature`` and ``top_p``, seeded by ``seed`` so a run can be repeated. ``min_new_tokens``: the
+    end-of-sequence token is blocked until that many tokens are out (vLLM's ``min_tokens``, which
+    rank_llm's listwise generation sets to its whole answer; backends whose engine has no such
+    setting, like the OpenAI API, ignore it)."""
+
+    temperature: float = 0.0
+    top_p: float = 1.0
+    seed: int | None = None
+    min_new_tokens: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.temperature >= 0.0:
+            raise ConfigError(f"temperature must be >= 0, not {self.temperature}")
+        if not 0.0 < self.top_p <= 1.0:
+            raise ConfigError(f"top_p must be in (0, 1], not {self.top_p}")
+        if self.min_new_tokens < 0:
+            raise ConfigError(f"min_new_tokens must be >= 0, not {self.min_new_tokens}")
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0.0
+
+    @property
+    def plain(self) -> bool:
+        """Greedy with no minimum length: what ``generate`` does without a ``sampling`` argument."""
+        return self.greedy and not self.min_new_tokens
+
+    def key(self) -> dict[str, Any]:
+        """The fields that change an answer (empty for plain greedy decoding, whatever the rest says)."""
+        out: dict[str, Any] = ({} if self.greedy else
+                               {"temperature": self.temperature, "top_p": self.top_p, "seed": self.seed})
+        if self.min_new_tokens:
+            out["min_new_tokens"] = self.min_new_tokens
+        return out
+
+
+GREEDY = Sampling()
+SamplingArg = Sampling | Sequence[Sampling] | None
+
+
+def sampling_list(sampling: SamplingArg, n: int) -> list[Sampling]:
+    """``generate``'s ``sampling`` argument as one :class:`Sampling` per prompt (``None``: greedy)."""
+    if sampling is None:
+        return [GREEDY] * n
+    if isinstance(sampling, Sampling):
+        return [sampling] * n
+    out = list(sampling)
+    if len(out) != n:
+        raise InputError(f"{n} prompts but {len(out)} sampling settings")
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,9 +199,9 @@ class Backend(Protocol):
         """For each request, an array of log p(choice | prompt), one per choice."""
         ...
 
-    def generate(self, prompts: Sequence[Prompt], max_new_tokens: int, min_new_tokens: int = 0) -> list[Generation]:
-        """Greedy text; ``min_new_tokens``: the end-of-sequence token is blocked until that many tokens are
-        out (vLLM's ``min_tokens``; backends whose engine has no such setting ignore it)."""
+    def generate(self, prompts: Sequence[Prompt], max_new_tokens: int, sampling: SamplingArg = None) -> list[Generation]:
+        """Continue each prompt: greedy by default; ``sampling`` (one :class:`Sampling`, or one per
+        prompt) asks for seeded sampling instead."""
         ...
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
@@ -149,15 +219,43 @@ class Backend(Protocol):
     def close(self) -> None: ...
 
 
+@dataclass(frozen=True)
+class NoOptions:
+    """The options of a backend that takes none."""
+
+
+def check_options(cls: type, options: Mapping[str, Any]) -> Any:
+    """``options`` validated against ``cls.Options`` (no model is loaded): unknown keys, types, choices, bounds.
+
+    A class that declares no ``Options`` (a plugin written before they existed) gets the mapping back as is."""
+    declared = getattr(cls, "Options", None)
+    if declared is None:
+        return dict(options)
+    name = getattr(cls, "backend_name", cls.__name__)
+    return build_options(declared, options, owner=f"backend {name!r}", label=name, noun="option")
+
+
 class BackendBase:
-    """Shared defaults: whitespace tokenisation and CapabilityError for what a backend lacks."""
+    """Shared defaults: whitespace tokenisation and CapabilityError for what a backend lacks.
+
+    A subclass declares, once, on the class: ``backend_name``; ``capabilities`` (what the class can compute,
+    checked against a strategy before any model loads; an instance may only :meth:`narrow` them, e.g. a
+    seq2seq model cannot EMBED); and ``Options``, a dataclass whose fields are declared with
+    :func:`rerankkit.options.option`. The keyword options given to ``__init__`` are validated against it before
+    anything loads and kept as ``self.opts``."""
 
     capabilities: Capability = Capability.NONE
     backend_name: str = "base"
+    Options: ClassVar[type] = NoOptions
 
-    def __init__(self, model: str = "") -> None:
+    def __init__(self, model: str = "", **options: Any) -> None:
         self._model = model
         self.usage = Usage()
+        self.opts: Any = check_options(type(self), options)
+
+    def narrow(self, capabilities: Capability) -> None:
+        """Offer only ``capabilities`` of those the class declares (an instance never adds any)."""
+        self.capabilities = type(self).capabilities & capabilities
 
     @property
     def name(self) -> str:
@@ -185,7 +283,7 @@ class BackendBase:
     def score(self, requests: Sequence[ScoreRequest]) -> list[np.ndarray]:
         return self._lacks(Capability.SCORE)
 
-    def generate(self, prompts: Sequence[Prompt], max_new_tokens: int, min_new_tokens: int = 0) -> list[Generation]:
+    def generate(self, prompts: Sequence[Prompt], max_new_tokens: int, sampling: SamplingArg = None) -> list[Generation]:
         return self._lacks(Capability.GENERATE)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:

@@ -20,23 +20,24 @@ from typing import Any
 
 import numpy as np
 
-from ..cache import CallCache, Entry, call_key
+from ..answer_cache import CallCache, Entry, call_key
 from ..errors import BackendError
-from .base import Backend, Capability, Generation, Prompt, ScoreRequest, Usage
+from .base import Backend, Capability, Generation, Prompt, SamplingArg, ScoreRequest, Usage, sampling_list
 from .http import ServerError
 
 log = logging.getLogger(__name__)
 
 
 class CachedBackend:
-    """Wraps ``inner`` (any :class:`Backend`); ``cache`` is a :class:`CallCache` (shared) or a path to one."""
+    """Wraps ``inner`` (any :class:`Backend`); ``cache`` is a path, or a store shared with others: a
+    :class:`CallCache` or anything with its ``get_many``/``put_many``/``mark_corrupt`` (a cluster's hub)."""
 
-    def __init__(self, inner: Backend, cache: CallCache | str | os.PathLike[str], chunk: int = 32):
+    def __init__(self, inner: Backend, cache: CallCache | Any | str | os.PathLike[str], chunk: int = 32):
         if isinstance(inner, CachedBackend):
             inner = inner.inner
         self.inner = inner
-        self._owns_store = not isinstance(cache, CallCache)
-        self.store = cache if isinstance(cache, CallCache) else CallCache(cache)
+        self._owns_store = isinstance(cache, (str, os.PathLike))
+        self.store = CallCache(cache) if self._owns_store else cache
         self.chunk = max(1, int(chunk))
         self.usage = Usage()
         self._lock = threading.Lock()
@@ -101,20 +102,21 @@ class CachedBackend:
         entries = self._answer(keys, compute, lambda e: len(e.value) == sizes[e.key], entries_of)
         return [np.asarray(entries[k].value, dtype=np.float64) for k in keys]
 
-    def generate(self, prompts: Sequence[Prompt], max_new_tokens: int, min_new_tokens: int = 0) -> list[Generation]:
+    def generate(self, prompts: Sequence[Prompt], max_new_tokens: int, sampling: SamplingArg = None) -> list[Generation]:
         texts = [self.inner.render(p) for p in prompts]
-        more = {"min_new_tokens": int(min_new_tokens)} if min_new_tokens else {}
-        keys = [self._key("generate", t, max_new_tokens=int(max_new_tokens), **more) for t in texts]
+        samplings = sampling_list(sampling, len(prompts))
+        # sampled answers are keyed by temperature, top-p and seed too (greedy keys are unchanged)
+        keys = [self._key("generate", t, max_new_tokens=int(max_new_tokens), **s.key()) for t, s in zip(texts, samplings)]
 
         def entries_of(idx: list[int], out: Sequence[Generation]) -> list[Entry]:
             return [Entry(keys[i], "generate", {"text": g.text}, g.prompt_tokens, g.generated_tokens)
                     for i, g in zip(idx, out)]
 
         def compute(idx: list[int]) -> list[Entry]:
-            chosen = [prompts[i] for i in idx]
-            out = (self.inner.generate(chosen, max_new_tokens, min_new_tokens=min_new_tokens) if min_new_tokens
-                   else self.inner.generate(chosen, max_new_tokens))
-            return entries_of(idx, out)
+            if all(samplings[i].plain for i in idx):
+                return entries_of(idx, self.inner.generate([prompts[i] for i in idx], max_new_tokens))
+            return entries_of(idx, self.inner.generate([prompts[i] for i in idx], max_new_tokens,
+                                                       sampling=[samplings[i] for i in idx]))
 
         entries = self._answer(keys, compute, lambda e: isinstance(e.value, dict) and isinstance(e.value.get("text"), str),
                                entries_of)

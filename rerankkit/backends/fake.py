@@ -12,11 +12,13 @@ import json
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from .base import BackendBase, Capability, Generation, Prompt, ScoreRequest
+from ..options import option
+from .base import BackendBase, Capability, Generation, Prompt, SamplingArg, ScoreRequest
 
 ScoreFn = Callable[[str, tuple[str, ...]], Sequence[float]]
 GenerateFn = Callable[[str], str]
@@ -26,10 +28,21 @@ _LABEL_WORDS = {"yes": 1.0, "true": 1.0, "relevant": 1.0, "no": 0.0, "false": 0.
 _LABEL_BEFORE = re.compile(r"(\[[^\]\s]{1,4}\]|(?:Passage|Document|Doc)\s+\w{1,3}|\b[A-Z]\b|\(\w{1,3}\))\W{0,4}$")
 
 
+@dataclass(frozen=True)
+class ScriptedOptions:
+    score: ScoreFn | None = option(None, help="(rendered prompt, choices) -> log-probs, one per choice")
+    generate: GenerateFn | Sequence[str] | None = option(None, help="rendered prompt -> reply, or the replies in order")
+    embed: Callable[[str], Sequence[float]] | None = option(None, help="text -> vector (normalised here)")
+
+
 class ScriptedBackend(BackendBase):
-    """Answers from functions or fixed lists you provide; records every rendered prompt it saw."""
+    """Answers from functions or fixed lists you provide; records every rendered prompt it saw.
+
+    It offers only the capabilities it was given functions for."""
 
     backend_name = "scripted"
+    Options = ScriptedOptions
+    capabilities = Capability.SCORE | Capability.GENERATE | Capability.EMBED
 
     def __init__(
         self,
@@ -39,12 +52,12 @@ class ScriptedBackend(BackendBase):
         embed: Callable[[str], Sequence[float]] | None = None,
         model: str = "scripted",
     ) -> None:
-        super().__init__(model)
+        super().__init__(model, score=score, generate=generate, embed=embed)
         self._score = score
         self._generate = generate
         self._embed = embed
         self._replies = iter(generate) if isinstance(generate, (list, tuple)) else None
-        self.capabilities = (
+        self.narrow(
             (Capability.SCORE if score else Capability.NONE)
             | (Capability.GENERATE if generate is not None else Capability.NONE)
             | (Capability.EMBED if embed else Capability.NONE)
@@ -62,7 +75,7 @@ class ScriptedBackend(BackendBase):
         self.usage.add(len(requests), sum(self.count_tokens([self.render(r.prompt) for r in requests])))
         return out
 
-    def generate(self, prompts: Sequence[Prompt], max_new_tokens: int, min_new_tokens: int = 0) -> list[Generation]:
+    def generate(self, prompts: Sequence[Prompt], max_new_tokens: int, sampling: SamplingArg = None) -> list[Generation]:
         if self._generate is None:
             return self._lacks(Capability.GENERATE)
         out = []
@@ -82,6 +95,13 @@ class ScriptedBackend(BackendBase):
         return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
 
 
+@dataclass(frozen=True)
+class OracleOptions:
+    relevance: Mapping[str, float] = option(default_factory=dict, help="document text -> relevance grade")
+    noise: float = option(0.0, bounds=(0.0, None), help="standard deviation of seeded noise added to the grades")
+    seed: int = option(0, help="seed of the noise")
+
+
 class OracleBackend(BackendBase):
     """Answers from known relevance (``{document text: grade}``), optionally with seeded noise.
 
@@ -90,13 +110,15 @@ class OracleBackend(BackendBase):
     """
 
     backend_name = "oracle"
+    Options = OracleOptions
     capabilities = Capability.SCORE | Capability.GENERATE | Capability.EMBED
 
-    def __init__(self, relevance: Mapping[str, float], noise: float = 0.0, seed: int = 0, model: str = "oracle"):
-        super().__init__(model)
-        self.relevance = dict(relevance)
-        self.noise = noise
-        self.seed = seed
+    def __init__(self, relevance: Mapping[str, float] | None = None, noise: float = 0.0, seed: int = 0,
+                 model: str = "oracle"):
+        super().__init__(model, relevance=relevance or {}, noise=noise, seed=seed)
+        self.relevance = dict(self.opts.relevance)
+        self.noise = self.opts.noise
+        self.seed = self.opts.seed
         # longest texts first so a text that contains another is matched as itself
         self._texts = sorted(self.relevance, key=len, reverse=True)
         self._max_rel = max([abs(float(v)) for v in self.relevance.values()] + [1e-9])
@@ -156,7 +178,7 @@ class OracleBackend(BackendBase):
         logits = [by_label.get(_norm_label(c), -1e9) for c in choices]
         return _log_softmax(np.asarray(logits, dtype=np.float64) * 4.0)
 
-    def generate(self, prompts: Sequence[Prompt], max_new_tokens: int, min_new_tokens: int = 0) -> list[Generation]:
+    def generate(self, prompts: Sequence[Prompt], max_new_tokens: int, sampling: SamplingArg = None) -> list[Generation]:
         out = []
         for p in prompts:
             text = self.render(p)
@@ -212,6 +234,13 @@ def _log_softmax(x: np.ndarray) -> np.ndarray:
     return x - (m + np.log(np.sum(np.exp(x - m))))
 
 
+@dataclass(frozen=True)
+class RandomOptions:
+    seed: int = option(0, help="seed of the answers")
+    delay: float = option(0.0, bounds=(0.0, None), help="seconds of sleep per request (imitates a model's cost)")
+    dim: int = option(8, bounds=(1, None), help="embedding size")
+
+
 class RandomBackend(BackendBase):
     """Answers that are a pure function of (seed, rendered prompt, choice): no model, fully reproducible.
 
@@ -220,13 +249,14 @@ class RandomBackend(BackendBase):
     """
 
     backend_name = "random"
+    Options = RandomOptions
     capabilities = Capability.SCORE | Capability.GENERATE | Capability.EMBED
 
-    def __init__(self, model: str = "random", seed: int | str = 0, delay: float | str = 0.0, dim: int | str = 8):
-        super().__init__(model)
-        self.seed = int(seed)
-        self.delay = float(delay)
-        self.dim = int(dim)
+    def __init__(self, model: str = "random", **options: Any):
+        super().__init__(model, **options)
+        self.seed = self.opts.seed
+        self.delay = self.opts.delay
+        self.dim = self.opts.dim
 
     def options(self) -> dict[str, Any]:
         return {"seed": self.seed, "dim": self.dim}
@@ -249,7 +279,7 @@ class RandomBackend(BackendBase):
         self.usage.add(len(requests), sum(self.count_tokens(texts)))
         return out
 
-    def generate(self, prompts: Sequence[Prompt], max_new_tokens: int, min_new_tokens: int = 0) -> list[Generation]:
+    def generate(self, prompts: Sequence[Prompt], max_new_tokens: int, sampling: SamplingArg = None) -> list[Generation]:
         self._wait(len(prompts))
         out = []
         for p in prompts:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -16,73 +17,90 @@ import numpy as np
 from .._lazy import require
 from ..errors import BackendError, ConfigError
 from ..models import materialize_gguf, resolve_model
-from .base import BackendBase, Capability, Generation, Prompt, ScoreRequest
+from ..options import check_value, option
+from .base import (
+    SEGMENT_BREAK,
+    BackendBase,
+    Capability,
+    Generation,
+    Prompt,
+    Sampling,
+    SamplingArg,
+    ScoreRequest,
+    sampling_list,
+)
+from .precision import DTYPE_NAMES, resolve_dtype
 from .tokenizing import LocalTokenizer
 
 log = logging.getLogger(__name__)
-_DTYPES = {"fp32": "float32", "float32": "float32", "bf16": "bfloat16", "bfloat16": "bfloat16",
-           "fp16": "float16", "float16": "float16", "auto": "auto"}
+
+
+@dataclass(frozen=True)
+class HFOptions:
+    """The hf backend's options."""
+
+    dtype: str = option("auto", help="weights: fp32 | bf16 | fp16 | auto (bf16 on CUDA and on CPUs with native bf16, "
+                                     "AMX or AVX512-BF16; fp32 on other CPUs; see rerankkit doctor)")
+    device: str = option("auto", help="auto | cpu | cuda | cuda:I")
+    batch_size: int = option(16, bounds=(1, None), help="prompts per forward pass")
+    max_batch_tokens: int = option(32768, bounds=(1, None), help="padded tokens per forward pass")
+    max_padding: float = option(1.0, bounds=(0.0, 1.0),
+                                help="largest share of padding positions in one forward pass, 0-1 (1: no limit)")
+    max_length: int | None = option(None, bounds=(1, None),
+                                    help="prompt tokens; longer prompts are cut from the left (none: no cut)")
+    chat_template: bool = option(True, help="apply the tokenizer's chat template when it has one")
+    chat_template_kwargs: dict[str, Any] | None = option(
+        None, help="extra arguments for the chat template, e.g. {enable_thinking: false} for Qwen3")
+    pooling: str = option("", choices=("", "last", "mean", "cls"),
+                          help="EMBED pooling (empty: a sentence-transformers folder's own, else last for causal "
+                               "models and mean for encoders)")
+    adapter: str | None = option(None, help="a PEFT/LoRA adapter folder")
+    merge_adapter: bool = option(True, help="merge the adapter into the weights (no per-call cost)")
+    gguf_file: str | None = option(None, help="the GGUF file inside a hub repository or folder")
+    revision: str | None = option(None, help="hub revision (branch, tag or commit)")
+    trust_remote_code: bool = option(False, help="run the model repository's own code")
+    threads: int | None = option(None, bounds=(0, None), help="torch CPU threads (none or 0: torch's default)")
+
+    def validate(self) -> None:
+        if str(self.dtype).lower() not in DTYPE_NAMES:
+            raise ConfigError(f"hf dtype must be one of {', '.join(DTYPE_NAMES)}, not {self.dtype!r}")
 
 
 class HFBackend(BackendBase):
     """A model loaded with transformers from a hub id, a local folder, a GGUF file or ``packaged:NAME``.
 
-    Options: ``dtype`` (fp32 | bf16 | fp16 | auto: bf16 on CUDA, fp32 on CPU), ``device`` (auto | cpu | cuda[:i]),
-    ``batch_size``, ``max_batch_tokens`` (padded tokens per forward), ``max_padding`` (largest share of padding
-    positions in one forward, 0-1; default 1: no limit), ``max_length`` (prompt tokens; longer
-    prompts are cut from the left), ``chat_template`` (apply the tokenizer's chat template when it has one),
-    ``pooling`` (last | mean | cls for EMBED), ``adapter`` (a PEFT/LoRA folder; merged into the weights unless
-    ``merge_adapter=false``, so it costs nothing at inference), ``gguf_file``,
-    ``revision``, ``trust_remote_code``, ``chat_template_kwargs`` (extra arguments for the chat template,
-    e.g. ``{enable_thinking = false}`` for Qwen3). A sentence-transformers folder (``modules.json``) sets
-    the EMBED defaults as sentence-transformers would: its ``max_seq_length`` and pooling mode.
+    Options: :class:`HFOptions`. A sentence-transformers folder (``modules.json``) sets the EMBED defaults
+    as sentence-transformers would: its ``max_seq_length`` and pooling mode.
     """
 
     backend_name = "hf"
+    Options = HFOptions
+    capabilities = Capability.GENERATE | Capability.SCORE | Capability.EMBED | Capability.REPRESENT
 
-    def __init__(
-        self,
-        model: str,
-        dtype: str = "auto",
-        device: str = "auto",
-        batch_size: int | str = 16,
-        max_batch_tokens: int | str = 32768,
-        max_padding: float | str = 1.0,
-        max_length: int | str | None = None,
-        chat_template: bool | str = True,
-        pooling: str = "",
-        adapter: str | None = None,
-        merge_adapter: bool | str = True,
-        gguf_file: str | None = None,
-        revision: str | None = None,
-        trust_remote_code: bool | str = False,
-        threads: int | str | None = None,
-        chat_template_kwargs: dict[str, Any] | str | None = None,
-    ) -> None:
-        super().__init__(model)
+    def __init__(self, model: str, **options: Any) -> None:
+        super().__init__(model, **options)
+        o: HFOptions = self.opts
         self.torch = torch = require("torch", "hf", "the transformers backend")
         transformers = require("transformers", "hf", "the transformers backend")
-        if str(dtype) not in _DTYPES:
-            raise ConfigError(f"dtype must be one of {sorted(_DTYPES)}, not {dtype!r}")
-        self.device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else str(device)
-        name = _DTYPES[str(dtype)]
-        if name == "auto":
-            name = "bfloat16" if self.device.startswith("cuda") else "float32"
+        self.device = ("cuda" if torch.cuda.is_available() else "cpu") if o.device == "auto" else o.device
+        choice = resolve_dtype(o.dtype, self.device, torch)
+        name = choice.name
         self.dtype_name = name
-        if threads:
-            torch.set_num_threads(int(threads))
-        self.batch_size = int(batch_size)
-        self.max_batch_tokens = int(max_batch_tokens)
-        self.max_padding = _max_padding(max_padding)
-        self.max_length = int(max_length) if max_length not in (None, "", "none", "None") else None
-        self.use_chat = _truthy(chat_template)
-        self.chat_kwargs = _as_dict(chat_template_kwargs, "chat_template_kwargs")
-        self.adapter = adapter or None
-        self.merge_adapter = _truthy(merge_adapter)
-        res = resolve_model(model, gguf_file)
+        self.dtype_reason = choice.reason
+        if o.threads:
+            torch.set_num_threads(o.threads)
+        self.batch_size = o.batch_size
+        self.max_batch_tokens = o.max_batch_tokens
+        self.max_padding = o.max_padding
+        self.max_length = o.max_length
+        self.use_chat = o.chat_template
+        self.chat_kwargs = dict(o.chat_template_kwargs or {})
+        self.adapter = o.adapter or None
+        self.merge_adapter = o.merge_adapter
+        res = resolve_model(model, o.gguf_file)
         path = str(materialize_gguf(res.path, res.gguf_file)) if res.gguf_file else res.path
         self.path = path
-        kw: dict[str, Any] = {"revision": revision, "trust_remote_code": _truthy(trust_remote_code)}
+        kw: dict[str, Any] = {"revision": o.revision, "trust_remote_code": o.trust_remote_code}
         try:
             config = transformers.AutoConfig.from_pretrained(path, **kw)
             self.tokenizer = transformers.AutoTokenizer.from_pretrained(path, **kw)
@@ -100,17 +118,17 @@ class HFBackend(BackendBase):
         self.model.to(self.device).eval()
         st_len, st_pool = _sentence_transformers_config(path) if self.kind == "encoder" else (None, None)
         self.embed_max_length = st_len  # sentence-transformers' max_seq_length, when the folder has one
-        self.pooling = pooling or st_pool or ("last" if self.kind == "causal" else "mean")
+        self.pooling = o.pooling or st_pool or ("last" if self.kind == "causal" else "mean")
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token or self.tokenizer.unk_token
-        self.capabilities = {
+        self.narrow({
             "causal": Capability.GENERATE | Capability.SCORE | Capability.EMBED | Capability.REPRESENT,
             "seq2seq": Capability.GENERATE | Capability.SCORE,
             "encoder": Capability.EMBED,
-        }[self.kind]
+        }[self.kind])
         # rendering, counting, truncating and answer-choice ids: the same helper as the server backends
         self.tok = LocalTokenizer(self.tokenizer, self.use_chat and self.kind != "seq2seq", self.chat_kwargs)
-        log.info("hf backend: %s (%s, %s, %s)", model, self.kind, self.dtype_name, self.device)
+        log.info("hf backend: %s (%s, %s: %s, %s)", model, self.kind, self.dtype_name, self.dtype_reason, self.device)
 
     # -- text ---------------------------------------------------------------------------------
     def options(self) -> dict[str, Any]:
@@ -126,7 +144,8 @@ class HFBackend(BackendBase):
         return self.tok.render(prompt)
 
     def encode(self, text: str) -> list[int]:
-        ids = self.tokenizer(text, add_special_tokens=not self.tok.use_chat)["input_ids"] or [self._filler_token()]
+        ids = self.tok.encode(text) if SEGMENT_BREAK in text else \
+            self.tokenizer(text, add_special_tokens=not self.tok.use_chat)["input_ids"] or [self._filler_token()]
         if self.max_length and len(ids) > self.max_length:
             ids = ids[-self.max_length :]
         return list(ids)
@@ -253,14 +272,17 @@ class HFBackend(BackendBase):
                           decoder_input_ids=dids.to(self.device), use_cache=False).logits
 
     # -- GENERATE -----------------------------------------------------------------------------
-    def generate(self, prompts: Sequence[Prompt], max_new_tokens: int, min_new_tokens: int = 0) -> list[Generation]:
+    def generate(self, prompts: Sequence[Prompt], max_new_tokens: int, sampling: SamplingArg = None) -> list[Generation]:
+        """Greedy, or sampled (``sampling``): a sampled batch draws from one generator seeded by its
+        requests' seeds, so the same requests in the same batches give the same texts (vLLM seeds
+        each request on its own)."""
         if not prompts:
             return []
         torch = self.torch
         seqs = [self.encode(self.render(p)) for p in prompts]
         out: list[Generation | None] = [None] * len(prompts)
         with torch.inference_mode():
-            for batch in self._batches([len(s) for s in seqs]):
+            for batch, decoding in self._generate_batches(seqs, sampling_list(sampling, len(prompts))):
                 if self.kind == "seq2seq":
                     width = max(len(seqs[i]) for i in batch)
                     ids = torch.full((len(batch), width), self.tokenizer.pad_token_id, dtype=torch.long)
@@ -269,14 +291,12 @@ class HFBackend(BackendBase):
                         ids[r, : len(seqs[i])] = torch.tensor(seqs[i])
                         mask[r, : len(seqs[i])] = 1
                     gen = self.model.generate(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
-                                              max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens,
-                                              do_sample=False)
+                                              max_new_tokens=max_new_tokens, **decoding)
                     new = gen[:, 1:]
                 else:
                     ids, mask, _ = self._left_pad([seqs[i] for i in batch])
                     gen = self.model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens,
-                                              min_new_tokens=min_new_tokens,
-                                              do_sample=False, pad_token_id=self.tokenizer.pad_token_id)
+                                              pad_token_id=self.tokenizer.pad_token_id, **decoding)
                     new = gen[:, ids.shape[1] :]
                 for r, i in enumerate(batch):
                     toks = [t for t in new[r].tolist() if t != self.tokenizer.pad_token_id]
@@ -287,6 +307,35 @@ class HFBackend(BackendBase):
         gens = [g for g in out if g is not None]
         self.usage.add(len(gens), sum(g.prompt_tokens for g in gens), sum(g.generated_tokens for g in gens))
         return gens
+
+    def _generate_batches(self, seqs: Sequence[Sequence[int]],
+                          samplings: Sequence[Sampling]) -> Iterator[tuple[list[int], dict[str, Any]]]:
+        """Length-sorted batches of prompts that decode alike: (indices, ``model.generate`` kwargs).
+
+        While the caller generates a sampled batch, torch's generators are seeded from the batch's
+        request seeds (and restored after it), so the same batches give the same texts."""
+        kinds: dict[tuple[float, float, int], list[int]] = {}
+        for i, s in enumerate(samplings):
+            kinds.setdefault((s.temperature, s.top_p, s.min_new_tokens), []).append(i)
+        torch = self.torch
+        dev = str(self.device)
+        devices = ([int(dev.split(":")[1]) if ":" in dev else torch.cuda.current_device()]
+                   if dev.startswith("cuda") else [])
+        for (temperature, top_p, min_new), idx in kinds.items():
+            at_least = {"min_new_tokens": min_new} if min_new else {}
+            for batch in self._batches([len(seqs[i]) for i in idx]):
+                rows = [idx[b] for b in batch]
+                if temperature == 0.0:
+                    yield rows, {"do_sample": False, **at_least}
+                    continue
+                # as vLLM's SamplingParams(temperature, top_p): no top-k cut, no repetition penalty
+                decoding = {"do_sample": True, "temperature": temperature, "top_p": top_p, "top_k": 0,
+                            "repetition_penalty": 1.0, **at_least}
+                seeds = [samplings[i].seed for i in rows]
+                with torch.random.fork_rng(devices=devices, enabled=None not in seeds):
+                    if None not in seeds:
+                        torch.manual_seed(_batch_seed(seeds))
+                    yield rows, decoding
 
     # -- EMBED / REPRESENT --------------------------------------------------------------------
     def embed(self, texts: Sequence[str]) -> np.ndarray:
@@ -406,23 +455,11 @@ def _sentence_transformers_config(path: str) -> tuple[int | None, str | None]:
     return (int(length) if isinstance(length, int) and length > 0 else None), pooling
 
 
-def _as_dict(value: Any, what: str) -> dict[str, Any]:
-    if value in (None, "", "none", "None"):
-        return {}
-    if isinstance(value, str):
-        import json
+def _batch_seed(seeds: Sequence[int | None]) -> int:
+    """One seed for a batch of sampled requests, from theirs (independent of their order)."""
+    import zlib
 
-        try:
-            value = json.loads(value)
-        except ValueError:
-            raise ConfigError(f"{what} must be a table or a JSON object, not {value!r}") from None
-    if not isinstance(value, dict):
-        raise ConfigError(f"{what} must be a table or a JSON object, not {type(value).__name__}")
-    return dict(value)
-
-
-def _truthy(v: Any) -> bool:
-    return v if isinstance(v, bool) else str(v).lower() in ("1", "true", "yes", "on")
+    return zlib.crc32(",".join(str(s) for s in sorted(int(x or 0) for x in seeds)).encode())
 
 
 def length_batches(lengths: Sequence[int], batch_size: int, max_tokens: int, max_padding: float = 1.0
@@ -445,10 +482,5 @@ def length_batches(lengths: Sequence[int], batch_size: int, max_tokens: int, max
 
 
 def _max_padding(value: float | str) -> float:
-    try:
-        share = float(value)
-    except ValueError:
-        raise ConfigError(f"max_padding must be a share between 0 and 1, not {value!r}") from None
-    if not 0.0 <= share <= 1.0:
-        raise ConfigError(f"max_padding must be between 0 and 1, not {share}")
-    return share
+    """The ``max_padding`` option read and checked as the declaration says."""
+    return check_value(HFOptions, "max_padding", value, "hf")

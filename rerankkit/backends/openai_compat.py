@@ -19,18 +19,19 @@ uses, are the model's. A reply without the expected log-probs raises :class:`Bac
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import numpy as np
 
 from ..errors import BackendError, CapabilityError, ConfigError
-from .base import BackendBase, Capability, Generation, Prompt
+from ..options import option
+from .base import BackendBase, Capability, Generation, Prompt, SamplingArg, sampling_list, without_breaks
 from .http import HttpClient, ServerError, run_bounded
 from .openai_replies import embedding_rows, generated_text
 from .openai_scoring import AUTO_K, LogprobScoring
@@ -39,77 +40,78 @@ from .tokenizing import LocalTokenizer, ServerTokenizer, is_local_ref, load_toke
 log = logging.getLogger(__name__)
 
 
-class OpenAIBackend(LogprobScoring, BackendBase):
-    """A model behind an OpenAI-compatible HTTP API.
+@dataclass(frozen=True)
+class OpenAIOptions:
+    """The openai backend's options."""
 
-    Options: ``base_url`` (or ``$OPENAI_BASE_URL``; ``/v1`` is added to a bare host), ``served_model``
-    (the name the server knows; default ``model`` unless that is local, else the server's first model),
-    ``endpoint`` (auto | completions | chat), ``tokenizer`` (a local tokenizer: hub id, folder, GGUF or
-    ``packaged:NAME``; ``server`` to use the server's tokenize endpoint), ``api_key_env`` (default
-    ``OPENAI_API_KEY``), ``max_concurrency`` (requests in flight), ``timeout`` (seconds per request),
-    ``max_retries``, ``backoff`` (first retry delay, doubled each time), ``top_logprobs``, ``logit_bias``,
-    ``missing_logprobs`` (error | floor), ``continue_final_message``, ``pooling`` (mean | last, for servers
-    that return per-token embeddings), ``embed_batch_size``, ``extra_body`` (JSON merged into each request).
-    """
+    base_url: str | None = option(None, help="the server, http://HOST:PORT/v1 (/v1 is added to a bare host; "
+                                             "default $OPENAI_BASE_URL)")
+    served_model: str | None = option(None, help="the name the server knows (default: model unless that is local, "
+                                                 "else the server's first model)")
+    endpoint: str = option("auto", choices=("auto", "completions", "chat"),
+                           help="completions: prompts rendered here with a local tokenizer; chat: the server's "
+                                "chat template; auto: completions when a local tokenizer is available")
+    tokenizer: str | None = option(None, help="a local tokenizer (hub id, folder, GGUF or packaged:NAME), or "
+                                              "'server' for the server's tokenize endpoint")
+    chat_template: bool = option(True, help="apply the local tokenizer's chat template")
+    api_key_env: str = option("OPENAI_API_KEY", help="the environment variable holding the API key")
+    max_concurrency: int = option(8, bounds=(1, None), help="requests in flight")
+    timeout: float = option(60.0, bounds=(0, None), help="seconds per request")
+    max_retries: int = option(4, bounds=(0, None), help="retries of a failed request (429, 5xx, timeouts)")
+    backoff: float = option(0.5, bounds=(0, None), help="first retry delay in seconds, doubled each time")
+    top_logprobs: int | str = option("auto", help="top log-probs asked for when scoring: a number, or auto")
+    logit_bias: bool = option(True, help="bias the answer tokens (+100) so they are among the top log-probs")
+    missing_logprobs: str = option("error", choices=("error", "floor"),
+                                   help="an answer token without a log-prob: error, or the lowest one seen")
+    continue_final_message: bool = option(False, help="chat endpoint: continue a pre-filled assistant turn (vLLM)")
+    pooling: str = option("mean", choices=("mean", "last"), help="for servers that return per-token embeddings")
+    embed_batch_size: int = option(32, bounds=(1, None), help="texts per embeddings request")
+    extra_body: dict[str, Any] | None = option(None, help="JSON merged into every request body")
+    token_ids: str = option("auto", choices=("auto", "true", "false"),
+                            help="send prompts as token ids (auto: probe the server once)")
+    threads: int | None = option(None, help="ignored here (a server-side setting; accepted so shared overrides work)")
+
+    def validate(self) -> None:
+        if self.top_logprobs != "auto" and (not isinstance(self.top_logprobs, int) or self.top_logprobs < 1):
+            raise ConfigError(f"openai top_logprobs must be a positive number or auto, not {self.top_logprobs!r}")
+
+
+class OpenAIBackend(LogprobScoring, BackendBase):
+    """A model behind an OpenAI-compatible HTTP API. Options: :class:`OpenAIOptions`."""
 
     backend_name = "openai"
+    Options = OpenAIOptions
     capabilities = Capability.GENERATE | Capability.SCORE | Capability.EMBED
 
-    def __init__(
-        self,
-        model: str = "",
-        base_url: str | None = None,
-        served_model: str | None = None,
-        endpoint: str = "auto",
-        tokenizer: str | None = None,
-        chat_template: bool | str = True,
-        api_key_env: str = "OPENAI_API_KEY",
-        max_concurrency: int | str = 8,
-        timeout: float | str = 60.0,
-        max_retries: int | str = 4,
-        backoff: float | str = 0.5,
-        top_logprobs: int | str = "auto",
-        logit_bias: bool | str = True,
-        missing_logprobs: str = "error",
-        continue_final_message: bool | str = False,
-        pooling: str = "mean",
-        embed_batch_size: int | str = 32,
-        extra_body: dict[str, Any] | str | None = None,
-        token_ids: bool | str = "auto",
-        threads: int | str | None = None,  # a server-side setting; accepted so shared overrides work
-    ) -> None:
-        super().__init__(model)
-        url = base_url or os.environ.get("OPENAI_BASE_URL")
+    def __init__(self, model: str = "", **options: Any) -> None:
+        super().__init__(model, **options)
+        o: OpenAIOptions = self.opts
+        url = o.base_url or os.environ.get("OPENAI_BASE_URL")
         if not url:
             raise ConfigError("the openai backend needs base_url=http://HOST:PORT/v1 (or $OPENAI_BASE_URL)")
         self.base_url = _with_v1(str(url))
-        if endpoint not in ("auto", "completions", "chat"):
-            raise ConfigError(f"endpoint must be auto, completions or chat, not {endpoint!r}")
-        if missing_logprobs not in ("error", "floor"):
-            raise ConfigError(f"missing_logprobs must be error or floor, not {missing_logprobs!r}")
-        self.max_concurrency = max(1, int(max_concurrency))
-        self.auto_k = str(top_logprobs) == "auto"
-        self.top_k = AUTO_K if self.auto_k else int(top_logprobs)
+        self.max_concurrency = o.max_concurrency
+        self.auto_k = o.top_logprobs == "auto"
+        self.top_k = AUTO_K if self.auto_k else int(o.top_logprobs)
         self._k_ok = 0  # the largest top-k a server accepted
-        self.use_bias = _truthy(logit_bias)
-        self.missing = missing_logprobs
-        self.continue_final = _truthy(continue_final_message)
-        self.pooling = pooling
-        self.embed_batch_size = max(1, int(embed_batch_size))
-        self.extra = json.loads(extra_body) if isinstance(extra_body, str) else dict(extra_body or {})
-        key = os.environ.get(api_key_env) if api_key_env else None
-        self.client = HttpClient(self.base_url, key, float(timeout), int(max_retries), float(backoff))
+        self.use_bias = o.logit_bias
+        self.missing = o.missing_logprobs
+        self.continue_final = o.continue_final_message
+        self.pooling = o.pooling
+        self.embed_batch_size = o.embed_batch_size
+        self.extra = dict(o.extra_body or {})
+        endpoint, tokenizer = o.endpoint, o.tokenizer
+        key = os.environ.get(o.api_key_env) if o.api_key_env else None
+        self.client = HttpClient(self.base_url, key, o.timeout, o.max_retries, o.backoff)
         tok_ref = tokenizer if tokenizer is not None else (model if is_local_ref(model) else None)
         self.local: LocalTokenizer | None = None
         if tok_ref and tok_ref != "server":
-            self.local = LocalTokenizer(load_tokenizer(tok_ref), _truthy(chat_template))
+            self.local = LocalTokenizer(load_tokenizer(tok_ref), o.chat_template)
         self.endpoint = endpoint if endpoint != "auto" else ("completions" if self.local else "chat")
-        self.served_model = served_model or (model if model and not is_local_ref(model) else self._first_model())
+        self.served_model = o.served_model or (model if model and not is_local_ref(model) else self._first_model())
         root = self.base_url[: -len("/v1")] if self.base_url.endswith("/v1") else self.base_url
         self.remote = ServerTokenizer(self.client, root, self.served_model)
-        self.token_ids = str(token_ids).lower()
-        if self.token_ids not in ("auto", "true", "false"):
-            raise ConfigError(f"token_ids must be auto, true or false, not {token_ids!r}")
+        self.token_ids = o.token_ids
         self._ids_ok: bool | None = None
         self.followups = 0  # extra requests for answer tokens outside the top log-probs
         self._batch_checked = False
@@ -184,27 +186,30 @@ class OpenAIBackend(LogprobScoring, BackendBase):
         if self.endpoint == "completions":
             rendered = self.render(prompt)
             ids = self.local.encode(rendered) if self.local else None
-            body["prompt"] = ids if ids is not None and self._ids_accepted() else rendered
+            body["prompt"] = ids if ids is not None and self._ids_accepted() else without_breaks(rendered)
             return "completions", body, len(ids or [])
-        msgs = [{"role": m.role, "content": m.content} for m in prompt.messages]
+        msgs = [{"role": m.role, "content": without_breaks(m.content)} for m in prompt.messages]
         if prompt.prefix:
             if not self.continue_final:
                 raise CapabilityError(
                     "this prompt pre-fills the assistant turn, which the chat endpoint cannot do; use "
                     "endpoint=completions with a local tokenizer (tokenizer=...), or continue_final_message=true "
                     "if the server supports it (vLLM)")
-            msgs.append({"role": "assistant", "content": prompt.prefix})
+            msgs.append({"role": "assistant", "content": without_breaks(prompt.prefix)})
             body.update(continue_final_message=True, add_generation_prompt=False)
         body["messages"] = msgs
         return "chat/completions", body, 0
 
     # -- GENERATE / EMBED ----------------------------------------------------------------------
-    def generate(self, prompts: Sequence[Prompt], max_new_tokens: int, min_new_tokens: int = 0) -> list[Generation]:
-        """``min_new_tokens`` is not sent: the OpenAI API has no such parameter (nor does rank_llm's RankGPT)."""
+    def generate(self, prompts: Sequence[Prompt], max_new_tokens: int, sampling: SamplingArg = None) -> list[Generation]:
+        """Greedy (temperature 0), or sampled: ``sampling``'s temperature, top_p and seed go in each request.
+        ``min_new_tokens`` is not sent: the OpenAI API has no such parameter (nor does rank_llm's RankGPT)."""
         if not prompts:
             return []
         chat = self.endpoint == "chat"
-        bodies = [self._body(p, max_tokens=int(max_new_tokens)) for p in prompts]
+        bodies = [self._body(p, max_tokens=int(max_new_tokens),
+                             **{k: v for k, v in s.key().items() if v is not None and k != "min_new_tokens"})
+                  for p, s in zip(prompts, sampling_list(sampling, len(prompts)))]
 
         def one(pb: tuple[str, dict[str, Any], int]) -> Generation:
             text, p_tok, g_tok = generated_text(self.client.post(pb[0], pb[1]), chat)
@@ -251,7 +256,3 @@ def _with_v1(url: str) -> str:
     if not parts.scheme or not parts.netloc:
         raise ConfigError(f"base_url must look like http://HOST:PORT/v1, not {url!r}")
     return url.rstrip("/") + ("/v1" if parts.path in ("", "/") else "")
-
-
-def _truthy(v: Any) -> bool:
-    return v if isinstance(v, bool) else str(v).lower() in ("1", "true", "yes", "on")

@@ -13,7 +13,7 @@ from typing import Any
 
 from .._lazy import require
 from ..errors import BackendError
-from .base import Prompt
+from .base import SEGMENT_BREAK, Prompt, without_breaks
 
 log = logging.getLogger(__name__)
 
@@ -73,12 +73,28 @@ class LocalTokenizer:
         return text + prompt.prefix
 
     def encode(self, rendered: str) -> list[int]:
-        """Token ids of a rendered prompt (a chat template carries its own special tokens)."""
-        ids = list(self.tok(rendered, add_special_tokens=not self.use_chat)["input_ids"])
+        """Token ids of a rendered prompt (a chat template carries its own special tokens); the parts
+        between :data:`SEGMENT_BREAK` marks are tokenised apart and their ids concatenated."""
+        if SEGMENT_BREAK in rendered:
+            ids = self._encode_segments(rendered)
+        else:
+            ids = list(self.tok(rendered, add_special_tokens=not self.use_chat)["input_ids"])
         if not ids:
             ids = [next(i for i in (self.tok.bos_token_id, self.tok.eos_token_id, self.tok.pad_token_id, 0)
                         if i is not None)]
         return ids
+
+    def _encode_segments(self, rendered: str) -> list[int]:
+        ids = [i for part in rendered.split(SEGMENT_BREAK) if part
+               for i in self.tok(part, add_special_tokens=False)["input_ids"]]
+        if self.use_chat:
+            return ids
+        # the special tokens the tokenizer adds around the whole text (BOS, EOS), around the segments
+        text = without_breaks(rendered)
+        full = list(self.tok(text, add_special_tokens=True)["input_ids"])
+        plain = list(self.tok(text, add_special_tokens=False)["input_ids"])
+        head = next((k for k in range(len(full) - len(plain) + 1) if full[k : k + len(plain)] == plain), 0)
+        return full[:head] + ids + full[head + len(plain):]
 
     def count(self, texts: Sequence[str]) -> list[int]:
         if not texts:
@@ -93,7 +109,7 @@ class LocalTokenizer:
 
     def continuation_ids(self, rendered: str, choice: str) -> list[int]:
         """Token ids of ``choice`` as produced right after ``rendered`` (``""``: at the start of a turn)."""
-        key = (rendered[-48:], choice)
+        key = (without_breaks(rendered)[-48:], choice)
         ids = self._cont.get(key)
         if ids is None:
             ids = continuation(lambda t: list(self.tok(t, add_special_tokens=False)["input_ids"]), key[0], choice)

@@ -18,6 +18,7 @@ import dataclasses
 import json
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,18 @@ import numpy as np
 
 from .._lazy import require
 from ..errors import BackendError, ConfigError
-from .base import BackendBase, Capability, Generation, Prompt, ScoreRequest
+from ..options import option
+from .base import (
+    GREEDY,
+    BackendBase,
+    Capability,
+    Generation,
+    Prompt,
+    Sampling,
+    SamplingArg,
+    ScoreRequest,
+    sampling_list,
+)
 from .tokenizing import LocalTokenizer
 
 log = logging.getLogger(__name__)
@@ -126,11 +138,16 @@ def prompt_logprob_sampling() -> dict[str, Any]:
     return {"max_tokens": 1, "temperature": 0.0, "prompt_logprobs": 1}
 
 
-def generate_sampling(max_new_tokens: int, min_new_tokens: int = 0) -> dict[str, Any]:
-    """Greedy decoding of at most ``max_new_tokens`` tokens (stop tokens blocked before ``min_new_tokens``)."""
-    out = {"max_tokens": int(max_new_tokens), "temperature": 0.0, "skip_special_tokens": True}
-    if min_new_tokens:
-        out["min_tokens"] = int(min_new_tokens)
+def generate_sampling(max_new_tokens: int, sampling: Sampling = GREEDY) -> dict[str, Any]:
+    """At most ``max_new_tokens`` tokens, greedy, or sampled with ``sampling``'s temperature, top-p and seed
+    (a per-request seed: the same answer whatever else is in the batch)."""
+    out: dict[str, Any] = {"max_tokens": int(max_new_tokens), "temperature": 0.0, "skip_special_tokens": True}
+    if not sampling.greedy:
+        out.update(temperature=sampling.temperature, top_p=sampling.top_p)
+        if sampling.seed is not None:
+            out["seed"] = int(sampling.seed)
+    if sampling.min_new_tokens:
+        out["min_tokens"] = int(sampling.min_new_tokens)
     return out
 
 
@@ -182,20 +199,35 @@ def _lp(x: Any) -> float:
     return float(getattr(x, "logprob", x))
 
 
+@dataclass(frozen=True)
+class VLLMOptions:
+    """The vllm backend's options."""
+
+    task: str = option("generate", choices=TASKS, help="generate (GENERATE, SCORE) or embed (EMBED)")
+    tensor_parallel_size: int = option(1, bounds=(1, None), help="GPUs to split the model over")
+    gpu_memory_utilization: float = option(0.9, bounds=(0.0, 1.0), help="share of GPU memory vLLM may take, (0, 1]")
+    max_model_len: int | None = option(None, bounds=(1, None), help="context length (none: the model's)")
+    dtype: str = option("auto", help="auto | bf16 | fp16 | fp32 (or vLLM's names)")
+    chat_template: bool = option(True, help="apply the tokenizer's chat template when it has one")
+    seed: int = option(0, help="the engine's seed")
+    enforce_eager: bool = option(False, help="no CUDA graphs (slower, less memory, quicker start)")
+    trust_remote_code: bool = option(False, help="run the model repository's own code")
+    threads: int | None = option(None, help="ignored here (a CPU setting of other backends; accepted so shared "
+                                            "overrides work)")
+    adapter: str | None = option(None, help="a peft LoRA folder served on top of the model")
+
+
 class VLLMBackend(BackendBase):
-    """Options: ``task`` (generate | embed), ``tensor_parallel_size``, ``gpu_memory_utilization``,
-    ``max_model_len``, ``dtype``, ``chat_template``, ``seed``, ``enforce_eager``, ``trust_remote_code``,
-    ``adapter`` (a peft LoRA folder served on top of ``model``)."""
+    """vLLM in-process. Options: :class:`VLLMOptions`."""
 
     backend_name = "vllm"
+    Options = VLLMOptions
+    capabilities = Capability.GENERATE | Capability.SCORE | Capability.EMBED
 
-    def __init__(self, model: str, task: str = "generate", tensor_parallel_size: int | str = 1,
-                 gpu_memory_utilization: float | str = 0.9, max_model_len: int | str | None = None,
-                 dtype: str = "auto", chat_template: bool | str = True, seed: int | str = 0,
-                 enforce_eager: bool | str = False, trust_remote_code: bool | str = False,
-                 threads: int | str | None = None, adapter: str | None = None) -> None:
-        super().__init__(model)
-        lora_rank, self.lora = lora_settings(adapter) if adapter else (None, None)
+    def __init__(self, model: str, **options: Any) -> None:
+        super().__init__(model, **options)
+        o: VLLMOptions = self.opts
+        lora_rank, self.lora = lora_settings(o.adapter) if o.adapter else (None, None)
         vllm = require("vllm", "vllm", "the vLLM backend")
         torch = require("torch", "vllm", "the vLLM backend")
         if not torch.cuda.is_available():
@@ -206,11 +238,10 @@ class VLLMBackend(BackendBase):
         res = resolve_model(model)
         if res.gguf_file:
             raise ConfigError("the vLLM backend takes a hub id or a model folder, not a GGUF file")
-        self.kw = engine_kwargs(res.path, task=task, tensor_parallel_size=int(tensor_parallel_size),
-                                gpu_memory_utilization=float(gpu_memory_utilization),
-                                max_model_len=int(max_model_len) if max_model_len else None, dtype=str(dtype),
-                                seed=int(seed), trust_remote_code=_truthy(trust_remote_code),
-                                enforce_eager=_truthy(enforce_eager), lora_rank=lora_rank)
+        self.kw = engine_kwargs(res.path, task=o.task, tensor_parallel_size=o.tensor_parallel_size,
+                                gpu_memory_utilization=o.gpu_memory_utilization, max_model_len=o.max_model_len,
+                                dtype=o.dtype, seed=o.seed, trust_remote_code=o.trust_remote_code,
+                                enforce_eager=o.enforce_eager, lora_rank=lora_rank)
         accepted = {f.name for f in dataclasses.fields(vllm.EngineArgs)}
         pooler = getattr(getattr(vllm, "config", None), "PoolerConfig", None)
         self.llm = vllm.LLM(**adapt_engine_kwargs(self.kw, accepted, pooler))
@@ -220,10 +251,10 @@ class VLLMBackend(BackendBase):
             from vllm.lora.request import LoRARequest
 
             self._lora_request = LoRARequest(**self.lora)
-        self.task = task
-        self.capabilities = Capability.EMBED if task == "embed" else Capability.GENERATE | Capability.SCORE
-        self.tok = LocalTokenizer(self.llm.get_tokenizer(), _truthy(chat_template))
-        log.info("vllm backend: %s (%s)", model, task)
+        self.task = o.task
+        self.narrow(Capability.EMBED if o.task == "embed" else Capability.GENERATE | Capability.SCORE)
+        self.tok = LocalTokenizer(self.llm.get_tokenizer(), o.chat_template)
+        log.info("vllm backend: %s (%s)", model, o.task)
 
     def options(self) -> dict[str, Any]:
         opts = {k: v for k, v in self.kw.items() if k not in ("model", "tokenizer")}
@@ -260,11 +291,11 @@ class VLLMBackend(BackendBase):
         self.usage.add(len(requests), sum(len(it["prompt_token_ids"]) for it in items))
         return result
 
-    def generate(self, prompts: Sequence[Prompt], max_new_tokens: int, min_new_tokens: int = 0) -> list[Generation]:
+    def generate(self, prompts: Sequence[Prompt], max_new_tokens: int, sampling: SamplingArg = None) -> list[Generation]:
         if not prompts:
             return []
         ids = [self.tok.encode(self.render(p)) for p in prompts]
-        outs = self._run(ids, [generate_sampling(max_new_tokens, min_new_tokens)] * len(ids))
+        outs = self._run(ids, [generate_sampling(max_new_tokens, s) for s in sampling_list(sampling, len(ids))])
         gens = [Generation(o.outputs[0].text, len(p), len(o.outputs[0].token_ids)) for o, p in zip(outs, ids)]
         self.usage.add(len(gens), sum(g.prompt_tokens for g in gens), sum(g.generated_tokens for g in gens))
         return gens
@@ -280,7 +311,3 @@ class VLLMBackend(BackendBase):
 
     def close(self) -> None:
         self.llm = None
-
-
-def _truthy(v: Any) -> bool:
-    return v if isinstance(v, bool) else str(v).lower() in ("1", "true", "yes", "on")

@@ -19,7 +19,6 @@ from typing import Any
 from ..errors import ConfigError, RerankkitError
 from .validate import (
     Where,
-    check_backend_options,
     resolve_dataset,
     resolve_measure,
     resolve_preset,
@@ -28,7 +27,7 @@ from .validate import (
 from .yamllines import LineDict, LineList, load_yaml
 
 TOP_KEYS = ("name", "description", "datasets", "measures", "defaults", "conditions", "output", "cache",
-            "cache_chunk", "presets", "tolerance")
+            "cache_chunk", "presets", "tolerance", "missing_as_zero")
 SHARED_KEYS = ("reranker", "overrides", "retriever", "retriever_overrides", "remove_query", "candidates", "k", "depth",
                "queries", "chunk_size", "datasets", "tolerance")
 CONDITION_KEYS = ("name", *SHARED_KEYS, "expected", "notes")
@@ -88,6 +87,7 @@ class BenchConfig:
     cache_chunk: int = 32
     presets: tuple[Path, ...] = ()
     sha256: str = ""
+    missing_as_zero: bool = True  # judged queries (of those a condition selects) absent from its run score 0
 
     def label(self, dataset: str) -> str:
         return self.labels.get(dataset, dataset)
@@ -131,6 +131,9 @@ def load_config(path: str | Path) -> BenchConfig:
     measures = [resolve_measure(m, where.at(_line(raw.get("measures"), i, raw.line_of("measures"))))
                 for i, m in enumerate(_as_list(raw.get("measures", ["nDCG@10"]), "measures", where, raw))]
     tolerance = _number(raw.get("tolerance", 0.01), "tolerance", where.at(raw.line_of("tolerance")))
+    missing_as_zero = raw.get("missing_as_zero", True)
+    if not isinstance(missing_as_zero, bool):
+        raise ConfigError(f"{where.at(raw.line_of('missing_as_zero'))}: missing_as_zero must be true or false")
     defaults = raw.get("defaults") or LineDict()
     if not isinstance(defaults, LineDict):
         raise ConfigError(f"{where.at(raw.line_of('defaults'))}: 'defaults' must be a mapping")
@@ -156,7 +159,7 @@ def load_config(path: str | Path) -> BenchConfig:
         output=(p.parent / str(raw["output"])).resolve() if raw.get("output") else None,
         cache=_cache_setting(raw.get("cache", True), p), cache_chunk=_positive(raw.get("cache_chunk", 32), "cache_chunk",
                                                                              where.at(raw.line_of("cache_chunk"))),
-        presets=presets, sha256=hashlib.sha256(p.read_bytes()).hexdigest(),
+        presets=presets, sha256=hashlib.sha256(p.read_bytes()).hexdigest(), missing_as_zero=missing_as_zero,
     )
 
 
@@ -176,7 +179,6 @@ def _condition(c: LineDict, defaults: LineDict, all_datasets: list[str], labels:
     o_line = c.line_of("overrides") if "overrides" in c else defaults.line_of("overrides")
     if reranker:
         reranker = resolve_preset(reranker, overrides, where.at(r_line), where.at(o_line))
-        check_backend_options(reranker, overrides, where.at(o_line))
     elif "overrides" in c:
         raise ConfigError(f"{where.at(o_line)}: 'overrides' without a reranker")
     retriever, t_line = get("retriever")
@@ -191,7 +193,8 @@ def _condition(c: LineDict, defaults: LineDict, all_datasets: list[str], labels:
         else:
             candidates = None
     if retriever:
-        retriever = resolve_retriever(str(retriever), where.at(t_line))
+        ro_line = c.line_of("retriever_overrides") if "retriever_overrides" in c else defaults.line_of("retriever_overrides")
+        retriever = resolve_retriever(str(retriever), where.at(t_line), retriever_overrides, where.at(ro_line))
     remove_query, rq_line = get("remove_query")
     if remove_query is not None and not isinstance(remove_query, bool):
         raise ConfigError(f"{where.at(rq_line)}: remove_query must be true or false")

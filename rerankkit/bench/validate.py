@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import importlib
-import inspect
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, RerankkitError, UnknownNameError
-
-_TEST_BACKENDS = ("oracle", "scripted", "random")
 
 
 class Where:
@@ -52,7 +49,9 @@ def resolve_measure(measure: str, at: str) -> str:
 
 
 def resolve_preset(name: str, overrides: Mapping[str, Any], at_name: str, at_overrides: str) -> str:
-    """The canonical preset name; also builds the reranker (strategy, template, parameters) without a model."""
+    """The canonical preset name; also builds the reranker (strategy, template, parameters, backend options:
+    every override checked) without a model."""
+    from ..backends import testing_backends
     from ..presets import RERANKER_PRESETS
     from ..reranker import Reranker
 
@@ -64,38 +63,15 @@ def resolve_preset(name: str, overrides: Mapping[str, Any], at_name: str, at_ove
         spec = Reranker(canonical, **dict(overrides)).spec
     except RerankkitError as exc:
         raise ConfigError(f"{at_overrides}: reranker preset {canonical!r}: {exc}") from None
-    if not spec.model and spec.backend not in _TEST_BACKENDS:
+    if not spec.model and spec.backend not in testing_backends():
         raise ConfigError(f"{at_name}: reranker preset {canonical!r} names no model; "
                           "add overrides: {model: HUB_ID_OR_PATH}")
     return canonical
 
 
-def check_backend_options(preset: str, overrides: Mapping[str, Any], at: str) -> None:
-    """Backend options the backend's constructor does not take are errors (with close matches)."""
-    import difflib
-
-    from ..backends import BACKENDS
-    from ..presets import RERANKER_PRESETS
-    from ..reranker import apply_overrides
-
-    spec = apply_overrides(RERANKER_PRESETS.get(preset), dict(overrides))
-    try:
-        cls = BACKENDS.get(spec.backend).load()
-    except ImportError:  # a plugin backend whose module is missing: its own error comes when it loads
-        return
-    params = inspect.signature(cls.__init__).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return
-    known = [n for n in params if n not in ("self", "model")]
-    for key in spec.backend_options:
-        if key not in known:
-            close = difflib.get_close_matches(key, known, n=3, cutoff=0.5)
-            hint = f"did you mean {', '.join(map(repr, close))}?" if close else f"it takes: {', '.join(known)}"
-            raise ConfigError(f"{at}: backend {spec.backend!r} (preset {preset!r}) has no option {key!r}; {hint}")
-
-
-def resolve_retriever(name: str, at: str) -> str:
-    """The canonical retriever preset name (needs the retrieval layer, ``rerankkit.retrievers``)."""
+def resolve_retriever(name: str, at: str, overrides: Mapping[str, Any] | None = None, at_overrides: str = "") -> str:
+    """The canonical retriever preset name (needs the retrieval layer, ``rerankkit.retrievers``); its
+    ``overrides`` are checked against the engine's parameters (nothing is indexed or loaded)."""
     try:
         mod = importlib.import_module("rerankkit.retrievers")
     except ModuleNotFoundError as exc:
@@ -106,6 +82,11 @@ def resolve_retriever(name: str, at: str) -> str:
         raise ConfigError(f"{at}: retriever {name!r}: this rerankkit has no retrieval layer "
                           "(rerankkit.retrievers); use 'candidates' (a dataset's list or a file) instead")
     try:
-        return str(mod.RETRIEVER_PRESETS.resolve(name))
+        canonical = str(mod.RETRIEVER_PRESETS.resolve(name))
     except UnknownNameError as exc:
         raise ConfigError(f"{at}: {exc}") from None
+    try:
+        mod.resolve_retriever_spec(canonical, overrides or {})
+    except RerankkitError as exc:
+        raise ConfigError(f"{at_overrides or at}: retriever preset {canonical!r}: {exc}") from None
+    return canonical

@@ -37,6 +37,8 @@ def run(args: argparse.Namespace) -> int:
         ok = all(v for v in pkgs.values())
         detail = ", ".join(f"{k} {v or 'MISSING'}" for k, v in pkgs.items())
         print(f"  [{'ok' if ok else '--'}] {extra:8s} {detail}")
+    for kind, status in report["presets"].items():
+        print(f"{kind:11s} {status['count']} registered" if "error" not in status else f"{kind:11s} ERROR: {status['error']}")
     d = report["data"]
     print(f"data root   {d['root']} ({'found' if d['found'] else 'NOT FOUND'})")
     if d["available"]:
@@ -47,13 +49,14 @@ def run(args: argparse.Namespace) -> int:
     t = report["torch"]
     if t.get("version"):
         print(f"torch       {t['version']}, {t['threads']} threads, CUDA {'yes: ' + t['cuda_device'] if t['cuda'] else 'no'}")
+        print(f"dtype=auto  {t['dtype_auto']['dtype']} ({t['dtype_auto']['reason']})")
     else:
         print("torch       not installed (pip install 'rerankkit[hf]')")
     return 0
 
 
 def collect() -> dict[str, Any]:
-    from .. import __version__
+    from .._version import __version__
 
     return {
         "python": platform.python_version(),
@@ -62,6 +65,7 @@ def collect() -> dict[str, Any]:
         "rerankkit": __version__,
         "package": str(_PACKAGE_DIR),
         "extras": extras_status(),
+        "presets": presets_status(),
         "data": data_status(),
         "packaged_models": packaged_models(),
         "torch": torch_status(),
@@ -131,13 +135,34 @@ def _version(dist: str) -> str | None:
         return None
 
 
+def presets_status() -> dict[str, dict[str, Any]]:
+    """How many reranker presets, retriever presets and datasets are registered, or why they cannot be read
+    (a broken file in $RERANKKIT_PRESETS, $RERANKKIT_RETRIEVER_PRESETS or $RERANKKIT_MANIFESTS)."""
+    from ..data import DATASETS
+    from ..errors import RerankkitError
+    from ..presets import RERANKER_PRESETS
+    from ..retrievers import RETRIEVER_PRESETS
+
+    out: dict[str, dict[str, Any]] = {}
+    for kind, registry in (("presets", RERANKER_PRESETS), ("retrievers", RETRIEVER_PRESETS), ("datasets", DATASETS)):
+        try:
+            out[kind] = {"count": len(registry.names())}
+        except RerankkitError as exc:
+            out[kind] = {"error": str(exc)}
+    return out
+
+
 def data_status() -> dict[str, Any]:
     from ..data import DATASETS, load_dataset
     from ..data.paths import candidate_roots, data_root
-    from ..errors import DataNotFoundError
+    from ..errors import DataNotFoundError, RerankkitError
 
     available = []
-    for name in DATASETS.names():
+    try:
+        names = DATASETS.names()
+    except RerankkitError:  # reported by presets_status
+        names = []
+    for name in names:
         try:
             load_dataset(name).location()
             available.append(name)
@@ -167,6 +192,10 @@ def torch_status() -> dict[str, Any]:
         return {}
     import torch
 
+    from ..backends.precision import resolve_dtype
+
     cuda = bool(torch.cuda.is_available())
+    auto = resolve_dtype("auto", "cuda" if cuda else "cpu", torch)
     return {"version": torch.__version__, "threads": torch.get_num_threads(), "cuda": cuda,
-            "cuda_device": torch.cuda.get_device_name(0) if cuda else None}
+            "cuda_device": torch.cuda.get_device_name(0) if cuda else None,
+            "dtype_auto": {"dtype": auto.name, "reason": auto.reason}}

@@ -12,7 +12,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from .. import __version__
+from .._version import __version__
 from ..errors import RerankkitError
 
 #: command modules (under ``rerankkit.cli``) in the order their commands appear in ``--help``

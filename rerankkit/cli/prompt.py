@@ -26,6 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def render(args: argparse.Namespace) -> int:
+    from ..backends.base import without_breaks
     from ..reranker import Reranker
     from ..strategies.lockstep import GenerateRequest
     from ..types import Query, as_doc
@@ -35,7 +36,7 @@ def render(args: argparse.Namespace) -> int:
     query = Query("q0", args.query)
     docs = [as_doc(d, i) for i, d in enumerate(args.docs)]
     if args.messages:
-        requests = _first_requests(reranker, query, docs, _NoTokenizer())
+        requests = reranker.strategy.first_requests(query, docs, _NoTokenizer())
         for i, req in enumerate(requests, 1):
             print(f"=== request {i}/{len(requests)} {_what(req, GenerateRequest)}")
             prompt = _prompt_of(req)
@@ -43,36 +44,20 @@ def render(args: argparse.Namespace) -> int:
                 print(prompt)
                 continue
             for m in prompt.messages:
-                print(f"--- {m.role}\n{m.content}")
+                print(f"--- {m.role}\n{without_breaks(m.content)}")
             if prompt.prefix:
-                print(f"--- assistant prefix\n{prompt.prefix}")
+                print(f"--- assistant prefix\n{without_breaks(prompt.prefix)}")
         return 0
     backend = reranker.backend
     try:
-        requests = _first_requests(reranker, query, docs, backend)
+        requests = reranker.strategy.first_requests(query, docs, backend)
         for i, req in enumerate(requests, 1):
             print(f"=== request {i}/{len(requests)} {_what(req, GenerateRequest)}")
             prompt = _prompt_of(req)
-            print(prompt if isinstance(prompt, str) else backend.render(prompt))
+            print(without_breaks(prompt if isinstance(prompt, str) else backend.render(prompt)))
     finally:
         reranker.close()
     return 0
-
-
-def _first_requests(reranker, query, docs, backend) -> list:
-    """The strategy's first batch of requests for this query (what it sends before seeing any answer)."""
-    from ..strategies.base import QueryContext
-    from ..strategies.truncation import Truncator
-
-    strategy = reranker.strategy
-    ctx = QueryContext(backend, Truncator(backend, strategy.max_doc_tokens))
-    alg = strategy.algorithm(query, docs, ctx)
-    try:
-        return list(next(alg))
-    except StopIteration:
-        return []
-    finally:
-        alg.close()
 
 
 def _prompt_of(req):

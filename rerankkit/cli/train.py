@@ -6,14 +6,17 @@ import argparse
 import json
 import sys
 
+from ._common import parse_sets
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="fine-tune a reranker with LoRA (extra: peft)",
                        description="Train a LoRA adapter for a reranker preset from a YAML config "
                                    "(see docs/training.md). Resumes from the last checkpoint in output_dir.")
     p.add_argument("config", help="training config (YAML)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a top-level config field (repeatable), e.g. --set max_steps=10")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config field (repeatable), e.g. --set max_steps=10, --set lora.r=8, "
+                        "--set overrides.model=PATH")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=run)
 
@@ -25,13 +28,17 @@ def run(args: argparse.Namespace) -> int:
     from ..train import train
     from ..train.config import config_from_dict
 
-    with open(args.config, encoding="utf-8") as f:
-        raw = yaml.safe_load(f) or {}
-    for item in args.set:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ConfigError(f"--set expects KEY=VALUE, got {item!r}")
-        raw[key] = yaml.safe_load(value)
+    try:
+        with open(args.config, encoding="utf-8") as f:
+            raw = yaml.safe_load(f) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"cannot read training config {args.config}: {exc}") from None
+    for key, value in parse_sets(args.overrides).items():  # strings: the config's declared types read them
+        head, dot, rest = key.partition(".")
+        if dot and head in ("lora", "overrides"):
+            raw[head] = {**(raw.get(head) or {}), rest: value}
+        else:
+            raw[key] = value
     summary = train(config_from_dict(raw, args.config), progress=not args.no_progress)
     json.dump(summary, sys.stdout, indent=2)
     sys.stdout.write("\n")

@@ -16,7 +16,7 @@ from ..errors import DataNotFoundError, InputError
 from ..types import Doc, Qrel, Query
 from .dataset import Dataset, judged_only
 from .formats import read_jsonl_corpus, read_jsonl_queries, read_tsv_corpus
-from .paths import cache_root, missing_data
+from .paths import downloads_dir, missing_data
 from .trec import read_qrels, read_topics
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ class BeirDataset(Dataset):
         url = self.manifest.get("url")
         if not url or _offline():
             raise missing_data(folder, f"dataset {self.name!r}", self._how_to_get())
-        target = cache_root() / folder
+        target = downloads_dir() / folder
         try:
             download_zip(url, target, md5=self.manifest.get("md5"))
         except OSError as exc:

@@ -6,16 +6,15 @@ import os
 from pathlib import Path
 
 from ..errors import DataNotFoundError
+from ..locations import cache_home
 
 ENV_VAR = "RERANKKIT_DATA"
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent
 
 
-def cache_root() -> Path:
-    """Where downloads go: ``<rerankkit cache>/data`` (``$RERANKKIT_CACHE``, default ``~/.cache/rerankkit``)."""
-    from ..models import cache_dir
-
-    return cache_dir() / "data"
+def downloads_dir() -> Path:
+    """Where downloaded datasets go: ``<cache home>/data`` (see :func:`rerankkit.locations.cache_home`)."""
+    return cache_home() / "data"
 
 
 def candidate_roots() -> list[Path]:
@@ -27,7 +26,7 @@ def candidate_roots() -> list[Path]:
     checkout = _PACKAGE_DIR.parent  # the repository that contains the package (source/editable install)
     for base in (Path.cwd(), checkout):
         roots += [base / "shared" / "data", base.parent / "shared" / "data"]
-    roots.append(cache_root())
+    roots.append(downloads_dir())
     out: list[Path] = []
     for r in roots:
         r = r.resolve() if r.exists() else r
@@ -41,7 +40,7 @@ def data_root() -> Path:
     for r in candidate_roots():
         if r.is_dir():
             return r
-    return cache_root()
+    return downloads_dir()
 
 
 def find_data(relative: str | Path, what: str = "", how: str = "") -> Path:

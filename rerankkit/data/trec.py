@@ -125,7 +125,7 @@ def meta_path(run_path: str | Path) -> Path:
 
 def versions() -> dict[str, str]:
     """Versions of Python, rerankkit and the heavy libraries already imported (none is imported here)."""
-    from .. import __version__
+    from .._version import __version__
 
     out = {"python": platform.python_version(), "rerankkit": __version__}
     for mod in ("torch", "transformers", "vllm", "sentence_transformers", "ir_measures"):

@@ -22,13 +22,15 @@ class EvalResult:
     aggregate: dict[str, float]
     per_query: dict[str, dict[str, float]] = field(default_factory=dict)
     measures: list[str] = field(default_factory=list)
-    num_queries: int = 0
+    num_queries: int = 0  # queries averaged over
+    missing_queries: int = 0  # of them, judged queries absent from the run (scored 0)
 
     def __getitem__(self, measure: str) -> float:
         return self.aggregate[measure]
 
     def to_dict(self, per_query: bool = False) -> dict[str, Any]:
-        d: dict[str, Any] = {"aggregate": dict(self.aggregate), "num_queries": self.num_queries}
+        d: dict[str, Any] = {"aggregate": dict(self.aggregate), "num_queries": self.num_queries,
+                             "missing_queries": self.missing_queries}
         if per_query:
             d["per_query"] = {q: dict(v) for q, v in self.per_query.items()}
         return d
@@ -73,14 +75,21 @@ def resolve_qrels(qrels: QrelsLike) -> tuple[list[Qrel], Mapping[str, set[str]]]
 
 
 def evaluate(
-    run: Run, qrels: QrelsLike, measures: str | Iterable[Any] = ("nDCG@10",), missing_as_zero: bool = False
+    run: Run,
+    qrels: QrelsLike,
+    measures: str | Iterable[Any] = ("nDCG@10",),
+    missing_as_zero: bool = True,
+    queries: Iterable[str] | None = None,
 ) -> EvalResult:
     """Score ``run`` against ``qrels`` with ir-measures.
 
     ``qrels``: a list of :class:`Qrel`, a dataset name or object (its judgments; BRIGHT's
     ``excluded_ids`` are removed from the run first), or a path to a TREC/BEIR qrels file.
-    The aggregate averages over the run's queries that have judgments (trec_eval's default);
-    ``missing_as_zero=True`` also counts judged queries absent from the run, as 0 (``trec_eval -c``).
+    The aggregate averages over every judged query; a judged query absent from the run scores 0
+    (``missing_as_zero=True``: ``trec_eval -c``, the ``ir_measures`` command line, pyserini).
+    ``missing_as_zero=False`` averages over the run's judged queries only (``trec_eval`` without ``-c``).
+    ``queries``: score only these query ids (e.g. the first N a benchmark selected); their judged ones
+    missing from the run still score 0 unless ``missing_as_zero=False``.
     """
     import ir_measures
 
@@ -91,17 +100,27 @@ def evaluate(
 
         run = apply_exclusions(run, excluded)
         log.info("removed %s excluded documents before scoring", run.metadata.get("excluded_docs"))
+    scope: set[str] | None = None
+    if queries is not None:
+        scope = {str(q) for q in queries}
+        judgments = [q for q in judgments if q.qid in scope]
+        run = Run([r for qid, r in run.items() if qid in scope], run.metadata)
     judged = {q.qid for q in judgments}
+    if not judged & set(run):
+        raise InputError(f"no query of the run ({len(run)} queries) has judgments ({len(judged)} judged queries"
+                         f"{f' among the {len(scope)} selected' if scope is not None else ''}): "
+                         "wrong qrels for this run?")
+    missing = judged - set(run)
+    if missing and missing_as_zero:
+        log.info("%d of %d judged queries are missing from the run; they score 0", len(missing), len(judged))
     if not missing_as_zero:
         judgments = [q for q in judgments if q.qid in run]
     irq = [ir_measures.Qrel(q.qid, q.docid, int(q.relevance)) for q in judgments]
-    if not judged & set(run):
-        raise InputError(f"no query of the run ({len(run)} queries) has judgments ({len(judged)} judged queries): "
-                         "wrong qrels for this run?")
     scored = list(run.to_ir_measures())
     per_query: dict[str, dict[str, float]] = {}
     for m in ir_measures.iter_calc(ms, irq, scored):
         per_query.setdefault(m.query_id, {})[str(m.measure)] = float(m.value)
     agg = ir_measures.calc_aggregate(ms, irq, scored)
     aggregate = {str(m): float(agg[m]) for m in ms}
-    return EvalResult(aggregate, per_query, [str(m) for m in ms], len(per_query))
+    return EvalResult(aggregate, per_query, [str(m) for m in ms], len(per_query),
+                      len(missing) if missing_as_zero else 0)

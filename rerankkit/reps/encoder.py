@@ -3,8 +3,11 @@
 The backend's REPRESENT capability gives, for the prompt "represent this passage/query with one
 word" with the assistant turn pre-filled (``The word is: "``), the last-layer hidden state at the
 last prompt token (dense; L2-normalised) and the next-token logits (sparse: see
-:mod:`rerankkit.reps.sparse`). Texts are cut to ``max_text_tokens`` before they go into the prompt;
-an empty text still has a prompt, so every document gets a representation.
+:mod:`rerankkit.reps.sparse`). As the reference code (ielab/PromptReps ``encode.py``, ``dataset.py``):
+texts are stripped, cut to ``max_text_tokens`` before they go into the prompt (the template's
+``\x1f`` marks make the text its own tokenisation segment, as the reference concatenates
+prefix, text and suffix ids), and the sparse terms are chosen from the words of the whole, uncut
+text. An empty text still has a prompt, so every document gets a representation.
 """
 
 from __future__ import annotations
@@ -71,6 +74,7 @@ class PromptRepsEncoder:
                progress: Callable[[int], None] | None = None) -> Reps:
         """Dense and sparse vectors of ``texts`` (in order); ``progress(n)`` after each chunk."""
         t0 = time.perf_counter()
+        texts = [t.strip() for t in texts]
         cut = [self.backend.truncate(t, self.max_text_tokens) if self.max_text_tokens and t else t for t in texts]
         dense: list[np.ndarray] = []
         rows: list[tuple[np.ndarray, np.ndarray]] = []
@@ -78,12 +82,13 @@ class PromptRepsEncoder:
         before = self.selector.fallbacks
         for start in range(0, len(cut), self.chunk_size):
             chunk = cut[start : start + self.chunk_size]
+            whole = texts[start : start + self.chunk_size]  # sparse terms come from the uncut text
             hidden, logits = self.backend.represent([self.prompt(t, kind) for t in chunk])
             norms = np.linalg.norm(hidden, axis=1, keepdims=True)
             dense.append((hidden / np.maximum(norms, 1e-12)).astype(np.float32))
             weights = term_weights(logits)
             vocab = max(vocab, weights.shape[1])
-            rows.extend(self.selector.select(t, w) for t, w in zip(chunk, weights))
+            rows.extend(self.selector.select(t, w) for t, w in zip(whole, weights))
             if progress:
                 progress(len(chunk))
         dim = dense[0].shape[1] if dense else 0

@@ -1,7 +1,7 @@
 """Searching PromptReps vectors: dense (faiss inner product), sparse (impact dot product), hybrid.
 
 Hybrid = ``alpha * minmax(dense) + (1 - alpha) * minmax(sparse)`` over each side's top ``depth`` hits
-per query, a document missing from one side counting 0 there (as the paper's ranx fusion does).
+per query, a document missing from one side counting 0 there (as the reference's ``hybrid.py`` does).
 """
 
 from __future__ import annotations

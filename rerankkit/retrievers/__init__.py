@@ -11,10 +11,10 @@ from __future__ import annotations
 from .base import ENGINES, Engine, EngineEntry, EngineParams, RetrieverProtocol
 from .fuse import fuse, interpolate, rrf
 from .presets import RETRIEVER_PRESETS, register_retriever_presets
-from .retriever import IndexInfo, Retriever
+from .retriever import IndexInfo, Retriever, resolve_retriever_spec
 from .spec import RetrieverSpec
 
 __all__ = [
     "ENGINES", "Engine", "EngineEntry", "EngineParams", "IndexInfo", "RETRIEVER_PRESETS", "Retriever",
-    "RetrieverProtocol", "RetrieverSpec", "fuse", "interpolate", "register_retriever_presets", "rrf",
+    "RetrieverProtocol", "RetrieverSpec", "fuse", "interpolate", "register_retriever_presets", "resolve_retriever_spec", "rrf",
 ]

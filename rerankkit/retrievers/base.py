@@ -8,15 +8,14 @@ corpus fingerprints, the document store, timings and building :class:`~rerankkit
 
 from __future__ import annotations
 
-import dataclasses
-import importlib
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
-from ..errors import ConfigError
+from .._lazy import LazyClass
+from ..options import option
 from ..registry import Registry
 from ..types import Doc, Query, Run
 
@@ -34,9 +33,9 @@ class RetrieverProtocol(Protocol):
 
 @dataclass(frozen=True)
 class EngineParams:
-    """Parameters every engine has. ``use_title``: index ``title + " " + text`` (as BEIR flat indexes do)."""
+    """Parameters every engine has; engines subclass it, declaring each field with :func:`option`."""
 
-    use_title: bool = True
+    use_title: bool = option(True, help='index title + " " + text (as BEIR flat indexes do)')
 
 
 class Engine(ABC):
@@ -49,6 +48,7 @@ class Engine(ABC):
 
     def __init__(self, params: EngineParams):
         self.params = params
+        self.p: Any = params  # the same, typed by each engine as its own Params
 
     @abstractmethod
     def build(self, docs: Sequence[Doc], path: Path, progress: bool = False) -> dict[str, Any]:
@@ -72,53 +72,9 @@ class Engine(ABC):
         return doc.text
 
 
-def make_params(cls: type[EngineParams], values: Mapping[str, Any], label: str = "") -> EngineParams:
-    """Build ``cls`` from ``values``; unknown keys raise, strings are converted to the field's type."""
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - set(fields))
-    if unknown:
-        raise ConfigError(f"{label or cls.__name__}: unknown parameter(s) {unknown}; known: {sorted(fields)}")
-    out: dict[str, Any] = {}
-    for key, value in values.items():
-        default = fields[key].default
-        out[key] = _coerce(key, value, default)
-    return cls(**out)
-
-
-def _coerce(key: str, value: Any, default: Any) -> Any:
-    if isinstance(value, str) and default is not None and not isinstance(default, str):
-        low = value.strip().lower()
-        try:
-            if isinstance(default, bool):
-                if low in ("true", "1", "yes", "on"):
-                    return True
-                if low in ("false", "0", "no", "off"):
-                    return False
-                raise ValueError(value)
-            if isinstance(default, int):
-                return int(value)
-            if isinstance(default, float):
-                return float(value)
-        except ValueError:
-            raise ConfigError(f"parameter {key!r}: cannot read {value!r} as {type(default).__name__}") from None
-    if isinstance(default, bool) and not isinstance(value, bool):
-        raise ConfigError(f"parameter {key!r} must be true or false, got {value!r}")
-    if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    return value
-
-
 @dataclass(frozen=True)
-class EngineEntry:
+class EngineEntry(LazyClass):
     """Where an engine lives ("module:Class") and which pip extra it needs."""
-
-    target: str
-    extra: str
-    description: str = ""
-
-    def load(self) -> type[Engine]:
-        module, _, cls = self.target.partition(":")
-        return getattr(importlib.import_module(module), cls)
 
 
 ENGINES: Registry[EngineEntry] = Registry("retrieval engine", "rerankkit.engines")

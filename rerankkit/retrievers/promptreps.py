@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import BackendError, ConfigError
+from ..options import option
 from ..types import Doc
 from .base import Engine, EngineParams, Hits
 
@@ -29,19 +30,21 @@ log = logging.getLogger(__name__)
 class PromptRepsParams(EngineParams):
     """The LLM (through a REPRESENT backend), the prompt template, the sparse terms and how to search."""
 
-    model: str = ""
-    backend: str = "hf"
-    dtype: str = "auto"
-    template: str = "promptreps"
-    max_text_tokens: int = 512  # documents (and queries) are cut to this many tokens before prompting
-    sparse: str = "text"  # "text": the text's own words (exact match) | "top": the best vocabulary terms
-    max_terms: int = 128
-    mode: str = "hybrid"  # "dense" | "sparse" | "hybrid"
-    alpha: float = 0.5  # hybrid weight of the dense side
-    depth: int = 1000  # hits per side before fusion
-    batch_size: int = 16
-    device: str = "auto"
-    threads: int = 0  # torch threads (0: torch's default)
+    model: str = option("", help="the LLM: hub id, folder, GGUF file or packaged:NAME")
+    backend: str = option("hf", help="a backend with REPRESENT (hidden state + next-token logits)")
+    dtype: str = option("auto", help="the backend's dtype option")
+    template: str = option("promptreps", help="the prompt template asking for one word")
+    max_text_tokens: int = option(512, bounds=(0, None),
+                                  help="documents (and queries) are cut to this many tokens before prompting (0: no cut)")
+    sparse: str = option("text", choices=("text", "top"),
+                         help="text: the text's own words (exact match); top: the best vocabulary terms")
+    max_terms: int = option(128, bounds=(1, None), help="sparse terms kept per text")
+    mode: str = option("hybrid", choices=("dense", "sparse", "hybrid"), help="which side(s) to search")
+    alpha: float = option(0.5, bounds=(0, 1), help="hybrid: weight of the dense side")
+    depth: int = option(1000, bounds=(1, None), help="hits per side before fusion")
+    batch_size: int = option(16, bounds=(1, None), help="the backend's batch_size option")
+    device: str = option("auto", help="the backend's device option")
+    threads: int = option(0, bounds=(0, None), help="torch threads (0: torch's default)")
 
 
 class PromptRepsEngine(Engine):
@@ -51,20 +54,24 @@ class PromptRepsEngine(Engine):
     Params = PromptRepsParams
     index_params = ("use_title", "model", "backend", "dtype", "template", "max_text_tokens", "sparse", "max_terms")
 
+    p: PromptRepsParams
+
     def __init__(self, params: PromptRepsParams):
         super().__init__(params)
-        self.p = params
         if not params.model:
             raise ConfigError("the promptreps retriever needs model=HUB_ID_OR_PATH (or a preset such as "
                               "'promptreps-smollm2-135m')")
-        if params.mode not in ("dense", "sparse", "hybrid"):
-            raise ConfigError(f"promptreps mode must be dense, sparse or hybrid, not {params.mode!r}")
-        if params.sparse not in ("text", "top"):
-            raise ConfigError(f"promptreps sparse must be 'text' or 'top', not {params.sparse!r}")
-        if not 0.0 <= params.alpha <= 1.0:
-            raise ConfigError(f"promptreps alpha must be in [0, 1], not {params.alpha}")
+        from ..backends import backend_class, check_options
+
+        check_options(backend_class(params.backend), self._backend_options())  # before any model loads
         self._encoder: Any = None
         self._index: Any = None
+
+    def _backend_options(self) -> dict[str, Any]:
+        opts: dict[str, Any] = {"dtype": self.p.dtype, "batch_size": self.p.batch_size, "device": self.p.device}
+        if self.p.threads:
+            opts["threads"] = self.p.threads
+        return opts
 
     @property
     def encoder(self) -> Any:
@@ -73,10 +80,7 @@ class PromptRepsEngine(Engine):
             from ..backends import create_backend
             from ..reps import PromptRepsEncoder
 
-            opts: dict[str, Any] = {"dtype": self.p.dtype, "batch_size": self.p.batch_size, "device": self.p.device}
-            if self.p.threads:
-                opts["threads"] = self.p.threads
-            backend = create_backend(self.p.backend, self.p.model, **opts)
+            backend = create_backend(self.p.backend, self.p.model, **self._backend_options())
             self._encoder = PromptRepsEncoder(backend, self.p.template, self.p.max_text_tokens or None,
                                               self.p.sparse, self.p.max_terms)
         return self._encoder

@@ -13,9 +13,11 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, DataNotFoundError, InputError, MissingExtraError
+from ..locations import cache_home
+from ..options import build_options
 from ..types import Doc, Query, Ranking, Run, ScoredDoc
-from .base import ENGINES, Engine, make_params
-from .cache import MANIFEST, build_index, cache_root, check_index, index_key, remove_index
+from .base import ENGINES, Engine
+from .index_cache import MANIFEST, build_index, check_index, index_key, remove_index
 from .presets import RETRIEVER_PRESETS
 from .spec import RetrieverSpec
 from .store import CorpusStats, as_corpus, read_corpus, read_store, write_store
@@ -61,18 +63,9 @@ class Retriever:
         verify: str = "full",
         **overrides: Any,
     ):
-        base = name_or_spec if isinstance(name_or_spec, RetrieverSpec) else RETRIEVER_PRESETS.get(name_or_spec)
-        engine_cls: type[Engine] = ENGINES.get(base.engine).load()
-        values = dict(base.params)
-        for key, value in overrides.items():
-            if key == "params":
-                values.update(value)
-            else:
-                values[key.removeprefix("params.")] = value
-        params = make_params(engine_cls.Params, values, f"retriever {base.name or base.engine!r}")
-        self.spec = base.replace(engine=ENGINES.resolve(base.engine), params=dataclasses.asdict(params))
+        self.spec, engine_cls, params = resolve_retriever_spec(name_or_spec, overrides)
         self.engine: Engine = engine_cls(params)
-        self.cache_dir = cache_root(cache_dir)
+        self.cache_dir = cache_home(cache_dir)
         self.verify = verify
         self.info: IndexInfo | None = None
         self._docs: list[Doc] = []
@@ -81,8 +74,15 @@ class Retriever:
         return f"Retriever({self.spec.name or self.spec.engine!r}, indexed={self.info is not None})"
 
     # ------------------------------------------------------------------ indexing
-    def index(self, corpus: Iterable[Doc | str] | Any, *, rebuild: bool = False, progress: bool = False) -> IndexInfo:
-        """Index ``corpus`` (docs, strings, or a dataset), reusing an intact cached index when there is one."""
+    def index(self, corpus: Iterable[Doc | str] | Any, *, rebuild: bool = False, progress: bool = False,
+              executor: Any | None = None) -> IndexInfo:
+        """Index ``corpus`` (docs, strings, or a dataset), reusing an intact cached index when there is one.
+
+        ``executor`` (e.g. ``RayExecutor()``) shares a dense index's encoding among its workers.
+        """
+        if executor is not None and not getattr(self.engine, "parallel_build", False):
+            raise ConfigError(f"the {self.spec.engine} engine builds its index in one process; "
+                              "executor= applies to the dense engine")
         decode = getattr(corpus, "decode_stats", None)
         before = getattr(decode, "replaced", 0)
         docs, stats = read_corpus(as_corpus(corpus))
@@ -106,16 +106,19 @@ class Retriever:
                 raise  # the index is fine; this environment cannot open it
             except Exception as exc:  # a file that passed the check but does not load
                 remove_index(folder, f"failed to load: {exc!r}")
-        folder, manifest = self._build(docs, stats, key, settings, progress)
+        folder, manifest = self._build(docs, stats, key, settings, progress, executor)
         return self._open(folder, docs, stats, manifest, reused=False)
 
     def _build(
-        self, docs: list[Doc], stats: CorpusStats, key: str, settings: Mapping[str, Any], progress: bool
+        self, docs: list[Doc], stats: CorpusStats, key: str, settings: Mapping[str, Any], progress: bool,
+        executor: Any | None = None,
     ) -> tuple[Path, dict[str, Any]]:
         log.info("building %s index over %d documents", self.spec.engine, len(docs))
 
         def build(tmp: Path) -> dict[str, Any]:
             write_store(docs, tmp)
+            if executor is not None:
+                return self.engine.build(docs, tmp, progress, executor=executor)  # type: ignore[call-arg]
             return self.engine.build(docs, tmp, progress)
 
         meta = {"spec": self.spec.to_dict(), "settings": dict(settings),
@@ -214,6 +217,24 @@ class Retriever:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def resolve_retriever_spec(name_or_spec: str | RetrieverSpec, overrides: Mapping[str, Any] | None = None
+                      ) -> tuple[RetrieverSpec, type[Engine], Any]:
+    """The spec, engine class and validated parameters a :class:`Retriever` would use (nothing is loaded).
+
+    Overrides are engine parameters (``k1=1.2``, or ``params.k1``); ``params={...}`` gives several."""
+    base = name_or_spec if isinstance(name_or_spec, RetrieverSpec) else RETRIEVER_PRESETS.get(name_or_spec)
+    engine_cls: type[Engine] = ENGINES.get(base.engine).load()
+    values = dict(base.params)
+    for key, value in (overrides or {}).items():
+        if key == "params":
+            values.update(value)
+        else:
+            values[key.removeprefix("params.")] = value
+    label = f"retriever {base.name or base.engine!r}"
+    params = build_options(engine_cls.Params, values, owner=label, label=label, noun="parameter")
+    return base.replace(engine=ENGINES.resolve(base.engine), params=dataclasses.asdict(params)), engine_cls, params
 
 
 def _as_queries(queries: Iterable[Query | str] | Query | str | Any) -> list[Query]:

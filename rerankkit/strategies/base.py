@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-import difflib
 import time
 from abc import ABC, abstractmethod
 from collections import Counter
@@ -11,11 +9,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from ..backends.base import Backend, Capability
+from ..backends.base import Backend, Capability, Prompt
 from ..errors import CapabilityError, ConfigError
+from ..options import build_options
 from ..prompts.template import Template, TemplateSchema
 from ..registry import Registry
-from ..types import Doc, Query, Ranking, check_unique_docids
+from ..types import Doc, Query, Ranking, ScoredDoc, check_unique_docids
 from .lockstep import Algorithm, run_lockstep
 from .truncation import Truncator
 
@@ -29,20 +28,46 @@ class QueryContext:
     counters: Counter[str] = field(default_factory=Counter)
 
 
+@dataclass(frozen=True)
+class TrainingPrompt:
+    """One training example as the strategy shows it to the model, and the answer it should learn.
+
+    ``positive``/``negative``: answer variants meaning relevant / not relevant (objective ``pointwise``);
+    ``target``: the answer to learn by teacher forcing and ``labels`` the identifiers it ranks, each read as
+    one token (objective ``first``)."""
+
+    prompt: Prompt
+    positive: tuple[str, ...] = ()
+    negative: tuple[str, ...] = ()
+    target: str = ""
+    labels: tuple[str, ...] = ()
+
+
 class Strategy(ABC):
-    """Subclasses set ``name``, ``requires``, ``schema``, a ``Params`` dataclass and ``algorithm``."""
+    """Subclasses set ``name``, ``requires``, ``schema``, a ``Params`` dataclass and ``algorithm``.
+
+    ``Params`` fields are declared with :func:`rerankkit.options.option` (default, help, choices, bounds);
+    a ``validate()`` method checks what spans several fields. A strategy that can be fine-tuned names its
+    ``training_objective`` (see :mod:`rerankkit.train`) and builds its examples' prompts in
+    :meth:`training_prompt`."""
 
     name: ClassVar[str]
     requires: ClassVar[Capability]
     schema: ClassVar[TemplateSchema]
     Params: ClassVar[type]
     also_accepts: ClassVar[tuple[str, ...]] = ()  # other strategies whose templates fit this one's schema
+    training_objective: ClassVar[str | None] = None  # the loss rerankkit.train fits this strategy with
 
     def __init__(self, template: Template, params: Mapping[str, Any] | None = None):
         if template.strategy != self.name and template.strategy not in self.also_accepts:
             raise ConfigError(f"template {template.name!r} is for strategy {template.strategy!r}, not {self.name!r}")
         self.template = template.validate(self.schema)
-        self.params = build_params(self.Params, params or {}, f"strategy {self.name!r}")
+        self.params = self.parse_params(params or {})
+
+    @classmethod
+    def parse_params(cls, values: Mapping[str, Any]) -> Any:
+        """``values`` read and checked against ``Params`` (unknown keys, types, choices, bounds, ``validate()``)."""
+        return build_options(cls.Params, values, owner=f"strategy {cls.name!r}", label=cls.name, noun="parameter")
 
     def check_backend(self, backend: Backend) -> None:
         """Raise :class:`CapabilityError` if ``backend`` lacks what this strategy needs."""
@@ -66,6 +91,30 @@ class Strategy(ABC):
     @abstractmethod
     def algorithm(self, query: Query, docs: Sequence[Doc], ctx: QueryContext) -> Algorithm[Ranking]:
         """A generator: yield request batches, receive results, return the query's Ranking."""
+
+    def first_requests(self, query: Query, docs: Sequence[Doc], backend: Any) -> list[Any]:
+        """The requests this strategy sends for ``query`` before it sees any answer (what ``prompt render``
+        shows). ``backend`` needs only ``count_tokens``/``truncate`` (and ``name``/``model_id``)."""
+        alg = self.algorithm(query, docs, QueryContext(backend, Truncator(backend, self.max_doc_tokens)))
+        try:
+            return list(next(alg))
+        except StopIteration:
+            return []
+        finally:
+            alg.close()
+
+    def training_prompt(self, query: Query, docs: Sequence[Doc], order: Sequence[int],
+                        ctx: QueryContext) -> TrainingPrompt:
+        """The prompt this strategy would send for ``query`` and ``docs`` (in the order shown), with the answer
+        it should learn; ``order`` is the target ranking (positions of ``docs``, best first) where it applies.
+
+        Only strategies with a ``training_objective`` implement it."""
+        raise ConfigError(f"strategy {self.name!r} cannot be fine-tuned (no training objective)")
+
+    def merge_first_stage(self, reranked: Ranking, first: Sequence[ScoredDoc]) -> Ranking:
+        """Combine a query's reranking with its first-stage scores (``first``: the reranked candidates
+        as the run gave them); called by ``rerank_run``. Default: the reranking as it is."""
+        return reranked
 
     def rerank_many(
         self,
@@ -109,50 +158,3 @@ def register_strategy(cls: type[Strategy]) -> type[Strategy]:
     """Class decorator: register a strategy under its ``name``."""
     STRATEGIES.register(cls.name, cls)
     return cls
-
-
-def build_params(cls: type, values: Mapping[str, Any], owner: str) -> Any:
-    """Instantiate the params dataclass ``cls`` from ``values``, with typed coercion and clear errors."""
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    kwargs = {}
-    for key, value in values.items():
-        if key not in fields:
-            close = difflib.get_close_matches(key, list(fields), n=3)
-            hint = f"; did you mean {', '.join(close)}?" if close else f"; known: {', '.join(fields) or 'none'}"
-            raise ConfigError(f"{owner} has no parameter {key!r}{hint}")
-        kwargs[key] = coerce(value, fields[key].type, f"{owner} parameter {key!r}")
-    try:
-        params = cls(**kwargs)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{owner}: {exc}") from None
-    check = getattr(params, "validate", None)
-    if check:
-        check()
-    return params
-
-
-def coerce(value: Any, annotation: Any, what: str) -> Any:
-    """Turn command-line strings into the annotated type (int, float, bool, str, optional)."""
-    ann = str(annotation)
-    if value is None or not isinstance(value, str):
-        if "float" in ann and isinstance(value, int) and not isinstance(value, bool):
-            return float(value)
-        return value
-    if value.lower() in ("none", "null") and "None" in ann:
-        return None
-    try:
-        if ann.startswith("int"):
-            return int(value)
-        if ann.startswith("float"):
-            return float(value)
-        if ann.startswith("bool"):
-            if value.lower() in ("1", "true", "yes", "on"):
-                return True
-            if value.lower() in ("0", "false", "no", "off"):
-                return False
-            raise ValueError(value)
-        if ann.startswith("int |") or ann.startswith("int|"):
-            return int(value)
-    except ValueError:
-        raise ConfigError(f"{what}: cannot read {value!r} as {ann}") from None
-    return value

@@ -11,10 +11,12 @@ robustly; an answer naming no passage is counted in ``ctx.counters["unparsed"]``
 from __future__ import annotations
 
 from collections.abc import Callable, Generator
+from dataclasses import dataclass
 from typing import Any
 
 from ..backends.base import Generation, Prompt, ScoreRequest
 from ..errors import ConfigError
+from ..options import option
 from ..prompts.template import Template
 from .base import QueryContext
 from .labels import LABELS, best_label, parse_label, split_answers
@@ -24,9 +26,16 @@ from .sorting import Group, Winner
 MODES = ("score", "generate")
 
 
-def check_mode(mode: str) -> None:
-    if mode not in MODES:
-        raise ConfigError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+@dataclass
+class ComparingParams:
+    """The parameters pairwise and setwise share (each adds ``method``, ``k``, ...)."""
+
+    mode: str = option("score", choices=MODES,
+                       help="score: compare the answers' likelihoods in one forward pass; generate: parse the answer")
+    max_doc_tokens: int | None = option(128, bounds=(1, None),
+                                        help="tokens per passage (128 as in the Setwise paper's code; none: all)")
+    max_new_tokens: int = option(8, bounds=(1, None), help="answer tokens in generate mode")
+    parallel: bool = option(True, help="ask the independent comparisons of one query together (same result)")
 
 
 class GroupJudge:

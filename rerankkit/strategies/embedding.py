@@ -2,7 +2,9 @@
 
 ``mode="listwise"`` (E²Rank): the reranking query is a listwise prompt built from the query and the
 first ``prompt_docs`` candidates (chat-templated by the backend); its embedding is compared by cosine
-with each candidate's embedding, a pseudo-relevance-feedback query. ``mode="query"``: the query text
+with each candidate's embedding, a pseudo-relevance-feedback query. As the official evaluation code
+(Alibaba-NLP/E2Rank ``src/eval.py``), documents are cut to their first ``max_doc_words`` words (1,024),
+the same text listed in the prompt and embedded (with the template's ``doc_suffix``). ``mode="query"``: the query text
 alone (the template's ``query`` part) is embedded: ordinary bi-encoder reranking.
 
 One embedding call covers the prompts of every query and all their documents (a document shared by
@@ -20,23 +22,23 @@ import numpy as np
 
 from ..backends.base import Capability
 from ..errors import ConfigError
+from ..options import option
 from ..prompts.template import TemplateSchema
 from ..types import Doc, Query, Ranking
 from .base import QueryContext, Strategy, register_strategy
 from .lockstep import Algorithm, EmbedRequest
+from .truncation import cut_words
 
 
 @dataclass
 class EmbeddingParams:
-    mode: str = "listwise"  # "listwise" (E²Rank prompt as the query) | "query" (the query alone)
-    prompt_docs: int = 20  # candidates listed in the listwise prompt (the first ones of the input order)
-    max_doc_tokens: int | None = 1024
-
-    def validate(self) -> None:
-        if self.mode not in ("listwise", "query"):
-            raise ConfigError(f"embedding mode must be 'listwise' or 'query', not {self.mode!r}")
-        if self.prompt_docs < 0:
-            raise ConfigError(f"embedding prompt_docs must be >= 0, not {self.prompt_docs}")
+    mode: str = option("listwise", choices=("listwise", "query"),
+                       help="listwise: the E2Rank prompt (query + top candidates) as the query; query: the query alone")
+    prompt_docs: int = option(20, bounds=(0, None),
+                              help="candidates listed in the listwise prompt (the first ones of the input order)")
+    max_doc_words: int | None = option(1024, bounds=(1, None),
+                                       help="documents cut to their first N words, as E2Rank's evaluation code does")
+    max_doc_tokens: int | None = option(None, bounds=(1, None), help="an optional token cut on top (none: no cut)")
 
 
 @register_strategy
@@ -70,7 +72,7 @@ class Embedding(Strategy):
         return EmbedRequest(self.template.prompt(query=query.text, documents=items))
 
     def algorithm(self, query: Query, docs: Sequence[Doc], ctx: QueryContext) -> Algorithm[Ranking]:
-        texts = [ctx.truncate(d.prompt_text()) for d in docs]
+        texts = [ctx.truncate(cut_words(d.prompt_text(), self.params.max_doc_words)) for d in docs]
         out = yield [self.query_request(query, texts), *(EmbedRequest(t + self.doc_suffix) for t in texts)]
         q = _unit(out[0])
         scores = [float(np.dot(q, _unit(v))) for v in out[1:]]

@@ -1,9 +1,15 @@
 """Reading per-document scores out of a model's JSON reply (GroupRank and other groupwise prompts).
 
-A reply may wrap the JSON in prose, a reasoning section, ``<answer>`` tags or code fences, cut it off,
-use keys like ``"[3]"``, ``"3"``, ``"[3]]"`` or ``"Doc 3"``, add keys for documents that were not in
-the group, or leave some out. :func:`parse_group_scores` never raises: it returns the scores it could
-read for labels ``1..n`` and counts what it had to skip, clamp or give up on.
+Two readers, neither of which raises:
+
+- :func:`read_reference_scores` reads a reply as GroupRank's official inference code does
+  (AQ-MedAI/Diver ``Reranker/rerank_groupwise.py``): the ``<answer>`` section if there is one, its last
+  fenced ``json`` block (else its last ``{...}``), two repairs (``"[7]]"`` -> ``"[7]"``, one missing
+  closing brace), then strict JSON whose every key is a label ``[k]`` of the group and every value a
+  number, kept as given. Anything else makes the whole reply unreadable.
+- :func:`parse_group_scores` salvages what it can: prose, reasoning, tags or code fences around the
+  JSON, a reply cut off mid-object, keys like ``"3"``, ``"Doc 3"``, nested objects, lists of items;
+  labels outside the group are skipped and values clamped to the scale, all counted.
 """
 
 from __future__ import annotations
@@ -32,20 +38,72 @@ class GroupScores:
     """What one reply said about a group of ``n`` documents labelled ``1..n``."""
 
     n: int
-    scores: dict[int, float] = field(default_factory=dict)  # label -> score on [low, high]
+    scores: dict[int, float] = field(default_factory=dict)  # label -> score (on [low, high] when lenient)
     extra_keys: int = 0  # labels outside 1..n that the reply scored anyway
     clamped: int = 0  # values outside [low, high], clamped to the scale
     source: str = "none"  # "json", "repaired" (regex over a broken object) or "none"
+    readable: bool | None = None  # the reply could be read (None: when it scored a document)
 
     @property
     def parsed(self) -> bool:
-        """True when the reply scored at least one document of the group."""
-        return bool(self.scores)
+        """True when the reply could be read: for the lenient reader, when it scored a document of the group."""
+        return bool(self.scores) if self.readable is None else self.readable
 
     @property
     def missing(self) -> list[int]:
         """Labels of the group the reply gave no score."""
         return [k for k in range(1, self.n + 1) if k not in self.scores]
+
+
+_FENCED_JSON = re.compile(r"```json\s*([\s\S]+?)\s*```")
+_FLAT_OBJECT = re.compile(r"\{[^}]*\}")  # from a "{" to the first "}" after it
+_DOUBLED_BRACKET = re.compile(r"(\[\d+\])\]")
+
+
+def read_reference_scores(reply: str | None, n: int) -> GroupScores:
+    """Scores for labels ``1..n`` read as GroupRank's official code reads them; unreadable: ``parsed`` False.
+
+    A readable reply may score only some labels (the others get no score from it) or none (``{}``).
+    Values are kept as given (no clamping); a label outside ``1..n``, a key that is not a bracketed
+    integer, or a value that is not a finite number makes the whole reply unreadable, as an exception
+    does in the reference. (Two differences, both on replies no model should give: the reference maps
+    a label ``[0]`` or below to a document counted from the group's end through Python's negative
+    indexing, and keeps a NaN score; here both make the reply unreadable.)
+    """
+    text = reply if isinstance(reply, str) else ""
+    answer = re.search(r"<answer>(.*?)</answer>", text, re.DOTALL)
+    if answer:
+        text = answer.group(1).strip()
+    fenced = _FENCED_JSON.findall(text)
+    if fenced:
+        body = fenced[-1].strip()
+    else:
+        flat = _FLAT_OBJECT.findall(text)
+        if not flat:
+            return GroupScores(n, readable=False)
+        body = flat[-1].strip()
+    body = _DOUBLED_BRACKET.sub(r"\1", body)
+    if body.count("{") > body.count("}"):
+        body += "}"
+    body = " ".join(body.split())
+    try:
+        value = json.loads(body)
+        pairs = list(dict(value).items())
+    except (ValueError, TypeError):
+        return GroupScores(n, readable=False)
+    scores: dict[int, float] = {}
+    for key, raw in pairs:
+        if not isinstance(raw, (int, float)):  # bool is an int, as in Python arithmetic
+            return GroupScores(n, readable=False)
+        try:
+            label = int(str(key).strip().strip("[]"))
+        except ValueError:
+            return GroupScores(n, readable=False)
+        number = float(raw)
+        if not 1 <= label <= n or not math.isfinite(number):
+            return GroupScores(n, readable=False)
+        scores[label] = number
+    return GroupScores(n, scores, source="json", readable=True)
 
 
 def parse_group_scores(reply: str | None, n: int, low: float = 0.0, high: float = 10.0) -> GroupScores:

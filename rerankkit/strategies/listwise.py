@@ -20,11 +20,12 @@ from typing import Any
 
 import numpy as np
 
-from ..backends.base import Capability, Generation, Prompt, ScoreRequest
+from ..backends.base import Capability, Generation, Prompt, Sampling, ScoreRequest
 from ..errors import ConfigError
+from ..options import option
 from ..prompts.template import TemplateSchema
 from ..types import Doc, Query, Ranking
-from .base import QueryContext, Strategy, register_strategy
+from .base import QueryContext, Strategy, TrainingPrompt, register_strategy
 from .listwise_prompt import SCHEMA, WindowPrompter, identifier_style
 from .lockstep import Algorithm, GenerateRequest, Request
 from .permutation import ALPHA, identifiers, parse_permutation
@@ -33,35 +34,35 @@ from .windows import check_window, window_schedule
 
 @dataclass
 class ListwiseParams:
-    window: int = 20  # documents per window
-    stride: int = 10  # how far each next window moves up
-    passes: int = 1  # bottom-to-top sweeps
-    max_doc_words: int | None = 300  # words per document in a window of 20; n documents get 300 * 20 / n
-    max_doc_tokens: int | None = None  # an optional further cap per document (backend tokenizer)
-    max_prompt_tokens: int | None = 4096  # rank_llm's context_size: prompt + answer estimate
-    max_new_tokens: int | None = None  # generation only; None: rank_llm's estimate of the window's answer
-    min_new_tokens: int | None = None  # generation only; None: = max_new_tokens (rank_llm); 0: stop at EOS
-    escape_identifiers: bool = True  # "[3]" inside a document or the query becomes "(3)"
-    fix_text: bool = True  # ftfy.fix_text on passages and prompt, as rank_llm does
+    window: int = option(20, help="documents per window")
+    stride: int = option(10, help="how far each next window moves up (smaller than window)")
+    passes: int = option(1, bounds=(1, None), help="bottom-to-top sweeps")
+    max_doc_words: int | None = option(300, bounds=(1, None),
+                                       help="words per document in a window of 20; a window of n gets that x 20/n "
+                                            "(rank_llm; none: no cut)")
+    max_doc_tokens: int | None = option(None, bounds=(1, None),
+                                        help="a further cap per document, in backend tokens (none: no cap)")
+    max_prompt_tokens: int | None = option(4096, bounds=(1, None),
+                                           help="prompt budget with room for a full answer, rank_llm's context_size "
+                                                "(none: only the backend's context length)")
+    max_new_tokens: int | None = option(None, bounds=(1, None),
+                                        help="generation only: answer tokens (none: rank_llm's estimate of a full "
+                                             "answer)")
+    min_new_tokens: int | None = option(None, bounds=(0, None),
+                                        help="generation only: end-of-sequence blocked until this many tokens "
+                                             "(none: max_new_tokens, as rank_llm; 0: stop at EOS)")
+    escape_identifiers: bool = option(True, help='"[3]" inside a document or the query becomes "(3)"')
+    fix_text: bool = option(True, help="ftfy.fix_text on passages and prompt, as rank_llm does")
 
     def validate(self) -> None:
         check_window(self.window, self.stride)
-        for name in ("passes", "max_doc_words", "max_doc_tokens", "max_prompt_tokens", "max_new_tokens"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ConfigError(f"listwise parameter {name} must be at least 1, got {value}")
-        if self.min_new_tokens is not None and self.min_new_tokens < 0:
-            raise ConfigError(f"listwise parameter min_new_tokens must be at least 0, got {self.min_new_tokens}")
 
 
 @dataclass
 class FirstParams(ListwiseParams):
-    top_logprobs: int | None = 30  # identifiers outside the model's top-k next tokens keep input order
-
-    def validate(self) -> None:
-        super().validate()
-        if self.top_logprobs is not None and self.top_logprobs < 1:
-            raise ConfigError(f"FIRST parameter top_logprobs must be at least 1 (or none), got {self.top_logprobs}")
+    top_logprobs: int | None = option(30, bounds=(1, None),
+                                      help="identifiers outside the model's top-k next tokens keep their input "
+                                           "order, as rank_llm reads vLLM's top 30 (none: sort them all)")
 
 
 class SlidingWindowStrategy(Strategy):
@@ -147,7 +148,8 @@ class Listwise(SlidingWindowStrategy):
         return self.max_new_tokens(ids, ctx)
 
     def request(self, prompt: Prompt, ids: list[str], ctx: QueryContext) -> Request:
-        return GenerateRequest(prompt, self.max_new_tokens(ids, ctx), self.min_new_tokens(ids, ctx))
+        # rank_llm asks vLLM for min_tokens = max_tokens: the answer runs to its full estimated length
+        return GenerateRequest(prompt, self.max_new_tokens(ids, ctx), Sampling(min_new_tokens=self.min_new_tokens(ids, ctx)))
 
     def read(self, answer: Generation, prompt: Prompt, ids: list[str], ctx: QueryContext) -> list[int]:
         parsed = parse_permutation(prompt.prefix + answer.text, ids)
@@ -167,6 +169,7 @@ class First(SlidingWindowStrategy):
 
     name = "first"
     requires = Capability.SCORE
+    training_objective = "first"
     schema = TemplateSchema.of({**SCHEMA.required, "prefix": set()}, SCHEMA.optional)
     Params = FirstParams
 
@@ -180,6 +183,15 @@ class First(SlidingWindowStrategy):
 
     def request(self, prompt: Prompt, ids: list[str], ctx: QueryContext) -> Request:
         return ScoreRequest(prompt, tuple(ids), top_k=self.params.top_logprobs)
+
+    def training_prompt(self, query: Query, docs: Sequence[Doc], order: Sequence[int],
+                        ctx: QueryContext) -> TrainingPrompt:
+        """The window's prompt and its target permutation (``[B] > [A] > ...``, continuing the prefix)."""
+        prompt, ids = self.window_prompt(query, docs, ctx)
+        target = " > ".join(f"[{ids[j]}]" for j in order)
+        if prompt.prefix.endswith("[") and target.startswith("["):
+            target = target[1:]
+        return TrainingPrompt(prompt, target=target, labels=tuple(ids))
 
     def read(self, answer: np.ndarray, prompt: Prompt, ids: list[str], ctx: QueryContext) -> list[int]:
         """Identifiers by log-probability, best first; those outside the top-k (-inf) keep input order."""

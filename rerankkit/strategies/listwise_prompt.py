@@ -33,6 +33,7 @@ from ..errors import InputError, TemplateError
 from ..prompts.template import Template, TemplateSchema
 from ..types import Doc
 from .permutation import NUMERIC, STYLES, escape_identifiers
+from .truncation import cut_words
 
 log = logging.getLogger(__name__)
 
@@ -164,11 +165,7 @@ class WindowPrompter:
 
     def doc_text(self, ctx, doc: Doc, base: str, words: float | None) -> str:
         """``base`` cut to ``int(words)`` words (and ``max_doc_tokens``), identifiers escaped."""
-        text = base
-        if words is not None:
-            kept = base.split()[: int(words)]
-            if len(kept) < len(base.split()):
-                text = " ".join(kept)
+        text = base if words is None else cut_words(base, int(words))
         if self.max_doc_tokens is not None:
             text = ctx.truncate(text, self.max_doc_tokens)
         if text != base:

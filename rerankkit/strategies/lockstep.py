@@ -13,14 +13,16 @@ from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from ..backends.base import Backend, Generation, Prompt, ScoreRequest
+from ..backends.base import GREEDY, Backend, Generation, Prompt, Sampling, ScoreRequest
 
 
 @dataclass(frozen=True, slots=True)
 class GenerateRequest:
+    """Free text after ``prompt``: at most ``max_new_tokens``, greedy unless ``sampling`` says otherwise."""
+
     prompt: Prompt
     max_new_tokens: int
-    min_new_tokens: int = 0  # end-of-sequence blocked until this many tokens (vLLM's min_tokens)
+    sampling: Sampling = GREEDY
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,10 +59,12 @@ def run_lockstep(
         embeds = [(i, j, r) for i in order for j, r in enumerate(pending[i]) if isinstance(r, EmbedRequest)]
         if embeds:
             _embed_all(backend, embeds, answers)
-        for (max_new, min_new), group in _by_max_tokens(gens).items():
+        for max_new, group in _by_max_tokens(gens).items():
             prompts = [r.prompt for _, _, r in group]
-            outs: list[Generation] = (backend.generate(prompts, max_new, min_new_tokens=min_new) if min_new
-                                      else backend.generate(prompts, max_new))
+            if all(r.sampling.plain for _, _, r in group):
+                outs: list[Generation] = backend.generate(prompts, max_new)
+            else:
+                outs = backend.generate(prompts, max_new, sampling=[r.sampling for _, _, r in group])
             for (i, j, _), out in zip(group, outs):
                 answers[i][j] = out
         for i in order:
@@ -97,9 +101,8 @@ def _embed_all(backend: Backend, items: list[tuple[int, int, EmbedRequest]], ans
         answers[i][j] = vectors[row[t]]
 
 
-def _by_max_tokens(items: list[tuple[int, int, GenerateRequest]]
-                   ) -> dict[tuple[int, int], list[tuple[int, int, GenerateRequest]]]:
-    groups: dict[tuple[int, int], list[tuple[int, int, GenerateRequest]]] = {}
+def _by_max_tokens(items: list[tuple[int, int, GenerateRequest]]) -> dict[int, list[tuple[int, int, GenerateRequest]]]:
+    groups: dict[int, list[tuple[int, int, GenerateRequest]]] = {}
     for item in items:
-        groups.setdefault((item[2].max_new_tokens, item[2].min_new_tokens), []).append(item)
+        groups.setdefault(item[2].max_new_tokens, []).append(item)
     return groups

@@ -20,11 +20,11 @@ from itertools import combinations
 from typing import Any
 
 from ..backends.base import Capability
-from ..errors import ConfigError
+from ..options import option
 from ..prompts.template import TemplateSchema
 from ..types import Doc, Query, Ranking
 from .base import QueryContext, Strategy, register_strategy
-from .comparing import GroupJudge, check_mode, drive
+from .comparing import ComparingParams, GroupJudge, drive
 from .lockstep import Algorithm, Request
 from .sorting import Group, Winner, bubble_passes, heapsort, pair_best
 
@@ -32,22 +32,11 @@ METHODS = ("allpair", "heapsort", "sliding")
 
 
 @dataclass
-class PairwiseParams:
-    method: str = "sliding"  # allpair | heapsort | sliding
-    k: int = 10  # heapsort: top-k to fix; sliding: number of passes
-    mode: str = "score"  # score (answer likelihoods) | generate (parse the answer)
-    max_doc_tokens: int | None = 128  # per passage, as in the Setwise paper's reference code
-    max_new_tokens: int = 8  # generate mode
-    parallel: bool = True  # ask independent comparisons of one query together (same result)
-
-    def validate(self) -> None:
-        if self.method not in METHODS:
-            raise ConfigError(f"pairwise method must be one of {', '.join(METHODS)}, not {self.method!r}")
-        check_mode(self.mode)
-        if self.k < 1:
-            raise ConfigError(f"pairwise k must be at least 1, not {self.k}")
-        if self.max_new_tokens < 1:
-            raise ConfigError("pairwise max_new_tokens must be at least 1")
+class PairwiseParams(ComparingParams):
+    method: str = option("sliding", choices=METHODS,
+                         help="allpair: every pair in both orders at once; heapsort: top-k by heap sort; "
+                              "sliding: k bubble passes from the bottom")
+    k: int = option(10, bounds=(1, None), help="heapsort: top-k documents to fix; sliding: number of passes")
 
 
 class PairJudge:

@@ -12,21 +12,20 @@ from dataclasses import dataclass
 
 from ..backends.base import Capability, ScoreRequest
 from ..errors import ConfigError
+from ..options import option
 from ..prompts.template import TemplateSchema
 from ..types import Doc, Query, Ranking
-from .base import QueryContext, Strategy, register_strategy
+from .base import QueryContext, Strategy, TrainingPrompt, register_strategy
 from .lockstep import Algorithm
 from .scoring import flatten_choices, relevance_score
 
 
 @dataclass
 class PointwiseParams:
-    mode: str = ""  # "logodds" | "expected"; empty = the template's default
-    max_doc_tokens: int | None = 512
-
-    def validate(self) -> None:
-        if self.mode not in ("", "logodds", "expected"):
-            raise ConfigError(f"pointwise mode must be 'logodds' or 'expected', not {self.mode!r}")
+    mode: str = option("", choices=("", "logodds", "expected"),
+                       help="logodds: log p(top label) - log p(bottom label); expected: expected label value; "
+                            "empty: the template's default")
+    max_doc_tokens: int | None = option(512, bounds=(1, None), help="document tokens kept in the prompt (none: all)")
 
 
 @register_strategy
@@ -36,6 +35,7 @@ class Pointwise(Strategy):
     schema = TemplateSchema.of({"user": {"doc"}}, {"user": {"query"}, "system": {"query"}, "prefix": {"query"}},
                                needs_choices=True)
     Params = PointwiseParams
+    training_objective = "pointwise"
 
     def __init__(self, template, params=None):
         super().__init__(template, params)
@@ -51,6 +51,13 @@ class Pointwise(Strategy):
             ScoreRequest(self.template.prompt(query=query.text, doc=ctx.truncate(d.prompt_text())), self.choices)
             for d in docs
         ]
+
+    def training_prompt(self, query: Query, docs: Sequence[Doc], order: Sequence[int],
+                        ctx: QueryContext) -> TrainingPrompt:
+        """The document's prompt; the top label's answers mean relevant, the bottom label's not."""
+        labels = {float(k): v for k, v in self.template.choices.items()}
+        return TrainingPrompt(self.requests(query, docs[:1], ctx)[0].prompt, positive=tuple(labels[max(labels)]),
+                              negative=tuple(labels[min(labels)]))
 
     def algorithm(self, query: Query, docs: Sequence[Doc], ctx: QueryContext) -> Algorithm[Ranking]:
         logprobs = yield self.requests(query, docs, ctx)

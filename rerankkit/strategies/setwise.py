@@ -17,11 +17,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..backends.base import Capability
-from ..errors import ConfigError
+from ..options import option
 from ..prompts.template import TemplateSchema
 from ..types import Doc, Query, Ranking
 from .base import QueryContext, Strategy, register_strategy
-from .comparing import GroupJudge, check_mode, drive
+from .comparing import ComparingParams, GroupJudge, drive
 from .labels import LABELS
 from .lockstep import Algorithm, Request
 from .sorting import Group, Winner, bubble_passes, heapsort, set_best
@@ -30,23 +30,13 @@ METHODS = ("heapsort", "bubblesort")
 
 
 @dataclass
-class SetwiseParams:
-    method: str = "heapsort"  # heapsort | bubblesort
-    k: int = 10
-    num_child: int = 2  # passages per prompt c = num_child + 1 = 3, the paper's c=3 (--num_child 2 in its code)
-    mode: str = "score"  # score (label likelihoods, the paper's "likelihood") | generate
-    max_doc_tokens: int | None = 128
-    max_new_tokens: int = 8
-    parallel: bool = True
-
-    def validate(self) -> None:
-        if self.method not in METHODS:
-            raise ConfigError(f"setwise method must be one of {', '.join(METHODS)}, not {self.method!r}")
-        check_mode(self.mode)
-        if self.k < 1:
-            raise ConfigError(f"setwise k must be at least 1, not {self.k}")
-        if not 2 <= self.num_child < len(LABELS):
-            raise ConfigError(f"setwise num_child must be between 2 and {len(LABELS) - 1}, not {self.num_child}")
+class SetwiseParams(ComparingParams):
+    method: str = option("heapsort", choices=METHODS,
+                         help="heapsort: a max-heap of num_child children per node; bubblesort: k passes of a "
+                              "window of num_child + 1 passages from the bottom")
+    k: int = option(10, bounds=(1, None), help="top-k documents to fix (heapsort) or passes (bubblesort)")
+    num_child: int = option(2, bounds=(2, len(LABELS) - 1),
+                            help="passages per prompt minus one (2: the paper's c=3, --num_child 2 in its code)")
 
 
 @register_strategy

@@ -37,3 +37,9 @@ class Truncator:
     def count(self, texts: list[str]) -> int:
         """How many of ``texts`` were truncated."""
         return sum(1 for t in set(texts) if t in self.truncated)
+
+
+def cut_words(text: str, max_words: int | None) -> str:
+    """The first ``max_words`` whitespace-separated words of ``text``, joined by single spaces (as
+    ``" ".join(text.split()[:n])`` in the reference code that cuts by words); ``None``: unchanged."""
+    return text if max_words is None else " ".join(text.split()[:max_words])

@@ -3,85 +3,82 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from ..errors import ConfigError
+from ..options import build_options, option, parse_value
 
-OBJECTIVES = ("pointwise", "first")
+OBJECTIVES = ("pointwise", "first")  # what a strategy's ``training_objective`` may be
 POINTWISE_LOSSES = ("bce", "contrastive")
 
 
 @dataclass
 class LoraSettings:
-    r: int = 16
-    alpha: int = 32
-    dropout: float = 0.05
-    target_modules: list[str] | str = "all-linear"
+    r: int = option(16, bounds=(1, None), help="LoRA rank")
+    alpha: int = option(32, bounds=(1, None), help="LoRA scaling (alpha / r multiplies the update)")
+    dropout: float = option(0.05, bounds=(0.0, 1.0), help="dropout on the LoRA input")
+    target_modules: list[str] | str = option("all-linear", help="modules to adapt: a list of names, or all-linear")
 
 
 @dataclass
 class TrainConfig:
-    """What to train, on which queries, and how.
+    """What to train, on which queries, and how (one option per field; ``rerankkit show``-style help on each).
 
-    ``preset``: the reranker preset whose strategy, template and model are fine-tuned (its prompt is the
-    training prompt, so the adapter is used with the same preset). ``dataset``/``split``: training queries
-    and qrels. ``eval_dataset``/``eval_split``: the evaluation queries that must not be trained on.
-    ``negatives``: a retriever preset mining hard negatives (top ``negatives_depth``, judged-relevant
-    documents excluded), or ``teacher_run``: a TREC run to distil from (its top documents are positives
-    for pointwise, its order is the target permutation for FIRST). ``pointwise_loss``: ``bce`` (yes/no
-    cross-entropy per document) or ``contrastive`` (softmax over one positive and its query's negatives,
-    localized contrastive estimation). ``hard_positives``: prefer judged-relevant documents the retriever
-    found. ``holdout_queries``: training-split queries kept out of training whose nDCG@10 (top
-    ``holdout_depth`` candidates) is measured before and after, so a recipe is judged without the test set.
-    """
+    Training never uses evaluation queries: a config whose training split overlaps the evaluation split of
+    the same dataset is refused with the overlap count."""
 
-    preset: str
-    output_dir: str
-    objective: str = "pointwise"
-    dataset: str = "beir/nfcorpus"
-    split: str = "dev"
-    eval_dataset: str | None = None
-    eval_split: str = "test"
-    negatives: str | None = "bm25"
-    negatives_depth: int = 30
-    teacher_run: str | None = None
-    negatives_per_query: int = 3
-    positives_per_query: int = 1
-    max_queries: int | None = None
-    pointwise_loss: str = "bce"
-    hard_positives: bool = True
-    holdout_queries: int = 0
-    holdout_depth: int = 20
-    max_doc_tokens: int = 192
-    window: int = 10  # FIRST: documents per training window
-    ranknet_weight: float = 1.0  # FIRST: weight of the RankNet term next to the LM loss
-    learning_rate: float = 2e-4
-    batch_size: int = 8
-    grad_accum: int = 1
-    epochs: int = 1
-    max_steps: int | None = None
-    max_minutes: float | None = None
-    warmup_steps: int = 10
-    seed: int = 13
-    dtype: str = "fp32"  # model weights; "bf16" trains under bf16 autocast with fp32 LoRA weights
-    autocast_bf16: bool = False
-    checkpoint_every: int = 50
-    log_every: int = 5
-    threads: int | None = None
-    lora: LoraSettings = field(default_factory=LoraSettings)
-    overrides: dict[str, Any] = field(default_factory=dict)  # extra Reranker overrides (e.g. model=)
+    preset: str = option(help="the reranker preset whose strategy, template and model are fine-tuned (its prompt "
+                              "is the training prompt, so the adapter is used with the same preset)")
+    output_dir: str = option(help="where checkpoints, the adapter, losses and the summary are written")
+    objective: str = option("", choices=("", *OBJECTIVES),
+                            help="the loss; empty: the one the preset's strategy declares (pointwise or first)")
+    dataset: str = option("beir/nfcorpus", help="training queries, qrels and corpus")
+    split: str = option("dev", help="the training split")
+    eval_dataset: str | None = option(None, help="the dataset whose evaluation queries must not be trained on "
+                                                 "(none: dataset)")
+    eval_split: str = option("test", help="the evaluation split that must not overlap the training one")
+    negatives: str | None = option("bm25", help="a retriever preset mining hard negatives (judged-relevant "
+                                                "documents excluded)")
+    negatives_depth: int = option(30, bounds=(1, None), help="retrieved documents negatives are drawn from")
+    teacher_run: str | None = option(None, help="a TREC run to distil from instead (top documents are positives "
+                                                "for pointwise; its order is the target permutation for first)")
+    negatives_per_query: int = option(3, bounds=(0, None), help="negatives sampled per query")
+    positives_per_query: int = option(1, bounds=(1, None), help="positives per query")
+    max_queries: int | None = option(None, bounds=(1, None), help="only the first N training queries")
+    pointwise_loss: str = option("bce", choices=POINTWISE_LOSSES,
+                                 help="bce: yes/no cross-entropy per document; contrastive: softmax over one "
+                                      "positive and its query's negatives (localized contrastive estimation)")
+    hard_positives: bool = option(True, help="prefer judged-relevant documents the retriever found")
+    holdout_queries: int = option(0, bounds=(0, None),
+                                  help="training-split queries kept out of training and measured before/after")
+    holdout_depth: int = option(20, bounds=(1, None), help="candidates reranked for the held-out nDCG@10")
+    max_doc_tokens: int = option(192, bounds=(1, None), help="tokens per document in training prompts")
+    window: int = option(10, bounds=(2, None), help="first: documents per training window")
+    ranknet_weight: float = option(1.0, bounds=(0.0, None), help="first: weight of the RankNet term next to the LM loss")
+    learning_rate: float = option(2e-4, bounds=(0.0, None), help="AdamW learning rate")
+    batch_size: int = option(8, bounds=(1, None), help="examples (pointwise: documents) per step")
+    grad_accum: int = option(1, bounds=(1, None), help="batches accumulated per optimizer step")
+    epochs: int = option(1, bounds=(1, None), help="passes over the examples")
+    max_steps: int | None = option(None, bounds=(1, None), help="stop after N steps (none: epochs decide)")
+    max_minutes: float | None = option(None, bounds=(0.0, None), help="stop (with a checkpoint) after N minutes")
+    warmup_steps: int = option(10, bounds=(0, None), help="linear learning-rate warm-up")
+    seed: int = option(13, help="seed of sampling, shuffling and initialisation")
+    dtype: str = option("fp32", help="model weights (the hf backend's dtype); bf16 trains under bf16 autocast "
+                                     "with fp32 LoRA weights")
+    autocast_bf16: bool = option(False, help="compute under bf16 autocast on CPU")
+    checkpoint_every: int = option(50, bounds=(1, None), help="steps between checkpoints")
+    log_every: int = option(5, bounds=(1, None), help="steps between loss log lines")
+    threads: int | None = option(None, bounds=(1, None), help="torch CPU threads (none: torch's default)")
+    lora: LoraSettings = option(default_factory=LoraSettings, help="LoRA settings: r, alpha, dropout, target_modules")
+    overrides: dict[str, Any] = option(default_factory=dict,
+                                       help="extra Reranker overrides for the preset (e.g. model=...)")
 
     def validate(self) -> TrainConfig:
-        if self.objective not in OBJECTIVES:
-            raise ConfigError(f"objective must be one of {OBJECTIVES}, not {self.objective!r}")
-        if self.pointwise_loss not in POINTWISE_LOSSES:
-            raise ConfigError(f"pointwise_loss must be one of {POINTWISE_LOSSES}, not {self.pointwise_loss!r}")
-        if self.holdout_queries < 0 or self.holdout_depth < 1:
-            raise ConfigError("holdout_queries must be >= 0 and holdout_depth >= 1")
         if self.negatives is None and self.teacher_run is None:
             raise ConfigError("give `negatives` (a retriever preset) or `teacher_run` (a TREC run)")
         return self
@@ -96,24 +93,18 @@ def load_train_config(path: str | Path) -> TrainConfig:
     return config_from_dict(raw, str(p))
 
 
-def config_from_dict(raw: dict[str, Any], where: str = "config") -> TrainConfig:
+def config_from_dict(raw: Mapping[str, Any], where: str = "config") -> TrainConfig:
+    """A validated :class:`TrainConfig` from a mapping (YAML values, or strings from ``--set``)."""
     raw = dict(raw)
-    known = {f.name for f in dataclasses.fields(TrainConfig)}
-    unknown = sorted(set(raw) - known)
-    if unknown:
-        import difflib
-
-        hints = [f"{u} (did you mean {', '.join(difflib.get_close_matches(u, known, n=2))}?)" for u in unknown]
-        raise ConfigError(f"{where}: unknown field(s): {'; '.join(hints)}")
-    for req in ("preset", "output_dir"):
-        if req not in raw:
-            raise ConfigError(f"{where}: missing required field {req!r}")
     lora = raw.pop("lora", None) or {}
-    try:
-        cfg = TrainConfig(**raw, lora=LoraSettings(**lora))
-    except TypeError as exc:
-        raise ConfigError(f"{where}: {exc}") from None
-    return cfg.validate()
+    if isinstance(lora, str):
+        lora = parse_value(lora, dict, f"{where} lora")
+    if isinstance(lora, LoraSettings):
+        lora = dataclasses.asdict(lora)
+    if not isinstance(lora, Mapping):
+        raise ConfigError(f"{where}: 'lora' must be a mapping of r, alpha, dropout, target_modules")
+    raw["lora"] = build_options(LoraSettings, lora, owner=f"{where} lora", label="lora", noun="field")
+    return build_options(TrainConfig, raw, owner=where, label=where, noun="field")
 
 
 def check_no_overlap(train_qids: set[str], eval_qids: set[str], dataset: str) -> None:

@@ -34,16 +34,9 @@ def grades(qrels: Sequence[Qrel]) -> dict[str, dict[str, int]]:
     return out
 
 
-def pointwise_groups(
-    queries: Sequence[Query],
-    qrels: Sequence[Qrel],
-    negatives: Run,
-    corpus: Mapping[str, Doc],
-    positives_per_query: int,
-    negatives_per_query: int,
-    seed: int,
-    hard_positives: bool = True,
-) -> list[list[PointwiseExample]]:
+def pointwise_groups(queries: Sequence[Query], qrels: Sequence[Qrel], negatives: Run, corpus: Mapping[str, Doc],
+                     positives_per_query: int, negatives_per_query: int, seed: int,
+                     hard_positives: bool = True) -> list[list[PointwiseExample]]:
     """One group per (query, positive): the positive first, then the query's sampled hard negatives.
 
     Positives are the query's best-judged documents; with ``hard_positives`` judged-relevant documents
@@ -83,15 +76,8 @@ def pointwise_examples(groups: Sequence[Sequence[PointwiseExample]], seed: int) 
     return out
 
 
-def listwise_examples(
-    queries: Sequence[Query],
-    qrels: Sequence[Qrel],
-    candidates: Run,
-    corpus: Mapping[str, Doc],
-    window: int,
-    seed: int,
-    teacher: bool = False,
-) -> list[ListwiseExample]:
+def listwise_examples(queries: Sequence[Query], qrels: Sequence[Qrel], candidates: Run, corpus: Mapping[str, Doc],
+                      window: int, seed: int, teacher: bool = False) -> list[ListwiseExample]:
     """Windows of ``window`` documents in random order; target = by relevance grade (or the teacher's order)."""
     rng = random.Random(seed)
     g = grades(qrels)

@@ -11,7 +11,7 @@ from typing import Any
 from ..data import load_dataset, read_run
 from ..errors import ConfigError
 from ..reranker import Reranker
-from ..strategies.base import QueryContext
+from ..strategies.base import STRATEGIES, QueryContext, Strategy
 from ..strategies.truncation import Truncator
 from ..types import Run
 from .config import TrainConfig
@@ -79,9 +79,10 @@ def build_features(cfg: TrainConfig, reranker: Reranker) -> tuple[list[Batch], d
         held_ids = {q.qid for q in held}
         info["holdout"] = Holdout(held, Run([candidates[q.qid] for q in held if q.qid in candidates]),
                                   [r for r in qrels if r.qid in held_ids])
+    objective = training_objective(cfg, reranker.strategy)
     backend = reranker.backend
     ctx = QueryContext(backend, Truncator(backend, cfg.max_doc_tokens))
-    if cfg.objective == "pointwise":
+    if objective == "pointwise":
         groups = pointwise_groups(queries, qrels, candidates, corpus, cfg.positives_per_query,
                                   cfg.negatives_per_query, cfg.seed, cfg.hard_positives)
         if cfg.pointwise_loss == "contrastive":
@@ -131,26 +132,35 @@ def _candidates(cfg: TrainConfig, ds: Any, queries: Sequence[Any], corpus: dict[
     return retriever.search(queries, k=cfg.negatives_depth)
 
 
+def training_objective(cfg: TrainConfig, strategy: Strategy) -> str:
+    """The objective the preset's strategy is trained with (it declares it); ``cfg.objective``, when given,
+    must agree."""
+    objective = strategy.training_objective
+    if objective is None:
+        trainable = sorted(n for n, cls in STRATEGIES.items() if cls.training_objective)
+        raise ConfigError(f"preset {cfg.preset!r} uses strategy {strategy.name!r}, which cannot be fine-tuned; "
+                          f"strategies that can: {', '.join(trainable)}")
+    if cfg.objective and cfg.objective != objective:
+        raise ConfigError(f"objective {cfg.objective!r} does not fit preset {cfg.preset!r}: its strategy "
+                          f"{strategy.name!r} is trained with objective {objective!r}")
+    return objective
+
+
 def _pointwise_batches(cfg: TrainConfig, rr: Reranker, ctx: QueryContext, exs: list[PointwiseExample],
                        size: int | None = None) -> list[Batch]:
-    strategy = rr.strategy
-    if strategy.name != "pointwise":
-        raise ConfigError(f"objective 'pointwise' needs a pointwise preset, {cfg.preset!r} is {strategy.name!r}")
     be = rr.backend
-    labels = {float(k): v for k, v in strategy.template.choices.items()}
-    top, bottom = labels[max(labels)], labels[min(labels)]
     batches: list[Batch] = []
     size = size or cfg.batch_size
     for i in range(0, len(exs), size):
         chunk = exs[i : i + size]
         seqs, pos, neg = [], None, None
         for ex in chunk:
-            prompt = strategy.requests(ex.query, [ex.doc], ctx)[0].prompt
-            text = be.render(prompt)
+            shown = rr.strategy.training_prompt(ex.query, [ex.doc], [0], ctx)
+            text = be.render(shown.prompt)
             seqs.append(be.encode(text))
             if pos is None:
-                pos = sorted({be.continuation_ids(text, c)[0] for c in top})
-                neg = sorted({be.continuation_ids(text, c)[0] for c in bottom})
+                pos = sorted({be.continuation_ids(text, c)[0] for c in shown.positive})
+                neg = sorted({be.continuation_ids(text, c)[0] for c in shown.negative})
         batches.append(Batch("pointwise", seqs, labels=[ex.label for ex in chunk], pos_ids=pos or [], neg_ids=neg or []))
     return batches
 
@@ -174,22 +184,16 @@ def _contrastive_batches(cfg: TrainConfig, rr: Reranker, ctx: QueryContext,
 
 
 def _first_batches(cfg: TrainConfig, rr: Reranker, ctx: QueryContext, exs: list[ListwiseExample]) -> list[Batch]:
-    strategy = rr.strategy
-    if strategy.name != "first":
-        raise ConfigError(f"objective 'first' needs a FIRST preset, {cfg.preset!r} is {strategy.name!r}")
     be = rr.backend
     batches: list[Batch] = []
     for i in range(0, len(exs), cfg.batch_size):
         b = Batch("first", [], ranknet_weight=cfg.ranknet_weight)
         for ex in exs[i : i + cfg.batch_size]:
-            prompt, ids = strategy.window_prompt(ex.query, ex.docs, ctx)  # the prompt the reranker sends
-            text = be.render(prompt)
-            target_text = " > ".join(f"[{ids[j]}]" for j in ex.target)
-            if prompt.prefix.endswith("[") and target_text.startswith("["):
-                target_text = target_text[1:]
+            shown = rr.strategy.training_prompt(ex.query, ex.docs, ex.target, ctx)
+            text = be.render(shown.prompt)
             b.seqs.append(be.encode(text))
-            b.targets.append(be.continuation_ids(text, target_text))
-            b.id_tokens.append([be.continuation_ids(text, x)[0] for x in ids])
+            b.targets.append(be.continuation_ids(text, shown.target))
+            b.id_tokens.append([be.continuation_ids(text, x)[0] for x in shown.labels])
             b.orders.append(list(ex.target))
         batches.append(b)
     return batches

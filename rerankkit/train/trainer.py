@@ -8,7 +8,7 @@ import math
 import random
 import shutil
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,13 +16,21 @@ from .._lazy import require
 from ..errors import ConfigError
 from ..reranker import Reranker
 from .config import TrainConfig, check_no_overlap
-from .features import Batch, build_features
+from .features import Batch, build_features, training_objective
 
 log = logging.getLogger(__name__)
 
 
+def training_reranker(cfg: TrainConfig) -> Reranker:
+    """The preset's reranker with the config's dtype, max_doc_tokens and overrides (every key checked; no model
+    is loaded yet)."""
+    return Reranker(cfg.preset, dtype=cfg.dtype, **{"max_doc_tokens": cfg.max_doc_tokens, **cfg.overrides})
+
+
 def train(cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
     """Train a LoRA adapter as ``cfg`` says; return a summary (also written to ``output_dir``)."""
+    reranker = training_reranker(cfg)  # a misspelt override or an untrainable strategy fails before any loading
+    cfg = replace(cfg, objective=training_objective(cfg, reranker.strategy))
     torch = require("torch", "hf", "training")
     peft = require("peft", "peft", "LoRA training")
     out = Path(cfg.output_dir)
@@ -33,7 +41,6 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
     random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
 
-    reranker = Reranker(cfg.preset, dtype=cfg.dtype, **{"max_doc_tokens": cfg.max_doc_tokens, **cfg.overrides})
     backend = reranker.backend
     if not hasattr(backend, "model") or not hasattr(backend, "tokenizer"):
         raise ConfigError(f"training needs the hf backend; preset {cfg.preset!r} uses {backend.name!r}")

@@ -27,6 +27,7 @@ def backend(request, make_backend) -> Backend:
 def test_declares_a_protocol_backend(backend):
     assert isinstance(backend, Backend)
     assert backend.capabilities != Capability.NONE
+    assert backend.capabilities in type(backend).capabilities  # declared once by the class; an instance only narrows
     json.dumps(backend.options())  # run metadata must serialise
     assert backend.name and isinstance(backend.model_id, str)
 

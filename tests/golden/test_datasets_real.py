@@ -56,13 +56,16 @@ def test_bm25_candidates_ndcg_equals_published_and_the_ir_measures_cli(data_root
     assert evaluate(read_run(path), ds, ["nDCG@10"]).aggregate["nDCG@10"] == ours
 
 
-def test_subset_run_averages_over_its_own_queries(dl19, tmp_path):
+def test_a_subset_run_scores_missing_judged_queries_0_unless_asked_otherwise(dl19, tmp_path):
     run = dl19.candidates("bm25").head(5)
-    res = evaluate(run, dl19, ["nDCG@10"])
-    assert res.num_queries == 5
-    assert res.aggregate["nDCG@10"] == pytest.approx(sum(v["nDCG@10"] for v in res.per_query.values()) / 5)
-    full = evaluate(run, dl19, ["nDCG@10"], missing_as_zero=True).aggregate["nDCG@10"]
-    assert full == pytest.approx(res.aggregate["nDCG@10"] * 5 / 43)
+    own = evaluate(run, dl19, ["nDCG@10"], missing_as_zero=False)
+    assert own.num_queries == 5
+    assert own.aggregate["nDCG@10"] == pytest.approx(sum(v["nDCG@10"] for v in own.per_query.values()) / 5)
+    full = evaluate(run, dl19, ["nDCG@10"])  # the default: the other 38 judged queries score 0
+    assert (full.num_queries, full.missing_queries) == (43, 38)
+    assert full.aggregate["nDCG@10"] == pytest.approx(own.aggregate["nDCG@10"] * 5 / 43)
+    scoped = evaluate(run, dl19, ["nDCG@10"], queries=list(run))
+    assert scoped.aggregate == own.aggregate
 
 
 def test_beir_scifact_and_nfcorpus(data_root):
@@ -139,8 +142,9 @@ def test_bright_documents_from_a_local_folder_and_the_exclusion_rule(data_root, 
     run = Run([Ranking(ds.query_map()[qid], tuple(ScoredDoc(Doc(d), float(-i)) for i, d in enumerate(order)))])
     kept = apply_exclusions(run, ds.excluded_ids())
     assert kept[qid].docids == [*gold, "leetcode/leetcode_unrelated.txt"] and kept.metadata["excluded_docs"] == 2
-    assert evaluate(run, ds, ["RR"]).aggregate["RR"] == 1.0  # evaluate(dataset) applies the exclusions itself
-    assert evaluate(run, ds.qrels(), ["RR"]).aggregate["RR"] == pytest.approx(1 / 3)  # bare qrels do not
+    # evaluate(dataset) applies the exclusions itself; bare qrels do not
+    assert evaluate(run, ds, ["RR"], queries=[qid]).aggregate["RR"] == 1.0
+    assert evaluate(run, ds.qrels(), ["RR"], queries=[qid]).aggregate["RR"] == pytest.approx(1 / 3)
 
 
 def test_bright_without_documents_offline_says_how_to_get_them(data_root, monkeypatch):

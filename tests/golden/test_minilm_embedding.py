@@ -49,7 +49,7 @@ def test_hf_backend_matches_sentence_transformers(dl19, st_model):
 def test_e2rank_minilm_on_a_dl19_query(dl19, st_model):
     docs = [Doc(h["docid"], h["content"]) for h in dl19["hits"][:30]]
     q = Query(str(dl19["hits"][0]["qid"]), dl19["query"])
-    r = Reranker("e2rank-minilm", batch_size=16)
+    r = Reranker("e2rank-minilm", batch_size=16, dtype="fp32")  # exact comparison: fp32
     ranking = r.rerank_many([(q, docs)])[0]
     assert sorted(ranking.docids) == sorted(d.docid for d in docs)
     plain = Reranker("cosine-minilm", backend_instance=r.backend).rerank_many([(q, docs)])[0]

@@ -24,12 +24,13 @@ def causal(tiny_causal_dir):
 def test_e2rank_scores_are_cosines_of_the_rendered_prompt_and_suffixed_documents(causal):
     r = Reranker("e2rank-0.6b", backend_instance=causal, prompt_docs=3)
     ranking = r.rerank_many([(Query("q", "a topic"), DOCS)])[0]
-    items = "\n".join(f"[{k}] {d.text}" for k, d in enumerate(DOCS[:3], start=1))
+    cut = {d.docid: " ".join(d.text.split()[:1024]) for d in DOCS}  # E²Rank's word cut (whitespace joined)
+    items = "\n".join(f"[{k}] {cut[d.docid]}" for k, d in enumerate(DOCS[:3], start=1))
     prompt = Prompt.user("Given a web search query and some relevant documents, rerank the documents that answer "
                          f"the query:\nDocuments:\n{items}\nSearch Query: a topic")
     q = causal.embed([causal.render(prompt)])[0]
     for sd in ranking.docs:
-        v = causal.embed([sd.doc.text + "<|endoftext|>"])[0]
+        v = causal.embed([cut[sd.docid] + "<|endoftext|>"])[0]
         assert sd.score == pytest.approx(float(q @ v), abs=1e-4)
     assert [d.score for d in ranking.docs] == sorted((d.score for d in ranking.docs), reverse=True)
 

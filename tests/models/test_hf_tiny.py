@@ -78,6 +78,27 @@ def test_generation_is_deterministic_and_batch_independent(causal, seq2seq):
         assert all(g.generated_tokens <= 5 for g in a)
 
 
+def test_sampled_generation_is_seeded_and_leaves_the_global_generator_alone(causal, seq2seq):
+    import torch
+
+    from rerankkit.backends.base import Sampling
+
+    for be in (causal, seq2seq):
+        hot = [Sampling(1.5, 1.0, 11)] * 3
+        torch.manual_seed(0)
+        before = torch.rand(1)
+        torch.manual_seed(0)
+        a = be.generate(PROMPTS[:3], max_new_tokens=12, sampling=hot)
+        assert torch.equal(torch.rand(1), before)  # the batch's seeding did not move the global generator
+        b = be.generate(PROMPTS[:3], max_new_tokens=12, sampling=hot)
+        assert [g.text for g in a] == [g.text for g in b]  # same requests, same batches: same texts
+        other = be.generate(PROMPTS[:3], max_new_tokens=12, sampling=[Sampling(1.5, 1.0, 12)] * 3)
+        greedy = be.generate(PROMPTS[:3], max_new_tokens=12)
+        assert [g.text for g in other] != [g.text for g in a]  # another seed, other samples
+        mixed = be.generate(PROMPTS[:3], max_new_tokens=12, sampling=[Sampling(), hot[0], Sampling()])
+        assert [mixed[0].text, mixed[2].text] == [greedy[0].text, greedy[2].text]  # greedy rows stay greedy
+
+
 def test_embed_and_represent_shapes(causal):
     v = causal.embed(["one text", "another, longer text for embedding", ""])
     assert v.shape == (3, 64)

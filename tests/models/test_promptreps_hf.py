@@ -25,13 +25,15 @@ def encoder(tiny_causal_dir):
 
 
 def test_prompt_is_the_published_one_with_the_prefilled_assistant_turn(encoder):
+    from rerankkit.backends.base import without_breaks
+
     rendered = encoder.backend.render(encoder.prompt("a passage"))
     assert "You are an AI assistant that can understand human language." in rendered
-    assert ('Passage: "a passage". Use one most important word to represent the passage in retrieval task. '
-            "Make sure your word is in lowercase.") in rendered
+    assert ('Passage: "a passage". Use one word to represent the passage in a retrieval task. '
+            "Make sure your word is in lowercase.") in without_breaks(rendered)
     assert rendered.endswith('<|im_start|>assistant\nThe word is: "')
-    assert 'Query: "q". Use one most important word to represent the query' in encoder.backend.render(
-        encoder.prompt("q", "query"))
+    assert 'Query: "q". Use one word to represent the query in a retrieval task' in without_breaks(
+        encoder.backend.render(encoder.prompt("q", "query")))
 
 
 def test_every_text_gets_dense_and_sparse_vectors_even_when_it_tokenizes_to_nothing(encoder):

@@ -38,12 +38,13 @@ def test_cohere_client_against_served_smollm2(smollm2_dir):
     port = _free_port()
     env = {**os.environ, "RK_TEST_KEY": "k-123", "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen([sys.executable, "-m", "rerankkit.cli.main", "serve", "pointwise-smollm2-135m",
-                             "--port", str(port), "--set", "threads=1", "--api-key-env", "RK_TEST_KEY"],
+                             "--port", str(port), "--set", "threads=1", "--set", "dtype=fp32", "--api-key-env", "RK_TEST_KEY"],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         from rerankkit import Reranker
 
-        expected = Reranker("pointwise-smollm2-135m", threads=1).rerank(QUERY, DOCS)  # loads while the server does
+        # fp32 on both sides: bf16 scores shift with batch composition (micro-batching)
+        expected = Reranker("pointwise-smollm2-135m", threads=1, dtype="fp32").rerank(QUERY, DOCS)
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 180
         while True:

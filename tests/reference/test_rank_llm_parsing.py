@@ -140,7 +140,7 @@ class ScriptedHF:
     def __getattr__(self, name):
         return getattr(self.inner, name)
 
-    def generate(self, prompts, max_new_tokens, min_new_tokens=0):
+    def generate(self, prompts, max_new_tokens, sampling=None):
         out = []
         for p in prompts:
             text = self.inner.render(p)
@@ -186,8 +186,8 @@ def test_generation_end_to_end_with_the_same_model(rank_llm_env, rank_llm_eos_di
     lengths: list[int] = []
     generate = backend.generate
 
-    def recording(prompts, max_new_tokens, min_new_tokens=0):
-        outs = generate(prompts, max_new_tokens, min_new_tokens)
+    def recording(prompts, max_new_tokens, sampling=None):
+        outs = generate(prompts, max_new_tokens, sampling)
         seen.update({backend.render(p): g.text for p, g in zip(prompts, outs)})
         lengths.extend(g.generated_tokens for g in outs)
         return outs

@@ -122,6 +122,35 @@ def test_check_fails_on_a_wrong_expectation_and_passes_on_the_right_one(tmp_path
     assert "FAIL (-0.0100)" in (out / "report.md").read_text()
 
 
+def test_queries_missing_from_a_first_stage_score_0_unless_the_config_says_otherwise(tmp_path, data_root):
+    from rerankkit.data import load_dataset, write_candidates
+    from rerankkit.eval import evaluate
+
+    ds = load_dataset("dl19")
+    partial = ds.candidates("bm25").head(10).top(20)  # a candidate file that covers 10 of the 43 judged queries
+    write_candidates(partial, tmp_path / "ten.jsonl")
+    body = """
+    datasets: [dl19]
+    measures: [nDCG@10, RR(rel=2)@10]
+    {extra}
+    conditions:
+      - {{name: ten, reranker: none, candidates: ten.jsonl}}
+      - {{name: first5, reranker: none, queries: 5}}
+    """
+    ten, first5 = run_bench(load_config(_config(tmp_path, body, "zero.yaml", extra="")), tmp_path / "zero",
+                            progress=False)
+    assert ten["metrics"]["nDCG@10"] == pytest.approx(evaluate(partial, ds, missing_as_zero=True)["nDCG@10"])
+    assert ten["evaluation"] == {"judged_queries": 43, "missing_queries": 33, "missing_as_zero": True}
+    # a condition that selects its first N queries is scored over those N
+    assert first5["evaluation"] == {"judged_queries": 5, "missing_queries": 0, "missing_as_zero": True}
+    five = ds.candidates("bm25").head(5)
+    assert first5["metrics"]["nDCG@10"] == pytest.approx(evaluate(five, ds, queries=list(five))["nDCG@10"])
+    [own] = run_bench(load_config(_config(tmp_path, body, "own.yaml", extra="missing_as_zero: false")),
+                      tmp_path / "own", only=["ten"], progress=False)
+    assert own["evaluation"]["judged_queries"] == 10 and own["evaluation"]["missing_queries"] == 0
+    assert own["metrics"]["nDCG@10"] == pytest.approx(ten["metrics"]["nDCG@10"] * 43 / 10)
+
+
 def test_only_runs_the_selected_pairs(quick, tmp_path):
     out = tmp_path / "out"
     recs = run_bench(load_config(quick), out, only=["bm25"], progress=False)

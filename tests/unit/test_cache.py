@@ -9,10 +9,10 @@ import sqlite3
 import numpy as np
 import pytest
 
+from rerankkit.answer_cache import CallCache, Entry, call_key
 from rerankkit.backends.base import Prompt, ScoreRequest
 from rerankkit.backends.cached import CachedBackend
 from rerankkit.backends.fake import RandomBackend
-from rerankkit.cache import CallCache, Entry, call_key
 from rerankkit.errors import ConfigError
 
 
@@ -78,18 +78,30 @@ def test_generate_and_embed_are_cached(tmp_path):
     assert g1 == g2 and inner.usage.calls == 3 and cb.usage.cached_calls == 3
     cb.generate(prompts[:1], 32)  # another max_new_tokens is another request
     assert inner.usage.calls == 4
-    cb.generate(prompts[:1], 32, min_new_tokens=32)  # and so is a minimum length
-    cb.generate(prompts[:1], 32, min_new_tokens=32)
-    assert inner.usage.calls == 5
+    # sampled answers are keyed by their decoding too; greedy keys stay what they were
+    from rerankkit.backends.base import Sampling
+
+    greedy_again = cb.generate(prompts[:1], 16, sampling=Sampling())
+    assert greedy_again == g1[:1] and inner.usage.calls == 4
+    cb.generate(prompts[:2], 16, sampling=[Sampling(0.3, 0.8, 1), Sampling(0.3, 0.8, 2)])
+    cb.generate(prompts[:2], 16, sampling=[Sampling(0.3, 0.8, 1), Sampling(0.3, 0.8, 2)])
+    assert inner.usage.calls == 6  # computed once, answered from the cache the second time
+    cb.generate(prompts[:1], 16, sampling=Sampling(0.3, 0.8, 3))  # another seed
+    cb.generate(prompts[:1], 16, sampling=Sampling(0.5, 0.8, 1))  # another temperature
+    assert inner.usage.calls == 8
+    cb.generate(prompts[:1], 16, sampling=Sampling(min_new_tokens=16))  # a minimum length (rank_llm's listwise)
+    cb.generate(prompts[:1], 16, sampling=Sampling(min_new_tokens=16))
+    assert inner.usage.calls == 9
     top = ScoreRequest(Prompt.user("x"), ("A", "B"), top_k=30)
     cb.score([ScoreRequest(Prompt.user("x"), ("A", "B"))])
     cb.score([top])  # FIRST's top-k reading is another request
     cb.score([top])
-    assert inner.usage.calls == 7
+    assert inner.usage.calls == 11
+    inner.usage.calls = 4  # the embeddings below count from here
     e1 = cb.embed(["a b", "c d"])
     e2 = cb.embed(["c d", "a b"])
     np.testing.assert_array_equal(e1[::-1], e2)
-    assert inner.usage.calls == 9
+    assert inner.usage.calls == 6
 
 
 def test_corrupt_entry_is_detected_logged_and_recomputed(tmp_path, caplog):
@@ -103,7 +115,7 @@ def test_corrupt_entry_is_detected_logged_and_recomputed(tmp_path, caplog):
         conn.execute("UPDATE calls SET value = ? WHERE key = ?", (bytes(value).replace(b"-", b"+", 1), key))
     inner2 = RandomBackend()
     cb = CachedBackend(inner2, path)
-    with caplog.at_level(logging.WARNING, logger="rerankkit.cache"):
+    with caplog.at_level(logging.WARNING, logger="rerankkit.answer_cache"):
         out = cb.score(reqs)
     assert "corrupt entry" in caplog.text and key[:16] in caplog.text
     assert cb.stats()["corrupt_entries"] == 1

@@ -9,7 +9,7 @@ import pytest
 
 from rerankkit.data import DATASETS, LocalDataset, apply_exclusions, load_dataset
 from rerankkit.data.manifests import load_manifests, manifest_dirs
-from rerankkit.errors import DataNotFoundError, UnknownNameError
+from rerankkit.errors import DataNotFoundError, InputError, UnknownNameError
 from rerankkit.eval import evaluate
 from rerankkit.types import Doc, Qrel, Query, Ranking, Run, ScoredDoc
 
@@ -124,9 +124,17 @@ def test_apply_exclusions_drops_only_listed_docs():
 def test_evaluate_per_query_and_missing_queries():
     q = [Qrel("1", "a", 2), Qrel("1", "b", 0), Qrel("2", "c", 1)]
     run = Run([Ranking(Query("1", ""), (ScoredDoc(Doc("b"), 2.0), ScoredDoc(Doc("a"), 1.0)))])
-    res = evaluate(run, q, ["P@1", "RR"])
-    assert res.aggregate == {"P@1": 0.0, "RR": 0.5} and res.per_query == {"1": {"P@1": 0.0, "RR": 0.5}}
-    assert evaluate(run, q, "RR", missing_as_zero=True).aggregate["RR"] == 0.25
+    res = evaluate(run, q, ["P@1", "RR"])  # judged query "2" is missing from the run: it scores 0
+    assert res.aggregate == {"P@1": 0.0, "RR": 0.25} and (res.num_queries, res.missing_queries) == (2, 1)
+    assert res.per_query == {"1": {"P@1": 0.0, "RR": 0.5}, "2": {"P@1": 0.0, "RR": 0.0}}
+    only = evaluate(run, q, ["P@1", "RR"], missing_as_zero=False)  # the run's judged queries only
+    assert only.aggregate == {"P@1": 0.0, "RR": 0.5} and only.per_query == {"1": {"P@1": 0.0, "RR": 0.5}}
+    assert only.missing_queries == 0
+    scoped = evaluate(run, q, "RR", queries=["1"])  # a selection of queries: the others are out of scope
+    assert scoped.aggregate["RR"] == 0.5 and scoped.num_queries == 1
+    assert evaluate(run, q, "RR", queries=["1", "2", "3"]).aggregate["RR"] == 0.25  # "3" has no judgments
+    with pytest.raises(InputError, match="among the 1 selected"):
+        evaluate(run, q, "RR", queries=["2"])
     with pytest.raises(Exception, match="unknown measure"):
         evaluate(run, q, ["nDCG@ten"])
 

@@ -7,7 +7,8 @@ import re
 
 import pytest
 
-from rerankkit import ConfigError, Doc, Query, Reranker
+from rerankkit import ConfigError, Doc, Query, Ranking, Reranker, Run, ScoredDoc
+from rerankkit.backends.base import Sampling
 from rerankkit.backends.fake import OracleBackend, ScriptedBackend
 from rerankkit.prompts.template import load_template
 from rerankkit.strategies.groupwise import Groupwise
@@ -25,20 +26,25 @@ class CountingOracle(OracleBackend):
     def __init__(self, rel):
         super().__init__(rel)
         self.batches: list[int] = []
+        self.samplings: list[Sampling] = []
 
-    def generate(self, prompts, max_new_tokens):
+    def generate(self, prompts, max_new_tokens, sampling=None):
         self.batches.append(len(prompts))
-        return super().generate(prompts, max_new_tokens)
+        self.samplings.extend(sampling or [Sampling()] * len(prompts))
+        return super().generate(prompts, max_new_tokens, sampling)
 
 
 @pytest.mark.parametrize("preset", ["grouprank-smollm2-135m", "diver-grouprank-7b"])
-def test_oracle_gives_the_ideal_order_and_all_groups_of_all_queries_go_in_one_call(preset):
+def test_oracle_gives_the_ideal_order_and_all_groups_of_all_queries_go_in_one_sampled_call(preset):
     docs, rel = corpus(45)
     oracle = CountingOracle(rel)
     r = Reranker(preset, backend_instance=oracle)
     items = [(Query("q1", "first query"), docs), (Query("q2", "second query"), docs[::-1][:30])]
     rankings = r.rerank_many(items)
-    assert oracle.batches == [3 + 2]  # ceil(45/20) + ceil(30/20) groups, one backend call
+    assert oracle.batches == [2 * (3 + 2)]  # 2 groupings x (ceil(45/20) + ceil(30/20)) groups, one backend call
+    # the reference's decoding: temperature 0.3, top-p 0.8, every group its own seed
+    assert {(s.temperature, s.top_p) for s in oracle.samplings} == {(0.3, 0.8)}
+    assert len({s.seed for s in oracle.samplings}) == 10
     for (_, ds), ranking in zip(items, rankings):
         grades = [rel[d.doc.text] for d in ranking.docs]
         assert grades == sorted(grades, reverse=True)
@@ -48,13 +54,27 @@ def test_oracle_gives_the_ideal_order_and_all_groups_of_all_queries_go_in_one_ca
             assert tied == [d.docid for d in ds if rel[d.text] == g]
         assert ranking.metadata["grouprank_unparsed_groups"] == 0
         assert ranking.metadata["grouprank_missing_scores"] == 0
+        assert all(0.0 <= d.score <= 1.0 for d in ranking.docs)  # mean score / 10, as the reference
+
+
+def test_temperature_0_is_greedy_and_seeds_follow_the_seed_parameter():
+    strat = Groupwise(load_template("grouprank"), {"temperature": 0})
+    assert strat.sampling("q", 0).greedy
+    a = Groupwise(load_template("grouprank"), {"seed": 1})
+    b = Groupwise(load_template("grouprank"), {"seed": 2})
+    assert a.sampling("q", 0) == a.sampling("q", 0) != b.sampling("q", 0)
+    assert a.sampling("q", 0).seed != a.sampling("q", 1).seed != a.sampling("q2", 1).seed
+    docs, rel = corpus(5)
+    oracle = CountingOracle(rel)
+    Reranker("grouprank-smollm2-135m", backend_instance=oracle, temperature=0).rerank_many([(Query("q", "x"), docs)])
+    assert oracle.samplings and all(s.greedy for s in oracle.samplings)
 
 
 def test_prompt_lists_every_group_member_with_labels_and_the_published_format():
     docs, rel = corpus(7)
     seen = []
     backend = ScriptedBackend(generate=lambda text: seen.append(text) or "{}")
-    strat = Groupwise(load_template("grouprank"), {"group_size": 3})
+    strat = Groupwise(load_template("grouprank"), {"group_size": 3, "repeats": 1})
     strat.rerank_many(backend, [(Query("q", "what is bm25"), docs)])
     assert len(seen) == 3  # groups of 3, 3, 1
     for text in seen:
@@ -65,6 +85,19 @@ def test_prompt_lists_every_group_member_with_labels_and_the_published_format():
         assert '{"[1]": 5, "[2]": 3, "[3]": 8}' in text and "PRIMARY: Usefulness & Helpfulness" in text
     listed = [m for t in seen for m in re.findall(r"\]\. (passage \d+)", t)]
     assert sorted(listed) == sorted(d.text.split(" about")[0] for d in docs)  # disjoint groups cover all
+
+
+def test_documents_are_shown_on_one_line_and_cut_to_max_doc_chars():
+    seen = []
+    backend = ScriptedBackend(generate=lambda text: seen.append(text) or "{}")
+    doc = Doc("d0", "first line\n\n\nsecond line\nthird " + "x" * 5000, title="T")
+    Groupwise(load_template("grouprank"), {"repeats": 1}).rerank_many(backend, [(Query("q", "x"), [doc])])
+    shown = re.search(r"\[1\]\. (.*)\n\n\n\n## Final", seen[0], flags=re.S).group(1)
+    assert shown == ("T: first line second line third " + "x" * 5000)[:3000]
+    seen.clear()
+    Groupwise(load_template("grouprank"), {"repeats": 1, "max_doc_chars": None}).rerank_many(
+        backend, [(Query("q", "x"), [doc])])
+    assert "x" * 5000 in seen[0]
 
 
 def test_groupings_are_seeded_disjoint_and_differ_between_repeats():
@@ -79,41 +112,69 @@ def test_groupings_are_seeded_disjoint_and_differ_between_repeats():
     assert other.groupings("q7", 10) != groups
 
 
-def test_repeats_average_scores_and_a_missing_score_counts_as_the_lowest():
+def test_repeats_average_the_scores_received_and_a_score_left_out_counts_nothing():
     docs = [Doc(f"d{i}", f"text {i}") for i in range(4)]
     calls = {"n": 0}
 
     def reply(prompt: str) -> str:
         calls["n"] += 1
         labels = re.findall(r"^\[(\d+)\]\. text (\d)", prompt, flags=re.M)
-        # first grouping: every doc scores its index; second grouping: doc 3 is left out
+        # first grouping: every doc scores its index; second grouping: +4, and doc 3 is left out
         scores = {f"[{k}]": int(i) + (0 if calls["n"] == 1 else 4) for k, i in labels if calls["n"] == 1 or i != "3"}
-        return "<answer>" + json.dumps(scores) + "</answer>"
+        return "<answer>\n```json\n" + json.dumps(scores) + "\n```\n</answer>"
 
     strat = Groupwise(load_template("grouprank"), {"group_size": 4, "repeats": 2})
     ranking = strat.rerank_many(ScriptedBackend(generate=reply), [(Query("q", "x"), docs)])[0]
-    score = {d.docid: d.score for d in ranking.docs}
-    assert score == {"d0": 2.0, "d1": 3.0, "d2": 4.0, "d3": 1.5}  # d3: (3 + 0) / 2
+    score = {d.docid: round(d.score, 9) for d in ranking.docs}
+    assert score == {"d0": 0.2, "d1": 0.3, "d2": 0.4, "d3": 0.3}  # d3: 3 / 10 from the one round that scored it
     assert ranking.metadata["grouprank_missing_scores"] == 1
-    assert ranking.docids == ["d2", "d1", "d0", "d3"]
+    assert ranking.docids == ["d2", "d1", "d3", "d0"]
 
 
-def test_unparsable_group_keeps_retrieval_order_below_the_scored_ones():
+def test_an_unreadable_reply_scores_its_group_0_and_an_empty_one_leaves_it_unscored():
     docs = [Doc(f"d{i}", f"text {i}") for i in range(6)]
+    strat = Groupwise(load_template("grouprank"), {"group_size": 2, "repeats": 1, "seed": 5})
+    zero, empty, _ = strat.groupings("q", 6)
 
     def reply(prompt: str) -> str:
         labels = re.findall(r"^\[(\d+)\]\. text (\d)", prompt, flags=re.M)
-        if any(i == "0" for _, i in labels):
+        members = sorted(int(i) for _, i in labels)
+        if members == sorted(zero):
             return "I cannot decide, all of them look fine."
+        if members == sorted(empty):
+            return "<answer>{}</answer>"
         return json.dumps({f"[{k}]": 10 - int(i) for k, i in labels})
 
-    strat = Groupwise(load_template("grouprank"), {"group_size": 3, "seed": 5})
     ranking = strat.rerank_many(ScriptedBackend(generate=reply), [(Query("q", "x"), docs)])[0]
-    lost = next(g for g in strat.groupings("q", 6) if 0 in g)
-    kept = [i for i in range(6) if i not in lost]
-    assert ranking.docids == [f"d{i}" for i in sorted(kept)] + [f"d{i}" for i in sorted(lost)]
-    assert ranking.metadata["grouprank_unparsed_groups"] == 1
-    assert ranking.metadata["grouprank_unscored_docs"] == 3
+    kept = [i for i in range(6) if i not in zero + empty]
+    assert ranking.docids == [f"d{i}" for i in sorted(kept)] + [f"d{i}" for i in sorted(zero)] + \
+        [f"d{i}" for i in sorted(empty)]
+    assert [d.score for d in ranking.docs[2:4]] == [0.0, 0.0]
+    assert all(d.score < 0 for d in ranking.docs[4:])
+    meta = ranking.metadata
+    assert (meta["grouprank_unparsed_groups"], meta["grouprank_unscored_docs"], meta["grouprank_missing_scores"]) \
+        == (1, 2, 2)
+
+
+def test_first_stage_weight_blends_in_rerank_run_as_the_reference_merge():
+    docs = [Doc(f"d{i}", f"text {i}") for i in range(4)]
+    grades = {"d0": 2, "d1": 9, "d2": 9, "d3": 5}
+
+    def reply(prompt: str) -> str:
+        labels = re.findall(r"^\[(\d+)\]\. text (\d)", prompt, flags=re.M)
+        return json.dumps({f"[{k}]": grades[f"d{i}"] for k, i in labels if i != "3"})  # d3 never scored
+
+    first = {"d0": 3.0, "d1": 0.1, "d2": 0.5, "d3": 9.0}
+    run = Run([Ranking(Query("q", "x"), tuple(ScoredDoc(d, first[d.docid]) for d in docs))])
+    backend = ScriptedBackend(generate=reply)
+    plain = Reranker("grouprank-smollm2-135m", backend_instance=backend, group_size=2).rerank_run(run)["q"]
+    assert plain.docids == ["d1", "d2", "d0", "d3"]
+    blended = Reranker("grouprank-smollm2-135m", backend_instance=backend, group_size=2,
+                       first_stage_weight=0.4).rerank_run(run)["q"]
+    expect = {d: 0.6 * grades[d] / 10 + 0.4 * first[d] for d in ("d0", "d1", "d2")}
+    assert blended.docids == ["d0", "d2", "d1", "d3"]  # 1.32, 0.74, 0.58; d3 (unscored) stays last
+    assert {d.docid: round(d.score, 9) for d in blended.docs[:3]} == {k: round(v, 9) for k, v in expect.items()}
+    assert blended.docs[3].score < blended.docs[2].score
 
 
 def test_bad_params_and_capability():
@@ -121,6 +182,14 @@ def test_bad_params_and_capability():
         Reranker("grouprank-smollm2-135m", group_size=0)
     with pytest.raises(ConfigError, match="repeats"):
         Reranker("grouprank-smollm2-135m", repeats=0)
+    with pytest.raises(ConfigError, match="parse must be one of 'reference', 'lenient'"):
+        Reranker("grouprank-smollm2-135m", parse="strict")
+    with pytest.raises(ConfigError, match="temperature"):
+        Reranker("grouprank-smollm2-135m", temperature=-1)
+    with pytest.raises(ConfigError, match="top_p"):
+        Reranker("grouprank-smollm2-135m", top_p=0)
+    with pytest.raises(ConfigError, match="first_stage_weight"):
+        Reranker("grouprank-smollm2-135m", first_stage_weight=1.5)
     from rerankkit import CapabilityError
 
     with pytest.raises(CapabilityError, match="GENERATE"):

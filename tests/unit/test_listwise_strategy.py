@@ -83,9 +83,9 @@ class Recording(ScriptedBackend):
         if context_length:
             self.context_length = context_length
 
-    def generate(self, prompts, max_new_tokens, min_new_tokens=0):
+    def generate(self, prompts, max_new_tokens, sampling=None):
         self.max_new.append(max_new_tokens)
-        self.min_new.append(min_new_tokens)
+        self.min_new.append(sampling[0].min_new_tokens if sampling else 0)
         return super().generate(prompts, max_new_tokens)
 
 

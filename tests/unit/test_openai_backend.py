@@ -302,6 +302,19 @@ def test_in_flight_requests_are_bounded_and_order_is_kept(stub):
     assert 1 < s.max_in_flight <= 3
 
 
+def test_sampling_settings_go_in_each_request(stub):
+    from rerankkit.backends.base import Sampling
+
+    bodies = []
+    s = stub(by_path(completions=lambda b: bodies.append(b) or (200, {"choices": [{"text": "x"}]}, {}),
+                     tokenize=lambda b: (404, {}, {})))
+    be = backend(s.url, tokenizer="server", endpoint="completions")
+    be.generate([Prompt.user("a"), Prompt.user("b")], 2, sampling=[Sampling(0.3, 0.8, 5), Sampling()])
+    be.generate([Prompt.user("c")], 2)
+    got = {b["prompt"]: (b["temperature"], b.get("top_p"), b.get("seed")) for b in bodies}
+    assert got == {"a": (0.3, 0.8, 5), "b": (0.0, None, None), "c": (0.0, None, None)}
+
+
 def test_failure_mid_batch_keeps_the_finished_results(stub):
     seen = {"n": 0}
 

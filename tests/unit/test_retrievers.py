@@ -12,7 +12,7 @@ import pytest
 from rerankkit import Doc, Query
 from rerankkit.errors import ConfigError, DataNotFoundError, InputError, UnknownNameError
 from rerankkit.retrievers import RETRIEVER_PRESETS, Retriever, RetrieverSpec
-from rerankkit.retrievers.cache import MANIFEST
+from rerankkit.retrievers.index_cache import MANIFEST
 
 pytest.importorskip("bm25s")
 

@@ -63,8 +63,13 @@ def test_sampling_parameters():
                                             "allowed_token_ids": [3, 5, 9]}
     assert prompt_logprob_sampling() == {"max_tokens": 1, "temperature": 0.0, "prompt_logprobs": 1}
     assert generate_sampling(64) == {"max_tokens": 64, "temperature": 0.0, "skip_special_tokens": True}
-    assert generate_sampling(64, 64) == {"max_tokens": 64, "min_tokens": 64, "temperature": 0.0,
-                                         "skip_special_tokens": True}  # rank_llm's listwise generation
+    from rerankkit.backends.base import Sampling
+
+    assert generate_sampling(8, Sampling(0.3, 0.8, 7)) == {"max_tokens": 8, "temperature": 0.3, "top_p": 0.8,
+                                                           "seed": 7, "skip_special_tokens": True}
+    assert "seed" not in generate_sampling(8, Sampling(0.3, 0.8))
+    assert generate_sampling(64, Sampling(min_new_tokens=64)) == {
+        "max_tokens": 64, "min_tokens": 64, "temperature": 0.0, "skip_special_tokens": True}  # rank_llm's listwise
     with pytest.raises(BackendError):
         score_sampling([])
 

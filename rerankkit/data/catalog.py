@@ -1,4 +1,5 @@
-"""The dataset registry: ``load_dataset(name)`` for named benchmarks and local collections."""
+"""The dataset catalog: ``load_dataset(name)`` for named benchmarks (the ``DATASETS`` registry of manifests)
+and local collections."""
 
 from __future__ import annotations
 
@@ -26,16 +27,14 @@ LOADERS: dict[str, Callable[..., Dataset]] = {
     "noveleval": NovelEvalDataset,
 }
 
-#: name -> manifest table (from ``datasets/*.toml``); plugins register through ``rerankkit.datasets``
-DATASETS: Registry[Mapping[str, Any]] = Registry("dataset", "rerankkit.datasets")
-
-
-def _register_builtin() -> None:
+def _builtin(registry: Registry[Mapping[str, Any]]) -> None:
     for name, table in load_manifests().items():
-        DATASETS.register(name, table, tuple(table.get("aliases", ())))
+        registry.register(name, table, tuple(table.get("aliases", ())))
 
 
-_register_builtin()
+#: name -> manifest table (from ``datasets/*.toml``, read on first use); plugins register through
+#: ``rerankkit.datasets``
+DATASETS: Registry[Mapping[str, Any]] = Registry("dataset", "rerankkit.datasets", builtin=_builtin)
 
 
 def load_dataset(name: str, **options: Any) -> Dataset:

@@ -1,4 +1,4 @@
-"""A content-addressed store of model answers: SQLite in WAL mode, safe for many processes at once.
+"""The answer cache: a content-addressed store of model answers: SQLite in WAL mode, safe for many processes at once.
 
 Each entry is keyed by the sha256 of everything that determines a model's answer (see
 :func:`call_key`), carries a checksum over its fields, and is committed as soon as it is written, so a

@@ -1,4 +1,5 @@
-"""On-disk index cache: one folder per (engine, index settings, corpus fingerprint).
+"""The retrieval index cache: one folder per (engine, index settings, corpus fingerprint), under
+``<cache home>/indexes`` (:func:`rerankkit.locations.cache_home`).
 
 A folder is built under a temporary name and renamed into place only after ``manifest.json`` (the
 completion marker, written last) lists the size and SHA-256 of every file. Opening checks the
@@ -23,16 +24,6 @@ from ..errors import ConfigError
 log = logging.getLogger(__name__)
 MANIFEST = "manifest.json"
 FORMAT = 1
-
-
-def cache_root(cache_dir: str | os.PathLike[str] | None = None) -> Path:
-    """``cache_dir``, else ``$RERANKKIT_CACHE``, else ``$XDG_CACHE_HOME/rerankkit`` (``~/.cache/rerankkit``)."""
-    if cache_dir is not None:
-        return Path(cache_dir).expanduser()
-    env = os.environ.get("RERANKKIT_CACHE")
-    if env:
-        return Path(env).expanduser()
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser() / "rerankkit"
 
 
 def index_key(engine: str, settings: Mapping[str, Any], fingerprint: str) -> str:
