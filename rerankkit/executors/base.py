@@ -129,9 +129,11 @@ class CountingBackend:
         self._on_calls(len(requests))
         return self.inner.score(requests)
 
-    def generate(self, prompts: Sequence[Any], max_new_tokens: int) -> Any:
+    def generate(self, prompts: Sequence[Any], max_new_tokens: int, sampling: Any = None) -> Any:
         self._on_calls(len(prompts))
-        return self.inner.generate(prompts, max_new_tokens)
+        if sampling is None:  # greedy: the call every backend takes
+            return self.inner.generate(prompts, max_new_tokens)
+        return self.inner.generate(prompts, max_new_tokens, sampling=sampling)
 
     def embed(self, texts: Sequence[str]) -> Any:
         self._on_calls(len(texts))
@@ -140,6 +142,10 @@ class CountingBackend:
     def represent(self, prompts: Sequence[Any]) -> Any:
         self._on_calls(len(prompts))
         return self.inner.represent(prompts)
+
+    def relevance(self, pairs: Sequence[Any]) -> Any:
+        self._on_calls(len(pairs))
+        return self.inner.relevance(pairs)
 
 
 def progress_bar(total: int | None, enabled: bool, desc: str, unit: str) -> Any:

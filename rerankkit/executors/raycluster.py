@@ -94,6 +94,9 @@ class RayExecutor(Executor):
         if self._ray is not None:
             return self._ray
         ray = require("ray", "ray", "the Ray executor")
+        if self.address not in (None, "auto"):
+            # checked even when Ray is already initialised in this process: a wrong address fails the same way
+            _probe(self.address, self.connect_timeout_s)
         if not ray.is_initialized():
             os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
             kw: dict[str, Any] = {"include_dashboard": False, "logging_level": logging.WARNING,
@@ -102,8 +105,6 @@ class RayExecutor(Executor):
                 log.info("starting a local Ray instance")
                 ray.init(**kw)
             else:
-                if self.address != "auto":
-                    _probe(self.address, self.connect_timeout_s)
                 try:
                     ray.init(address=self.address, **kw)
                 except (ConnectionError, RuntimeError, ValueError) as exc:

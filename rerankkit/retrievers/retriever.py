@@ -15,6 +15,7 @@ from typing import Any
 from ..errors import ConfigError, DataNotFoundError, InputError, MissingExtraError
 from ..locations import cache_home
 from ..options import build_options
+from ..text import repair_text
 from ..types import Doc, Query, Ranking, Run, ScoredDoc
 from .base import ENGINES, Engine
 from .index_cache import MANIFEST, build_index, check_index, index_key, remove_index
@@ -180,9 +181,14 @@ class Retriever:
             raise InputError(f"k must be a positive integer, got {k!r}")
         qs = _as_queries(queries)
         live = [q for q in qs if q.text.strip()]
+        texts, replaced = [], 0
+        for q in live:  # lone surrogates become U+FFFD (engines cannot encode them); counted in the metadata
+            text, n = repair_text(q.text)
+            texts.append(text)
+            replaced += n
         want = min(k + int(remove_query), len(self._docs))
         t0 = time.perf_counter()
-        hits = self.engine.search([q.text for q in live], want, progress) if live else []
+        hits = self.engine.search(texts, want, progress) if live else []
         search_s = time.perf_counter() - t0
         by_qid = dict(zip((q.qid for q in live), hits))
         rankings = []
@@ -197,6 +203,7 @@ class Retriever:
             "k": k,
             "n_queries": len(qs),
             "empty_queries": len(qs) - len(live),
+            "replaced_chars": replaced,
             "search_s": round(search_s, 4),
             "queries_per_s": round(len(live) / search_s, 2) if search_s > 0 and live else None,
         }

@@ -26,7 +26,7 @@ from ..options import option
 from ..prompts.template import TemplateSchema
 from ..types import Doc, Query, Ranking
 from .base import QueryContext, Strategy, TrainingPrompt, register_strategy
-from .listwise_prompt import SCHEMA, WindowPrompter, identifier_style
+from .listwise_prompt import SCHEMA, WindowPrompter, identifier_style, identifier_wrapper
 from .lockstep import Algorithm, GenerateRequest, Request
 from .permutation import ALPHA, identifiers, parse_permutation
 from .windows import check_window, window_schedule
@@ -51,7 +51,7 @@ class ListwiseParams:
     min_new_tokens: int | None = option(None, bounds=(0, None),
                                         help="generation only: end-of-sequence blocked until this many tokens "
                                              "(none: max_new_tokens, as rank_llm; 0: stop at EOS)")
-    escape_identifiers: bool = option(True, help='"[3]" inside a document or the query becomes "(3)"')
+    escape_identifiers: bool = option(True, help='"[3]" inside a document or the query becomes "(3)" (with "(3)" identifiers: "[3]")')
     fix_text: bool = option(True, help="ftfy.fix_text on passages and prompt, as rank_llm does")
 
     def validate(self) -> None:
@@ -71,16 +71,22 @@ class SlidingWindowStrategy(Strategy):
     requires = Capability.GENERATE
     schema: TemplateSchema = SCHEMA
     Params = ListwiseParams
+    format_enumerations = ("brackets", "parens")  # escaping, answer length, FIRST's target follow the wrapper
 
     def __init__(self, template, params=None):
         super().__init__(template, params)
         self.style = identifier_style(self.template)
+        self.wrapper = identifier_wrapper(self.template)  # "[3]" or "(3)": as the template's item writes it
         identifiers(self.params.window, self.style)  # fail early: too many alphabetic identifiers
         p = self.params
         self.prompter = WindowPrompter(self.template, escape=p.escape_identifiers, fix=p.fix_text,
                                        max_doc_words=p.max_doc_words, max_doc_tokens=p.max_doc_tokens,
-                                       max_prompt_tokens=p.max_prompt_tokens)
+                                       max_prompt_tokens=p.max_prompt_tokens, wrapper=self.wrapper)
         self._answer_tokens: dict[tuple[str, int], int] = {}
+
+    def wrap(self, identifier: str) -> str:
+        """``identifier`` as the prompt writes it (``[3]``)."""
+        return f"{self.wrapper[0]}{identifier}{self.wrapper[1]}"
 
     @abstractmethod
     def request(self, prompt: Prompt, ids: list[str], ctx: QueryContext) -> Request:
@@ -96,10 +102,11 @@ class SlidingWindowStrategy(Strategy):
 
     def answer_tokens(self, ids: list[str], ctx: QueryContext) -> int:
         """rank_llm's estimate of a full answer ``[1] > [2] > ... > [n]`` (``num_output_tokens``:
-        ``len(tokenizer.encode(answer)) - 1``), which its prompt budget keeps free."""
+        ``len(tokenizer.encode(answer)) - 1``), which its prompt budget keeps free; identifiers wrapped
+        as the template's item wraps them."""
         key = (ctx.backend.model_id, len(ids))
         if key not in self._answer_tokens:
-            answer = " > ".join(f"[{i}]" for i in ids)
+            answer = " > ".join(self.wrap(i) for i in ids)
             self._answer_tokens[key] = (ctx.backend.count_tokens([answer])[0]
                                         + self.prompter.specials(ctx.backend) - 1)
         return self._answer_tokens[key]
@@ -188,9 +195,10 @@ class First(SlidingWindowStrategy):
                         ctx: QueryContext) -> TrainingPrompt:
         """The window's prompt and its target permutation (``[B] > [A] > ...``, continuing the prefix)."""
         prompt, ids = self.window_prompt(query, docs, ctx)
-        target = " > ".join(f"[{ids[j]}]" for j in order)
-        if prompt.prefix.endswith("[") and target.startswith("["):
-            target = target[1:]
+        target = " > ".join(self.wrap(ids[j]) for j in order)
+        opening = self.wrapper[0]
+        if opening and prompt.prefix.endswith(opening) and target.startswith(opening):
+            target = target[len(opening):]
         return TrainingPrompt(prompt, target=target, labels=tuple(ids))
 
     def read(self, answer: np.ndarray, prompt: Prompt, ids: list[str], ctx: QueryContext) -> list[int]:

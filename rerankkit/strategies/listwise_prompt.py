@@ -10,8 +10,9 @@ conversation instead of one user message: ``head`` / ``head_reply``, then per do
 Each document's text is prepared as castorini/rank_llm prepares it (``_convert_doc_to_prompt_content``):
 the title layout, surrounding space stripped, ``ftfy.fix_text``, whitespace collapsed, cut to
 ``max_doc_words · 20 / n`` words in a window of ``n`` documents (300 words at the default window of
-20), and bracketed numbers such as ``[3]`` written ``(3)``. The query gets the same escaping, and
-every message gets rank_llm's final ``fix_text`` pass.
+20), and bracketed numbers such as ``[3]`` written ``(3)`` (in a template whose ``item`` lists
+``({id})``, ``(3)`` is written ``[3]``: :func:`identifier_wrapper`). The query gets the same escaping,
+and every message gets rank_llm's final ``fix_text`` pass.
 
 Budget (rank_llm's ``create_prompt``): while the prompt (chat template applied, counted the way
 ``len(tokenizer.encode(prompt))`` counts it, so with the special tokens the tokenizer adds) exceeds
@@ -26,18 +27,20 @@ rerankkit takes the largest cap that fits instead (bisection, counted as ``budge
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 
 from ..backends.base import Backend, Message, Prompt
 from ..errors import InputError, TemplateError
 from ..prompts.template import Template, TemplateSchema
 from ..types import Doc
-from .permutation import NUMERIC, STYLES, escape_identifiers
+from .permutation import BRACKETS, NUMERIC, STYLES, escape_identifiers
 from .truncation import cut_words
 
 log = logging.getLogger(__name__)
 
 _QN = {"query", "num"}
+_PAIRS = {"[": "]", "(": ")", "<": ">", "": ""}
 SCHEMA = TemplateSchema.of(
     {"item": {"id", "doc"}},
     {"system": _QN, "head": _QN, "tail": _QN, "prefix": set(), "head_reply": {"num"}, "item_reply": {"id"},
@@ -52,6 +55,19 @@ def identifier_style(template: Template) -> str:
     if style not in STYLES:
         raise TemplateError(f"template {template.name!r}: extra.identifiers must be one of {STYLES}, not {style!r}")
     return style
+
+
+_ITEM_ID = re.compile(r"(?P<open>[\[(<]?)\{id\}(?P<close>[\])>]?)")
+
+
+def identifier_wrapper(template: Template) -> tuple[str, str]:
+    """How the template's ``item`` wraps an identifier: ``("[", "]")`` for ``[{id}]``, ``("(", ")")`` for
+    ``({id})``, ``("", "")`` for a bare ``{id}``; documents and query are escaped, the answer's length
+    estimated and FIRST's target written with the same."""
+    m = _ITEM_ID.search(template.parts.get("item", ""))
+    if m is None or _PAIRS.get(m.group("open")) != m.group("close"):
+        return BRACKETS if m is None else ("", "")
+    return m.group("open"), m.group("close")
 
 
 def check_turns(template: Template) -> bool:
@@ -136,14 +152,16 @@ class WindowPrompter:
 
     ``max_doc_words``: words per document in a window of 20 (scaled by 20 / n; None: no cut);
     ``max_doc_tokens``: an optional further cap with the backend's tokenizer; ``max_prompt_tokens``:
-    rank_llm's ``context_size`` (None: only the backend's context); ``escape``: ``[3]`` -> ``(3)``;
-    ``fix``: ftfy's ``fix_text`` on passages and messages.
+    rank_llm's ``context_size`` (None: only the backend's context); ``escape``: ``[3]`` -> ``(3)`` in
+    passages and query (``wrapper``: the template's identifier wrapping, ``(3)`` -> ``[3]`` with
+    ``("(", ")")``); ``fix``: ftfy's ``fix_text`` on passages and messages.
     """
 
     def __init__(self, template: Template, *, escape: bool = True, fix: bool = True,
                  max_doc_words: int | None = 300, max_doc_tokens: int | None = None,
-                 max_prompt_tokens: int | None = 4096):
+                 max_prompt_tokens: int | None = 4096, wrapper: tuple[str, str] = BRACKETS):
         self.template = template
+        self.wrapper = wrapper
         self.multi = check_turns(template)
         self.escape = escape
         self.fix = fix
@@ -163,6 +181,9 @@ class WindowPrompter:
             text = fix_text(text)
         return " ".join(text.split())
 
+    def _escape(self, text: str) -> str:
+        return escape_identifiers(text, self.wrapper) if self.escape else text
+
     def doc_text(self, ctx, doc: Doc, base: str, words: float | None) -> str:
         """``base`` cut to ``int(words)`` words (and ``max_doc_tokens``), identifiers escaped."""
         text = base if words is None else cut_words(base, int(words))
@@ -170,12 +191,12 @@ class WindowPrompter:
             text = ctx.truncate(text, self.max_doc_tokens)
         if text != base:
             ctx.truncate.note(doc.prompt_text())
-        return escape_identifiers(text) if self.escape else text
+        return self._escape(text)
 
     def build(self, ctx, query: str, ids: Sequence[str], docs: Sequence[Doc], bases: Sequence[str],
               words: float | None) -> tuple[Prompt, list[str]]:
         texts = [self.doc_text(ctx, d, b, words) for d, b in zip(docs, bases)]
-        q = escape_identifiers(query) if self.escape else query
+        q = self._escape(query)
         prompt = build_prompt(self.template, q, ids, texts, self.multi)
         return (fix_messages(prompt) if self.fix else prompt), texts
 

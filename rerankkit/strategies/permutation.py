@@ -16,10 +16,15 @@ the same window order here as there:
   discarded whole and the window keeps its input order, as rank_llm's exception handler does.
 
 The result is always a permutation: nothing is lost or duplicated, and every repair is counted.
+
+Identifiers are listed as the template's ``item`` wraps them (``[3]`` by default, ``(3)`` in a template
+that lists ``({id})``). Reading needs no wrapper (any run of digits or letters counts, so ``(3) > (1)`` is
+read as ``[3] > [1]`` is); the escaping of documents and query follows the wrapper.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 import string
 from collections.abc import Sequence
@@ -41,8 +46,14 @@ _LOOKALIKE_DIGITS = {
     "🄀🄁🄂🄃🄄🄅🄆🄇🄈🄉": "0123456789",  # digit full stop / comma
 }
 _LOOKALIKES = str.maketrans("".join(_LOOKALIKE_DIGITS), "".join(_LOOKALIKE_DIGITS.values()))
-_ESCAPE = re.compile(r"\[(\d+)\]")
 _THINK_END = "</think>"
+BRACKETS = ("[", "]")  # the default identifier wrapper: [3]
+
+
+@functools.cache
+def _escape_pattern(wrapper: tuple[str, str]) -> re.Pattern[str]:
+    o, c = (re.escape(x) for x in wrapper)
+    return re.compile(o + r"(\d+)" + c)
 
 
 def identifiers(n: int, style: str = NUMERIC) -> list[str]:
@@ -57,10 +68,15 @@ def identifiers(n: int, style: str = NUMERIC) -> list[str]:
     raise ConfigError(f"identifier style must be one of {STYLES}, not {style!r}")
 
 
-def escape_identifiers(text: str) -> str:
-    """Rewrite a bracketed number such as ``[3]`` inside a document or query as ``(3)``, so it cannot
-    be taken for a listed document (rank_llm's ``_replace_number``; bracketed letters stay as they are)."""
-    return _ESCAPE.sub(r"(\1)", text)
+def escape_identifiers(text: str, wrapper: tuple[str, str] = BRACKETS) -> str:
+    """Rewrite a wrapped number such as ``[3]`` inside a document or query as ``(3)``, so it cannot be
+    taken for a listed document (rank_llm's ``_replace_number``; wrapped letters stay as they are). With
+    ``(3)`` identifiers (``wrapper`` ``("(", ")")``) the same rule writes ``(3)`` as ``[3]``; bare
+    identifiers cannot be escaped."""
+    o, c = wrapper
+    if not (o and c):
+        return text
+    return _escape_pattern(wrapper).sub(r"(\1)" if wrapper == BRACKETS else r"[\1]", text)
 
 
 @dataclass(frozen=True)
@@ -104,7 +120,8 @@ def identifier_numbers(text: str, style: str) -> list[str]:
 
 
 def parse_permutation(text: str, labels: Sequence[str]) -> ParsedPermutation:
-    """Read a ranking such as ``"[3] > [1] > [2]"`` over ``labels``, the window's identifiers."""
+    """Read a ranking such as ``"[3] > [1] > [2]"`` over ``labels``, the window's identifiers (any
+    wrapping reads alike: ``(3) > (1) > (2)`` gives the same order)."""
     n = len(labels)
     numbers = identifier_numbers(text or "", style_of(labels))
     try:

@@ -7,9 +7,9 @@ import socket
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from rerankkit.answer_cache import Entry
 
 from rerankkit import Reranker
+from rerankkit.answer_cache import Entry
 from rerankkit.errors import ClusterError, ConfigError
 from rerankkit.executors import (
     LocalExecutor,
@@ -153,6 +153,29 @@ def test_hub_counts_lost_answers_and_progress(tmp_path):
     assert s["workers"][0] == {"pid": 13, "node": "n1"}
     assert set(hub.get_many(["k0", "k6", "nope"])) == {"k0", "k6"}
     hub.close()
+
+
+def test_a_workers_counting_backend_passes_sampling_and_counts_every_request_kind(tmp_path):
+    """Under a cluster's answer cache: sampled replies keep their sampling, relevance pairs are announced."""
+    from rerankkit.backends.base import Prompt, Sampling
+    from rerankkit.backends.cached import CachedBackend
+    from rerankkit.backends.fake import ScriptedBackend
+    from rerankkit.executors.base import CountingBackend
+
+    class Recording(ScriptedBackend):
+        def generate(self, prompts, max_new_tokens, sampling=None):
+            self.samplings = sampling
+            return super().generate(prompts, max_new_tokens, sampling)
+
+    inner = Recording(generate=lambda text: text[-1], relevance=lambda q, d: float(len(d)))
+    announced: list[int] = []
+    backend = CachedBackend(CountingBackend(inner, announced.append), tmp_path / "c.sqlite")
+    hot = Sampling(0.5, 0.9, 3)
+    assert [g.text for g in backend.generate([Prompt.user("a1"), Prompt.user("b2")], 4, sampling=hot)] == ["1", "2"]
+    assert inner.samplings == [hot, hot]
+    assert list(backend.relevance([("q", "abc"), ("q", "de")])) == [3.0, 2.0]
+    assert announced == [2, 2]
+    backend.close()
 
 
 class _Transporting(LocalExecutor):

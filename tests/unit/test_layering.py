@@ -11,13 +11,13 @@ PACKAGE = Path(__file__).resolve().parents[2] / "rerankkit"
 LAYERS = [
     {"errors", "_version"},
     {"types", "options", "registry", "_lazy", "locations"},
-    {"_toml_spec", "spec", "models", "answer_cache"},
+    {"_toml_spec", "spec", "models", "answer_cache", "text"},
     {"backends"},
     {"prompts"},
     {"strategies", "reps"},
     {"overrides", "presets", "data"},
-    {"reranker", "eval", "retrievers", "executors"},
-    {"train", "bench", "server", "integrations"},
+    {"reranker", "aio", "batching", "eval", "retrievers", "executors"},
+    {"train", "bench", "robustness", "server", "integrations"},
     {"cli"},
     {"__init__", "__main__"},
 ]

@@ -9,8 +9,12 @@ from rerankkit import Doc, Query, Ranking, Reranker, Run
 from rerankkit.backends.base import Message, Prompt
 from rerankkit.backends.fake import OracleBackend, ScriptedBackend
 from rerankkit.errors import CapabilityError, ConfigError, InputError
+from rerankkit.prompts.formats import Format
 from rerankkit.prompts.template import load_template
+from rerankkit.strategies import STRATEGIES
+from rerankkit.strategies.base import QueryContext
 from rerankkit.strategies.listwise_prompt import build_prompt
+from rerankkit.strategies.truncation import Truncator
 from rerankkit.strategies.windows import window_schedule
 
 GEN_PRESETS = ["listwise-smollm2-135m", "rankgpt", "rankzephyr-7b"]
@@ -170,6 +174,34 @@ def test_identifiers_inside_documents_are_escaped():
     backend = ScriptedBackend(generate=lambda t: seen.append(t) or "[2] > [1]")
     Reranker("listwise-smollm2-135m", backend_instance=backend).rerank("q [1]?", docs)
     assert "[1] see (2) and [B] here\n" in seen[0] and "search query: q (1)?." in seen[0]
+
+
+def test_parens_identifiers_escape_size_and_train_in_their_own_wrapping():
+    """A format listing "(3)" (as rerankkit robustness samples): "(2)" in a passage or the query is written
+    "[2]", the answer estimate counts "(1) > (2) > ...", the answer is read, FIRST's target continues "("."""
+    counted, seen = [], []
+
+    class Counting(Recording):
+        def count_tokens(self, texts):
+            counted.extend(texts)
+            return super().count_tokens(texts)
+
+    zephyr = Format(enumeration="parens").apply(load_template("rank-zephyr"))
+    strategy = STRATEGIES.get("listwise")(zephyr, {})
+    assert strategy.wrapper == ("(", ")")
+    backend = Counting(generate=lambda t: seen.append(t) or "(2) > (1)")
+    docs = [Doc("a", "see (2) and [3] here"), Doc("b", "other")]
+    r = strategy.rerank_many(backend, [(Query("q", "q (1)?"), docs)])[0]
+    assert r.docids == ["b", "a"] and r.metadata.get("parse_repaired_windows", 0) == 0
+    assert "(1) see [2] and [3] here\n" in seen[0] and "q [1]?" in seen[0]
+    assert "(1) > (2)" in counted and "[1] > [2]" not in counted
+
+    first = STRATEGIES.get("first")(Format(enumeration="parens").apply(load_template("first")), {})
+    backend = ScriptedBackend(score=lambda t, c: np.zeros(len(c)))
+    shown = first.training_prompt(Query("q", "q"), [Doc("a", "x"), Doc("b", "y"), Doc("c", "z")], [1, 2, 0],
+                                  QueryContext(backend, Truncator(backend, None)))
+    assert shown.prompt.prefix.endswith("(") and shown.target == "B) > (C) > (A)"
+    assert shown.labels == ("A", "B", "C")
 
 
 def test_small_inputs():
