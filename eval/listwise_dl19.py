@@ -28,6 +28,11 @@ CONFIGS = {  # name -> (preset, overrides)
     "first": ("first-smollm2-135m", {}),
     "generation-first-prompt": ("first-smollm2-135m", {"strategy": "listwise"}),
     "generation-rankzephyr-prompt": ("listwise-smollm2-135m", {}),
+    # fidelity ablations (#15): FIRST with every identifier sorted by log-prob instead of rank_llm's top-30
+    # rule; FIRST with rank_llm's own alphabetic prompt; RankGPT's conversation prompt
+    "first-all-logits": ("first-smollm2-135m", {"top_logprobs": None}),
+    "first-rankllm-prompt": ("first-smollm2-135m", {"template": "first-rankllm"}),
+    "generation-rankgpt-prompt": ("listwise-smollm2-135m", {"template": "rank-gpt"}),
 }
 
 

@@ -70,34 +70,54 @@ class Prompt:
 
 @dataclass(frozen=True, slots=True)
 class ScoreRequest:
-    """Log-probability of each continuation in ``choices`` after ``prompt``."""
+    """Log-probability of each continuation in ``choices`` after ``prompt``.
+
+    ``top_k``: a one-token choice that is not among the model's ``top_k`` most likely next tokens
+    gets ``-inf``, as when reading an API's top-k log-probs (rank_llm's FIRST reads vLLM's top 30).
+    """
 
     prompt: Prompt
     choices: tuple[str, ...]
+    top_k: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Sampling:
     """How GENERATE decodes: greedy when ``temperature`` is 0 (the default), else nucleus sampling at
-    ``temperature`` and ``top_p``, seeded by ``seed`` so a run can be repeated."""
+    ``temperature`` and ``top_p``, seeded by ``seed`` so a run can be repeated. ``min_new_tokens``: the
+    end-of-sequence token is blocked until that many tokens are out (vLLM's ``min_tokens``, which
+    rank_llm's listwise generation sets to its whole answer; backends whose engine has no such
+    setting, like the OpenAI API, ignore it)."""
 
     temperature: float = 0.0
     top_p: float = 1.0
     seed: int | None = None
+    min_new_tokens: int = 0
 
     def __post_init__(self) -> None:
         if not self.temperature >= 0.0:
             raise ConfigError(f"temperature must be >= 0, not {self.temperature}")
         if not 0.0 < self.top_p <= 1.0:
             raise ConfigError(f"top_p must be in (0, 1], not {self.top_p}")
+        if self.min_new_tokens < 0:
+            raise ConfigError(f"min_new_tokens must be >= 0, not {self.min_new_tokens}")
 
     @property
     def greedy(self) -> bool:
         return self.temperature == 0.0
 
+    @property
+    def plain(self) -> bool:
+        """Greedy with no minimum length: what ``generate`` does without a ``sampling`` argument."""
+        return self.greedy and not self.min_new_tokens
+
     def key(self) -> dict[str, Any]:
-        """The fields that change an answer (empty for greedy decoding, whatever the rest says)."""
-        return {} if self.greedy else {"temperature": self.temperature, "top_p": self.top_p, "seed": self.seed}
+        """The fields that change an answer (empty for plain greedy decoding, whatever the rest says)."""
+        out: dict[str, Any] = ({} if self.greedy else
+                               {"temperature": self.temperature, "top_p": self.top_p, "seed": self.seed})
+        if self.min_new_tokens:
+            out["min_new_tokens"] = self.min_new_tokens
+        return out
 
 
 GREEDY = Sampling()

@@ -108,7 +108,8 @@ class CachedBackend:
     # -- cached request kinds ----------------------------------------------------------------------
     def score(self, requests: Sequence[ScoreRequest]) -> list[np.ndarray]:
         texts = [self.inner.render(r.prompt) for r in requests]
-        keys = [self._key("score", t, choices=list(r.choices)) for t, r in zip(texts, requests)]
+        keys = [self._key("score", t, choices=list(r.choices), **({"top_k": r.top_k} if r.top_k else {}))
+                for t, r in zip(texts, requests)]
         sizes = {k: len(r.choices) for k, r in zip(keys, requests)}
 
         def entries_of(idx: list[int], out: Sequence[Any]) -> list[Entry]:
@@ -133,7 +134,7 @@ class CachedBackend:
                     for i, g in zip(idx, out)]
 
         def compute(idx: list[int]) -> list[Entry]:
-            if all(samplings[i].greedy for i in idx):
+            if all(samplings[i].plain for i in idx):
                 return entries_of(idx, self.inner.generate([prompts[i] for i in idx], max_new_tokens))
             return entries_of(idx, self.inner.generate([prompts[i] for i in idx], max_new_tokens,
                                                        sampling=[samplings[i] for i in idx]))

@@ -247,9 +247,12 @@ class HFBackend(BackendBase):
                 idx = [needs_next[b] for b in batch]
                 logp = self._next_token_logprobs([prompts[i] for i in idx], [decs[i] for i in idx])
                 for row, i in enumerate(idx):
+                    k = requests[i].top_k
+                    kth = float(np.partition(logp[row], -k)[-k]) if k and k < logp.shape[1] else -np.inf
                     for j, c in enumerate(conts[i]):
                         if len(c) == 1:
-                            out[i][j] = float(logp[row, c[0]])
+                            v = float(logp[row, c[0]])
+                            out[i][j] = v if v >= kth else -np.inf
             for batch in self._batches([len(prompts[i]) + len(conts[i][j]) for i, j in multi]):
                 items = [multi[b] for b in batch]
                 vals = self._continuation_logprobs([prompts[i] for i, _ in items], [conts[i][j] for i, j in items],
@@ -342,22 +345,23 @@ class HFBackend(BackendBase):
 
         While the caller generates a sampled batch, torch's generators are seeded from the batch's
         request seeds (and restored after it), so the same batches give the same texts."""
-        kinds: dict[tuple[float, float], list[int]] = {}
+        kinds: dict[tuple[float, float, int], list[int]] = {}
         for i, s in enumerate(samplings):
-            kinds.setdefault((s.temperature, s.top_p), []).append(i)
+            kinds.setdefault((s.temperature, s.top_p, s.min_new_tokens), []).append(i)
         torch = self.torch
         dev = str(self.device)
         devices = ([int(dev.split(":")[1]) if ":" in dev else torch.cuda.current_device()]
                    if dev.startswith("cuda") else [])
-        for (temperature, top_p), idx in kinds.items():
+        for (temperature, top_p, min_new), idx in kinds.items():
+            at_least = {"min_new_tokens": min_new} if min_new else {}
             for batch in self._batches([len(seqs[i]) for i in idx]):
                 rows = [idx[b] for b in batch]
                 if temperature == 0.0:
-                    yield rows, {"do_sample": False}
+                    yield rows, {"do_sample": False, **at_least}
                     continue
                 # as vLLM's SamplingParams(temperature, top_p): no top-k cut, no repetition penalty
                 decoding = {"do_sample": True, "temperature": temperature, "top_p": top_p, "top_k": 0,
-                            "repetition_penalty": 1.0}
+                            "repetition_penalty": 1.0, **at_least}
                 seeds = [samplings[i].seed for i in rows]
                 with torch.random.fork_rng(devices=devices, enabled=None not in seeds):
                     if None not in seeds:

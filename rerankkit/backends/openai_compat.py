@@ -215,7 +215,8 @@ class OpenAIBackend(LogprobScoring, BackendBase):
 
     # -- GENERATE / EMBED ----------------------------------------------------------------------
     def generate(self, prompts: Sequence[Prompt], max_new_tokens: int, sampling: SamplingArg = None) -> list[Generation]:
-        """Greedy (temperature 0), or sampled: ``sampling``'s temperature, top_p and seed go in each request."""
+        """Greedy (temperature 0), or sampled: ``sampling``'s temperature, top_p and seed go in each request.
+        ``min_new_tokens`` is not sent: the OpenAI API has no such parameter (nor does rank_llm's RankGPT)."""
         if not prompts:
             return []
         bodies = self._generation_bodies(prompts, max_new_tokens, sampling)
@@ -233,7 +234,8 @@ class OpenAIBackend(LogprobScoring, BackendBase):
 
     def _generation_bodies(self, prompts: Sequence[Prompt], max_new_tokens: int,
                            sampling: SamplingArg) -> list[tuple[str, dict[str, Any], int]]:
-        return [self._body(p, max_tokens=int(max_new_tokens), **{k: v for k, v in s.key().items() if v is not None})
+        return [self._body(p, max_tokens=int(max_new_tokens),
+                           **{k: v for k, v in s.key().items() if v is not None and k != "min_new_tokens"})
                 for p, s in zip(prompts, sampling_list(sampling, len(prompts)))]
 
     def _generation(self, pb: tuple[str, dict[str, Any], int]) -> Program[Generation]:

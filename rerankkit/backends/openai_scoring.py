@@ -87,14 +87,20 @@ class LogprobScoring:
         if all(i is None or len(i) == 1 for i in ids):
             wanted = [(None if i is None else i[0], self._token_text(None if i is None else i[0], c))
                       for i, c in zip(ids, req.choices)]
-            restrict = self.use_bias and all(w[0] is not None for w in wanted)
+            k = req.top_k or self.top_k
+            restrict = self.use_bias and all(w[0] is not None for w in wanted) and not req.top_k
             fields: dict[str, Any] = {"max_tokens": 1}
-            fields.update({"logprobs": True, "top_logprobs": self.top_k} if chat else {"logprobs": self.top_k})
+            fields.update({"logprobs": True, "top_logprobs": k} if chat else {"logprobs": k})
             if restrict:
                 fields["logit_bias"] = {str(t): BIAS for t in sorted({w[0] for w in wanted})}
             path, body, n = self._body(req.prompt, **fields)
 
             def one() -> Program[tuple[list[float], int]]:
+                if req.top_k:  # the reply's top-k is the answer: tokens outside it get -inf
+                    reply = yield Post(path, body)
+                    top = top_logprobs(reply, chat)
+                    vals = [top.get(f"token_id:{t}", top.get(text, float("-inf"))) for t, text in wanted]
+                    return [float(v) for v in vals], int((reply.get("usage") or {}).get("prompt_tokens") or n)
                 reply, k = yield from self._post_logprobs(path, body, chat)
                 top = top_logprobs(reply, chat)
                 if restrict:

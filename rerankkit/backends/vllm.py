@@ -162,12 +162,19 @@ def generate_sampling(max_new_tokens: int, sampling: Sampling = GREEDY) -> dict[
         out.update(temperature=sampling.temperature, top_p=sampling.top_p)
         if sampling.seed is not None:
             out["seed"] = int(sampling.seed)
+    if sampling.min_new_tokens:
+        out["min_tokens"] = int(sampling.min_new_tokens)
     return out
 
 
-def score_plan(prompt_ids: Sequence[int], choice_ids: Sequence[Sequence[int]]) -> list[dict[str, Any]]:
+def score_plan(prompt_ids: Sequence[int], choice_ids: Sequence[Sequence[int]],
+               top_k: int | None = None) -> list[dict[str, Any]]:
     """Engine requests for one ScoreRequest: one restricted token when every answer is one token,
-    else one prompt-log-prob request per answer (``tail``: how many final tokens are the answer)."""
+    else one prompt-log-prob request per answer (``tail``: how many final tokens are the answer).
+    With ``top_k``, one unrestricted token and its top-k log-probs (answers outside them: -inf)."""
+    if top_k and all(len(c) == 1 for c in choice_ids):
+        return [{"prompt_token_ids": list(prompt_ids), "read": "topk", "tokens": [c[0] for c in choice_ids],
+                 "sampling": {"max_tokens": 1, "temperature": 0.0, "logprobs": int(top_k)}}]
     if all(len(c) == 1 for c in choice_ids):
         return [{"prompt_token_ids": list(prompt_ids), "sampling": score_sampling([c[0] for c in choice_ids]),
                  "read": "top", "tokens": [c[0] for c in choice_ids]}]
@@ -177,6 +184,11 @@ def score_plan(prompt_ids: Sequence[int], choice_ids: Sequence[Sequence[int]]) -
 
 def read_score(item: dict[str, Any], output: Any) -> list[float]:
     """The answer log-probs of one engine output for a :func:`score_plan` item."""
+    if item["read"] == "topk":
+        steps = output.outputs[0].logprobs if output.outputs else None
+        if not steps:
+            raise BackendError("vLLM returned no log-probs for the generated token")
+        return [_lp(steps[0][t]) if t in steps[0] else float("-inf") for t in item["tokens"]]
     if item["read"] == "top":
         steps = output.outputs[0].logprobs if output.outputs else None
         if not steps:
@@ -359,7 +371,7 @@ class VLLMBackend(BackendBase):
             choices = [self.tok.continuation_ids(rendered, c) for c in r.choices]
             ids, c = self._fit(self.tok.encode(rendered), max(len(x) for x in choices))
             cut += c
-            plans.append(score_plan(ids, choices))
+            plans.append(score_plan(ids, choices, r.top_k))
         items = [it for plan in plans for it in plan]
         outs = iter(self._run([it["prompt_token_ids"] for it in items], [it["sampling"] for it in items]))
         result = [np.asarray([v for it in plan for v in read_score(it, next(outs))], dtype=np.float64)

@@ -89,6 +89,9 @@ class _NoTokenizer:
     def options(self):
         return {}
 
+    def render(self, prompt):
+        return prompt.plain_text()
+
     def count_tokens(self, texts):
         return [len(t.split()) for t in texts]
 

@@ -152,7 +152,7 @@ def _schedule(algorithms: Sequence[Algorithm[R]], backend: Backend, on_done: Cal
             _fill(pairs, list(outs), answers)
         for max_new, group in _by_max_tokens(_of_kind(pending, order, GenerateRequest)).items():
             prompts = [r.prompt for _, _, r in group]
-            if all(r.sampling.greedy for _, _, r in group):  # greedy: the call every backend takes
+            if all(r.sampling.plain for _, _, r in group):  # plain greedy: the call every backend takes
                 outs = yield Call("generate", (prompts, max_new))
             else:
                 outs = yield Call("generate", (prompts, max_new), {"sampling": [r.sampling for _, _, r in group]})

@@ -30,6 +30,10 @@ class Truncator:
             self.truncated.add(text)
         return out
 
+    def note(self, text: str) -> None:
+        """Record ``text`` as cut by another rule (e.g. a listwise word cap), so it is counted too."""
+        self.truncated.add(text)
+
     def count(self, texts: list[str]) -> int:
         """How many of ``texts`` were truncated."""
         return sum(1 for t in set(texts) if t in self.truncated)

@@ -14,8 +14,9 @@ def test_first_window_order_equals_an_independent_forward(data_root, smollm2_dir
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from rerankkit import Doc, Reranker
-    from rerankkit.strategies.listwise_prompt import build_prompt
+    from rerankkit import Doc, Query, Reranker
+    from rerankkit.strategies.base import QueryContext
+    from rerankkit.strategies.truncation import Truncator
 
     with gzip.open(data_root / "trec-dl19-passage" / "bm25_dl19_top100.jsonl.gz", "rt") as f:
         first = json.loads(f.readline())
@@ -26,13 +27,17 @@ def test_first_window_order_equals_an_independent_forward(data_root, smollm2_dir
     assert ranking.metadata["model_calls"] == 1
 
     letters = "ABCDE"
-    prompt = build_prompt(rr.strategy.template, query, list(letters), [d.text for d in docs], False)
+    backend = rr.backend
+    prompt, _ = rr.strategy.window_prompt(Query("q", query), docs, QueryContext(backend, Truncator(backend, None)))
     tok = AutoTokenizer.from_pretrained(smollm2_dir)
     model = AutoModelForCausalLM.from_pretrained(smollm2_dir, dtype=torch.float32).eval()
     msgs = [{"role": m.role, "content": m.content} for m in prompt.messages]
     rendered = tok.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True) + "["
+    assert rendered == backend.render(prompt)
     ids = tok(rendered, add_special_tokens=False, return_tensors="pt")["input_ids"]
     with torch.no_grad():
-        logits = model(input_ids=ids).logits[0, -1]
-    lv = [float(logits[tok.convert_tokens_to_ids(c)]) for c in letters]
-    assert ranking.docids == [docs[i].docid for i in sorted(range(5), key=lambda i: -lv[i])]
+        logp = torch.log_softmax(model(input_ids=ids).logits[0, -1].float(), dim=-1)
+    kth = float(torch.topk(logp, 30).values[-1])  # rank_llm reads the 30 most likely tokens
+    lv = [float(logp[tok.convert_tokens_to_ids(c)]) for c in letters]
+    key = [(-v if v >= kth else float("inf"), i) for i, v in enumerate(lv)]
+    assert ranking.docids == [docs[i].docid for _, i in sorted(key)]

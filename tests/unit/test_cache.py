@@ -89,6 +89,14 @@ def test_generate_and_embed_are_cached(tmp_path):
     cb.generate(prompts[:1], 16, sampling=Sampling(0.3, 0.8, 3))  # another seed
     cb.generate(prompts[:1], 16, sampling=Sampling(0.5, 0.8, 1))  # another temperature
     assert inner.usage.calls == 8
+    cb.generate(prompts[:1], 16, sampling=Sampling(min_new_tokens=16))  # a minimum length (rank_llm's listwise)
+    cb.generate(prompts[:1], 16, sampling=Sampling(min_new_tokens=16))
+    assert inner.usage.calls == 9
+    top = ScoreRequest(Prompt.user("x"), ("A", "B"), top_k=30)
+    cb.score([ScoreRequest(Prompt.user("x"), ("A", "B"))])
+    cb.score([top])  # FIRST's top-k reading is another request
+    cb.score([top])
+    assert inner.usage.calls == 11
     inner.usage.calls = 4  # the embeddings below count from here
     e1 = cb.embed(["a b", "c d"])
     e2 = cb.embed(["c d", "a b"])

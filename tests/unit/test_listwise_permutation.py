@@ -41,20 +41,27 @@ def test_no_identifier_at_all_keeps_the_input_order():
 
 
 def test_bare_numbers_letters_and_lookalikes():
+    # rank_llm's reading: every run of digits is an identifier, wherever it stands
     assert parse_permutation("2 > 1 > 3", NUM5).order[:3] == (1, 0, 2)
     assert parse_permutation("C > A > B", ALPHA5).order[:3] == (2, 0, 1)
-    assert parse_permutation("[c] > [a]", ALPHA5).order[:2] == (2, 0)
     assert parse_permutation("[03] > [01]", NUM5).order[:2] == (2, 0)
-    assert parse_permutation("［４］ > ［２］", NUM5).order[:2] == (3, 1)  # full-width brackets and digits
-    # a bracketed answer wins over numbers in surrounding prose
-    assert parse_permutation("Ranking of 5 passages: [2] > [4]", NUM5).order[:2] == (1, 3)
+    assert parse_permutation("［４］ > ［２］", NUM5).order[:2] == (3, 1)  # full-width digits
+    assert parse_permutation("③ > ❶ > ⁵", NUM5).order[:3] == (2, 0, 4)  # circled and superscript digits
+    assert parse_permutation("Ranking of 5 passages: [2] > [4]", NUM5).order[:3] == (4, 1, 3)  # prose counts
+    # letters: each run reads as ord(c) - 64 digits, so lower case and words name no document
+    assert parse_permutation("[c] > [a]", ALPHA5).failed
+    assert parse_permutation("The best is [D]", ALPHA5).order[0] == 3
     # the FIRST prefix "[" followed by the generated rest
     assert parse_permutation("[" + "B] > [A] > [E]", ALPHA5).order[:3] == (1, 0, 4)
+    # a reasoning model's thoughts are skipped; a digit int() cannot read discards the answer
+    assert parse_permutation("<think>[1] > [2]</think> [3] > [2]", NUM5).order[:2] == (2, 1)
+    p = parse_permutation("⑴ > [2]", NUM5)
+    assert p.unreadable and p.failed and p.order == (0, 1, 2, 3, 4)
 
 
 def test_escape_identifiers_in_documents():
-    assert escape_identifiers("see [2] and [12] but not [x]") == "see (2) and (12) but not [x]"
-    assert escape_identifiers("see [B] and [12]", "alpha") == "see (B) and [12]"
+    assert escape_identifiers("see [2] and [12] but not [x] or [B] or [ 3 ]") == \
+        "see (2) and (12) but not [x] or [B] or [ 3 ]"
 
 
 def _is_perm(order, n):

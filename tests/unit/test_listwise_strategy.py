@@ -9,8 +9,12 @@ from rerankkit import Doc, Query, Ranking, Reranker, Run
 from rerankkit.backends.base import Message, Prompt
 from rerankkit.backends.fake import OracleBackend, ScriptedBackend
 from rerankkit.errors import CapabilityError, ConfigError, InputError
+from rerankkit.prompts.formats import Format
 from rerankkit.prompts.template import load_template
-from rerankkit.strategies.listwise_prompt import build_prompt, even_cap
+from rerankkit.strategies import STRATEGIES
+from rerankkit.strategies.base import QueryContext
+from rerankkit.strategies.listwise_prompt import build_prompt
+from rerankkit.strategies.truncation import Truncator
 from rerankkit.strategies.windows import window_schedule
 
 GEN_PRESETS = ["listwise-smollm2-135m", "rankgpt", "rankzephyr-7b"]
@@ -79,11 +83,13 @@ class Recording(ScriptedBackend):
     def __init__(self, *args, context_length=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.max_new: list[int] = []
+        self.min_new: list[int] = []
         if context_length:
             self.context_length = context_length
 
-    def generate(self, prompts, max_new_tokens):
+    def generate(self, prompts, max_new_tokens, sampling=None):
         self.max_new.append(max_new_tokens)
+        self.min_new.append(sampling[0].min_new_tokens if sampling else 0)
         return super().generate(prompts, max_new_tokens)
 
 
@@ -114,11 +120,15 @@ def test_max_new_tokens_is_sized_to_the_window():
     docs = [Doc(f"d{i}", f"text {i}") for i in range(25)]
     backend = Recording(generate=lambda text: "[1]")
     Reranker("listwise-smollm2-135m", backend_instance=backend).rerank("q", docs)
-    # whitespace tokens of "[1] > ... > [20]" = 39, plus 2 of slack; the top window (0, 15) needs 29 + 2
-    assert backend.max_new == [41, 31]
+    # rank_llm's estimate: tokens of "[1] > ... > [20]" (39 whitespace tokens) minus 1; the top window
+    # (0, 15) gets 29 - 1; as in rank_llm, generation may not stop before (min = max)
+    assert backend.max_new == [38, 28] and backend.min_new == [38, 28]
     backend = Recording(generate=lambda text: "[1]")
     Reranker("listwise-smollm2-135m", backend_instance=backend, max_new_tokens=7).rerank("q", docs[:3])
-    assert backend.max_new == [7]
+    assert backend.max_new == [7] and backend.min_new == [7]
+    backend = Recording(generate=lambda text: "[1]")
+    Reranker("listwise-smollm2-135m", backend_instance=backend, min_new_tokens=0).rerank("q", docs[:3])
+    assert backend.min_new == [0]
 
 
 def test_first_scores_the_identifier_letters_after_an_open_bracket():
@@ -166,6 +176,34 @@ def test_identifiers_inside_documents_are_escaped():
     assert "[1] see (2) and [B] here\n" in seen[0] and "search query: q (1)?." in seen[0]
 
 
+def test_parens_identifiers_escape_size_and_train_in_their_own_wrapping():
+    """A format listing "(3)" (as rerankkit robustness samples): "(2)" in a passage or the query is written
+    "[2]", the answer estimate counts "(1) > (2) > ...", the answer is read, FIRST's target continues "("."""
+    counted, seen = [], []
+
+    class Counting(Recording):
+        def count_tokens(self, texts):
+            counted.extend(texts)
+            return super().count_tokens(texts)
+
+    zephyr = Format(enumeration="parens").apply(load_template("rank-zephyr"))
+    strategy = STRATEGIES.get("listwise")(zephyr, {})
+    assert strategy.wrapper == ("(", ")")
+    backend = Counting(generate=lambda t: seen.append(t) or "(2) > (1)")
+    docs = [Doc("a", "see (2) and [3] here"), Doc("b", "other")]
+    r = strategy.rerank_many(backend, [(Query("q", "q (1)?"), docs)])[0]
+    assert r.docids == ["b", "a"] and r.metadata.get("parse_repaired_windows", 0) == 0
+    assert "(1) see [2] and [3] here\n" in seen[0] and "q [1]?" in seen[0]
+    assert "(1) > (2)" in counted and "[1] > [2]" not in counted
+
+    first = STRATEGIES.get("first")(Format(enumeration="parens").apply(load_template("first")), {})
+    backend = ScriptedBackend(score=lambda t, c: np.zeros(len(c)))
+    shown = first.training_prompt(Query("q", "q"), [Doc("a", "x"), Doc("b", "y"), Doc("c", "z")], [1, 2, 0],
+                                  QueryContext(backend, Truncator(backend, None)))
+    assert shown.prompt.prefix.endswith("(") and shown.target == "B) > (C) > (A)"
+    assert shown.labels == ("A", "B", "C")
+
+
 def test_small_inputs():
     backend = OracleBackend({})
     r = Reranker("first-smollm2-135m", backend_instance=backend)
@@ -176,11 +214,15 @@ def test_small_inputs():
 
 # -- prompt budget ---------------------------------------------------------------------------
 
-def test_even_cap():
-    assert even_cap([10, 10, 10], 30) == 10
-    assert even_cap([100, 100, 5], 105) == 50  # the short one keeps its 5, the rest share evenly
-    assert even_cap([100, 100, 100], 90) == 30
-    assert even_cap([4, 100], 3) == 1
+def test_passages_are_cut_to_300_words_scaled_by_the_window():
+    seen = []
+    docs = [Doc(f"d{i}", f"doc{i} " + " ".join(f"w{k}" for k in range(700))) for i in range(10)]
+    backend = ScriptedBackend(generate=lambda t: seen.append(t) or "[1]")
+    r = Reranker("listwise-smollm2-135m", backend_instance=backend, window=10, stride=5,
+                 max_prompt_tokens=100_000).rerank("q", docs)
+    lines = [ln for ln in seen[0].splitlines() if ln.startswith("[")]
+    assert [len(ln.split()) - 1 for ln in lines] == [600] * 10  # 300 words x 20 / 10 documents
+    assert r.metadata["truncated_docs"] == 10
 
 
 @pytest.mark.parametrize("mode", ["listwise", "first"])
@@ -220,7 +262,7 @@ def test_rank_zephyr_prompt_is_exact():
         "system", "You are RankLLM, an intelligent assistant that can rank passages based on their relevancy to the query")
     assert p.messages[1].content == (
         "I will provide you with 2 passages, each indicated by a numerical identifier []. Rank the passages based on "
-        "their relevance to the search query: what is bm25.\n\n[1] doc one\n[2] doc two\nSearch Query: what is bm25.\n"
+        "their relevance to the search query: what is bm25.\n[1] doc one\n[2] doc two\nSearch Query: what is bm25.\n"
         "Rank the 2 passages above based on their relevance to the search query. All the passages should be included "
         "and listed using identifiers, in descending order of relevance. The output format should be [] > [], e.g., "
         "[2] > [1], Answer concisely and directly and only respond with the ranking results, do not say any word or "
@@ -243,11 +285,11 @@ def test_rank_gpt_prompt_is_a_conversation():
     p = build_prompt(load_template("rank-gpt"), "q", ["1", "2"], ["x", "y"], True)
     assert [m.role for m in p.messages] == ["system", "user", "assistant", "user", "assistant", "user", "assistant",
                                             "user"]
-    assert p.messages[1].content == ("I will provide you with 2 passages, each indicated by number identifier []. "
-                                     "\nRank the passages based on their relevance to query: q.")
+    assert p.messages[1].content == ("I will provide you with 2 passages, each indicated by number identifier [].\n"
+                                     "Rank the passages based on their relevance to query: q.")
     assert [m.content for m in p.messages[2:6]] == ["Okay, please provide the passages.", "[1] x",
                                                     "Received passage [1].", "[2] y"]
-    assert p.messages[-1].content.startswith("Search Query: q. \nRank the 2 passages above")
+    assert p.messages[-1].content.startswith("Search Query: q.\nRank the 2 passages above")
     assert p.messages[-1].content.endswith("e.g., [1] > [2]. Only response the ranking results, do not say any word "
                                            "or explain.")
     assert isinstance(p, Prompt)

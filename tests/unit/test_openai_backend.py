@@ -63,6 +63,17 @@ def test_chat_scores_by_text_without_a_tokenizer(stub):
     assert body["messages"] == [{"role": "user", "content": "Passage: p\nQuery: q"}]
 
 
+def test_top_k_scoring_reads_the_top_list_as_is(stub):
+    """FIRST's rule (rank_llm reads the top 30): one unbiased request; answers outside the list get -inf."""
+    s = stub(by_path(chat__completions=lambda b: (200, chat(YES_NO, "Yes"), {}), tokenize=lambda b: (404, {}, {})))
+    req = ScoreRequest(REQ.prompt, ("Yes", "No", "Maybe"), top_k=30)
+    got = backend(s.url, tokenizer="server").score([req])[0]
+    assert got[0] == pytest.approx(YES_NO["Yes"]) and got[1] == pytest.approx(YES_NO["No"])
+    assert got[2] == float("-inf")
+    (body,) = [b for path, b in s.bodies if path.endswith("chat/completions")]
+    assert body["top_logprobs"] == 30 and "logit_bias" not in body
+
+
 def test_missing_answer_logprob_is_an_error_not_a_score(stub):
     partial = {"Yes": -0.1, "Maybe": -3.0}
     s = stub(by_path(chat__completions=lambda b: (200, chat(partial, "Yes"), {}), tokenize=lambda b: (404, {}, {})))

@@ -86,6 +86,8 @@ def test_sampling_parameters():
     assert generate_sampling(8, Sampling(0.3, 0.8, 7)) == {"max_tokens": 8, "temperature": 0.3, "top_p": 0.8,
                                                            "seed": 7, "skip_special_tokens": True}
     assert "seed" not in generate_sampling(8, Sampling(0.3, 0.8))
+    assert generate_sampling(64, Sampling(min_new_tokens=64)) == {
+        "max_tokens": 64, "min_tokens": 64, "temperature": 0.0, "skip_special_tokens": True}  # rank_llm's listwise
     with pytest.raises(BackendError):
         score_sampling([])
 
@@ -101,6 +103,13 @@ def test_score_plan_single_and_multi_token():
 
 def lp(x):
     return SimpleNamespace(logprob=x)
+
+
+def test_top_k_scoring_reads_the_unrestricted_top_list():
+    (item,) = score_plan([1, 2], [[7], [8], [9]], top_k=30)
+    assert item["sampling"] == {"max_tokens": 1, "temperature": 0.0, "logprobs": 30}  # no allowed_token_ids
+    out = SimpleNamespace(outputs=[SimpleNamespace(logprobs=[{7: lp(-0.5), 9: lp(-3.0), 4: lp(-0.2)}])])
+    assert read_score(item, out) == [-0.5, float("-inf"), -3.0]  # 8 is outside the top 30
 
 
 def test_reading_engine_outputs():
