@@ -329,6 +329,10 @@ class VLLMBackend(BackendBase):
         log.info("vllm backend: %s (%s, %s, %s: %s, context %d)", model, o.task, self.build, self.dtype_choice.name,
                  self.dtype_choice.reason, self.max_model_len)
 
+    def max_input_tokens(self) -> int | None:
+        """The engine's ``max_model_len``: the longest prompt plus answer it holds."""
+        return self.max_model_len
+
     def options(self) -> dict[str, Any]:
         opts = {k: v for k, v in self.kw.items()
                 if k not in ("model", "tokenizer", "kv_cache_memory_bytes", "gpu_memory_utilization")}

@@ -136,15 +136,24 @@ def added_special_tokens(backend: Backend) -> int:
 
 
 def context_length(backend: Backend) -> int | None:
-    """The prompt tokens a backend accepts, when it declares them: its ``max_length`` option (the hf
-    backend cuts longer prompts from the left), else ``context_length`` (an attribute or a method)."""
+    """The prompt tokens a backend accepts, when it declares them: the protocol's ``max_input_tokens()``
+    (the hf backend: its ``max_length`` option, else the model's context; wrappers such as the answer
+    cache pass it through), else a ``max_length`` / ``context_length`` attribute or method."""
+    limit = getattr(backend, "max_input_tokens", None)
+    n = limit() if callable(limit) else None
+    if _positive_int(n):
+        return n
     for name in ("max_length", "context_length"):
         n = getattr(backend, name, None)
         if callable(n):
             n = n()
-        if isinstance(n, int) and not isinstance(n, bool) and n > 0:
+        if _positive_int(n):
             return n
     return None
+
+
+def _positive_int(n: object) -> bool:
+    return isinstance(n, int) and not isinstance(n, bool) and n > 0
 
 
 class WindowPrompter:

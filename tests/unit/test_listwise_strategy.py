@@ -84,8 +84,10 @@ class Recording(ScriptedBackend):
         super().__init__(*args, **kwargs)
         self.max_new: list[int] = []
         self.min_new: list[int] = []
-        if context_length:
-            self.context_length = context_length
+        self._context = context_length
+
+    def max_input_tokens(self):
+        return self._context  # the protocol's way to declare a context
 
     def generate(self, prompts, max_new_tokens, sampling=None):
         self.max_new.append(max_new_tokens)
@@ -225,13 +227,15 @@ def test_passages_are_cut_to_300_words_scaled_by_the_window():
     assert r.metadata["truncated_docs"] == 10
 
 
+@pytest.mark.parametrize("cached", [False, True])
 @pytest.mark.parametrize("mode", ["listwise", "first"])
-def test_window_over_the_context_is_truncated_evenly_not_dropped(mode):
+def test_window_over_the_context_is_truncated_evenly_not_dropped(mode, cached, tmp_path):
     long = [Doc(f"L{i}", f"long{i} " + " ".join(f"w{i}_{k}" for k in range(99))) for i in range(5)]
     docs = [*long, Doc("S", "short document of six words")]
     kw = {"generate": lambda t: "[6] > [1]"} if mode == "listwise" else {"score": lambda t, c: np.zeros(len(c))}
     backend = Recording(context_length=300, **kw)
-    r = Reranker("first-smollm2-135m", strategy=mode, backend_instance=backend).rerank("q", docs)
+    cache = {"cache": tmp_path / "answers.sqlite"} if cached else {}  # the answer cache passes the context through
+    r = Reranker("first-smollm2-135m", strategy=mode, backend_instance=backend, **cache).rerank("q", docs)
     assert sorted(r.docids) == sorted(d.docid for d in docs)
     (prompt,) = backend.seen
     reserve = backend.max_new[0] if mode == "listwise" else 1
