@@ -93,7 +93,9 @@ def _lora_rank_slot(rank: int) -> int:
 
 def lora_settings(adapter: str) -> tuple[int, dict[str, Any]]:
     """The rank of a peft LoRA adapter folder and the ``LoRARequest`` fields that serve it."""
-    path = Path(adapter).expanduser()
+    from ..models import resolve_adapter
+
+    path = Path(resolve_adapter(adapter)).expanduser()
     config = path / "adapter_config.json"
     if not config.is_file():
         raise ConfigError(f"adapter {adapter!r} is not a peft adapter folder (no adapter_config.json there)")
@@ -202,7 +204,7 @@ class VLLMOptions:
     trust_remote_code: bool = option(False, help="run the model repository's own code")
     threads: int | None = option(None, help="ignored here (a CPU setting of other backends; accepted so shared "
                                             "overrides work)")
-    adapter: str | None = option(None, help="a peft LoRA folder served on top of the model")
+    adapter: str | None = option(None, help="a peft LoRA folder (or packaged:NAME) served on top of the model")
 
 
 class VLLMBackend(BackendBase):

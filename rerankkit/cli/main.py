@@ -27,6 +27,7 @@ COMMANDS: list[str] = [
     "bench",
     "serve",
     "train",
+    "adapt",
 ]
 
 

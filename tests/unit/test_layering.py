@@ -18,6 +18,7 @@ LAYERS = [
     {"overrides", "presets", "data"},
     {"reranker", "eval", "retrievers"},
     {"train", "bench", "server", "integrations"},
+    {"adapt"},
     {"cli"},
     {"__init__", "__main__"},
 ]
