@@ -59,7 +59,9 @@ class GenerationSettings:
     model: str = option("packaged:smollm2-135m-instruct", help="the generator model")
     options: dict[str, Any] = option(default_factory=dict, help="backend options (checked before loading)")
     max_new_tokens: int = option(32, bounds=(1, None), help="tokens generated per query")
-    max_doc_tokens: int = option(256, bounds=(1, None), help="document tokens shown in the prompt")
+    max_doc_tokens: int = option(256, bounds=(1, None), help="tokens of the document a query is written for")
+    fewshot_doc_tokens: int | None = option(None, bounds=(1, None),
+                                            help="tokens of each few-shot document (none: max_doc_tokens)")
     temperature: float = option(0.0, bounds=(0.0, None), help="0: greedy (as DUQGen); else seeded sampling")
     batch: int = option(16, bounds=(1, None), help="prompts per backend call (each call's answers are cached)")
     cache: str | None = option(None, help="answer cache (SQLite); none: OUTPUT_DIR/answers.sqlite")

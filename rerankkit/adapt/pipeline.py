@@ -22,7 +22,14 @@ import numpy as np
 from .._version import __version__
 from ..errors import ConfigError
 from ..types import Query
-from .collection import Collection, check_query_overlap, judged_overlap, load_collection, load_eval_set
+from .collection import (
+    Collection,
+    check_query_overlap,
+    judged_overlap,
+    load_collection,
+    load_eval_set,
+    normalize_query,
+)
 from .config import AdaptConfig
 from .labels import duqgen_data, teacher_data, teacher_ranking, training_documents
 from .querygen import FewShot, Generated, load_generation_template, read_fewshot_file, template_examples
@@ -102,12 +109,14 @@ def adapt(cfg: AdaptConfig, progress: bool = True) -> dict[str, Any]:
         record["generation"] = {"template": cfg.generation.template, "model": cfg.generation.model,
                                 "backend": cfg.generation.backend, "fewshot": [dataclasses.asdict(e) for e in examples],
                                 "cache": str(_answer_cache(cfg))}
-    _write_jsonl(out / "queries.jsonl", [{"qid": f"gen{i}", "docid": g.docid, "query": g.query, "raw": g.raw}
-                                         for i, g in enumerate(generated)])
-    queries = [Query(f"gen{i}", g.query) for i, g in enumerate(generated) if g.query]
-    source = {f"gen{i}": g.docid for i, g in enumerate(generated) if g.query}
+    shots = [] if cfg.generation.queries_file else examples
+    verdicts = screen_queries(generated, shots)
+    _write_jsonl(out / "queries.jsonl", [{"qid": f"gen{i}", "docid": g.docid, "query": g.query, "raw": g.raw,
+                                          "use": v} for i, (g, v) in enumerate(zip(generated, verdicts))])
+    queries = [Query(f"gen{i}", g.query) for i, (g, v) in enumerate(zip(generated, verdicts)) if v == "ok"]
+    source = {f"gen{i}": g.docid for i, (g, v) in enumerate(zip(generated, verdicts)) if v == "ok"}
     record["queries"] = {"file": str(out / "queries.jsonl"), "generated": len(generated), "usable": len(queries),
-                         "empty_or_unusable": len(generated) - len(queries)}
+                         **{f"dropped_{k}": verdicts.count(k) for k in ("empty", "fewshot_copy", "duplicate")}}
     if not queries:
         raise ConfigError("no usable query was generated (see queries.jsonl's raw answers)")
     check_query_overlap(queries, evals, cfg.eval_split)
@@ -145,6 +154,27 @@ def adapt(cfg: AdaptConfig, progress: bool = True) -> dict[str, Any]:
                   status="done")
     (out / "adapt.json").write_text(json.dumps(record, indent=2))
     return record
+
+
+def screen_queries(generated: list[Generated], examples: list[FewShot]) -> list[str]:
+    """Per generated query: ``ok``, or why it is not trained on: ``empty`` (nothing usable was generated),
+    ``fewshot_copy`` (the text of a few-shot query: small models copy the last example), ``duplicate`` (the
+    same text as an earlier query; the first one is kept)."""
+    shots = {normalize_query(e.query) for e in examples}
+    seen: set[str] = set()
+    out = []
+    for g in generated:
+        key = normalize_query(g.query)
+        if not key:
+            out.append("empty")
+        elif key in shots:
+            out.append("fewshot_copy")
+        elif key in seen:
+            out.append("duplicate")
+        else:
+            out.append("ok")
+            seen.add(key)
+    return out
 
 
 def _examples(cfg: AdaptConfig) -> list[FewShot]:
@@ -212,7 +242,7 @@ def _generate(cfg: AdaptConfig, docs: list[Any], examples: list[FewShot], out: P
     sampling = Sampling(temperature=g.temperature, seed=cfg.seed) if g.temperature > 0 else None
     try:
         gen = QueryGenerator(load_generation_template(g.template), examples, backend, g.max_new_tokens,
-                             g.max_doc_tokens, sampling)
+                             g.max_doc_tokens, sampling, g.fewshot_doc_tokens)
         from tqdm.auto import tqdm
 
         with tqdm(total=len(docs), disable=not progress, desc="generate", unit="doc") as bar:
@@ -255,10 +285,11 @@ def write_preset(cfg: AdaptConfig, adapter: Path) -> Path:
     (``--presets FILE``, ``$RERANKKIT_PRESETS``)."""
     import tomli_w
 
-    from ..train.trainer import training_reranker
+    from ..reranker import Reranker
 
-    spec = training_reranker(cfg.train).spec
-    opts = {k: v for k, v in dict(spec.backend_options).items()}
+    # the preset as trained (overrides, document budget), at the preset's own inference dtype
+    spec = Reranker(cfg.train.preset, **{"max_doc_tokens": cfg.train.max_doc_tokens, **cfg.train.overrides}).spec
+    opts = dict(spec.backend_options)
     opts["adapter"] = str(adapter.resolve())
     what = "distilled from " + (cfg.teacher.preset or f"the run {cfg.teacher.run}") if cfg.teacher.active \
         else "DUQGen-adapted"

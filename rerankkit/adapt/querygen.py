@@ -80,12 +80,13 @@ def _pairs(rows: Sequence[object], where: str) -> list[FewShot]:
 class QueryGenerator:
     """Builds the few-shot prompt for a document and asks ``backend`` for the query (greedy by default).
 
-    Documents (and few-shot documents) are cut to ``max_doc_tokens`` tokens of the backend's tokenizer.
+    Documents are cut to ``max_doc_tokens`` tokens of the backend's tokenizer, few-shot documents to
+    ``fewshot_doc_tokens`` (default: the same).
     Wrap ``backend`` in :class:`~rerankkit.backends.cached.CachedBackend` to keep every answer: an
     interrupted run then resumes without asking again."""
 
     def __init__(self, template: Template, examples: Sequence[FewShot], backend: Backend, max_new_tokens: int = 32,
-                 max_doc_tokens: int = 256, sampling: Sampling | None = None):
+                 max_doc_tokens: int = 256, sampling: Sampling | None = None, fewshot_doc_tokens: int | None = None):
         if Capability.GENERATE not in backend.capabilities:
             raise CapabilityError(f"query generation needs a backend that can GENERATE; {backend.name!r} cannot")
         if not examples:
@@ -97,11 +98,12 @@ class QueryGenerator:
         self.max_doc_tokens = max_doc_tokens
         self.sampling = sampling
         sep = str(template.extra.get("separator", "\n\n"))
-        self._shots = sep.join(template.fill("example", n=i + 1, doc=self._cut(ex.document), query=ex.query)
-                               for i, ex in enumerate(self.examples))
+        shot_tokens = fewshot_doc_tokens or max_doc_tokens
+        self._shots = sep.join(template.fill("example", n=i + 1, doc=self._cut(ex.document, shot_tokens),
+                                             query=ex.query) for i, ex in enumerate(self.examples))
 
-    def _cut(self, text: str) -> str:
-        return self.backend.truncate(" ".join(text.split()), self.max_doc_tokens)
+    def _cut(self, text: str, tokens: int | None = None) -> str:
+        return self.backend.truncate(" ".join(text.split()), tokens or self.max_doc_tokens)
 
     def prompt(self, doc: Doc) -> Prompt:
         """The prompt for ``doc``: the few-shot examples, then the document with an open query."""

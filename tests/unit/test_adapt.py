@@ -316,3 +316,20 @@ def test_check_config_refuses_what_cannot_work_without_loading(monkeypatch):
     with pytest.raises(ConfigError, match="cannot be fine-tuned"):
         check_config(adapt_config_from_dict({**BASE, "train": {"preset": "cosine-minilm"}}))
     assert check_config(adapt_config_from_dict(BASE))["objective"] == "pointwise"
+
+
+def test_screening_drops_empty_copied_and_repeated_queries():
+    from rerankkit.adapt.pipeline import screen_queries
+    from rerankkit.adapt.querygen import Generated
+
+    gen = [Generated("a", "what is x?", ""), Generated("b", "", "\n"), Generated("c", "The Example Query", ""),
+           Generated("d", "What is X", ""), Generated("e", "how is y made", "")]
+    assert screen_queries(gen, [FewShot("doc", "the example query.")]) == \
+        ["ok", "empty", "fewshot_copy", "duplicate", "ok"]
+
+
+def test_fewshot_documents_have_their_own_budget():
+    t = load_generation_template("duqgen")
+    gen = QueryGenerator(t, [FewShot("s1 s2 s3 s4 s5 s6", "q")], scripted([]), max_doc_tokens=4, fewshot_doc_tokens=2)
+    text = gen.backend.render(gen.prompt(Doc("d", "w1 w2 w3 w4 w5 w6")))
+    assert "Document: s1 s2\n" in text and text.endswith("Document: w1 w2 w3 w4\nRelevant Query:")
