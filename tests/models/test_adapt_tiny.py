@@ -58,7 +58,8 @@ def config(tmp_path, coll, model, **sections):
     return adapt_config_from_dict(raw)
 
 
-def test_duqgen_end_to_end_records_what_it_trained_on_and_resumes(tmp_path, collection, tiny_causal_dir):
+def test_duqgen_end_to_end_records_what_it_trained_on_and_resumes(tmp_path, collection, tiny_causal_dir,
+                                                                   monkeypatch):
     cfg = config(tmp_path, collection, tiny_causal_dir)
     rec = adapt(cfg, progress=False)
     out = tmp_path / "out"
@@ -83,6 +84,18 @@ def test_duqgen_end_to_end_records_what_it_trained_on_and_resumes(tmp_path, coll
     assert spec.backend_options["adapter"] == str((out / "train" / "adapter").resolve())
     ranked = Reranker("tiny-adapted", dtype="fp32").rerank("tell me about rivers", ["rivers flow", "bees buzz"])
     assert sorted(ranked.docids) == ["0", "1"]
+
+    # the same adapter shipped in the package loads as adapter="packaged:NAME" with identical scores
+    import shutil
+
+    import rerankkit.models as models
+
+    shipped = tmp_path / "adapters" / "tiny-adapted"
+    shutil.copytree(out / "train" / "adapter", shipped)
+    monkeypatch.setattr(models, "ADAPTER_DIR", tmp_path / "adapters")
+    packaged = Reranker("tiny-adapted", dtype="fp32", adapter="packaged:tiny-adapted")
+    again_ranked = packaged.rerank("tell me about rivers", ["rivers flow", "bees buzz"])
+    assert [round(d.score, 5) for d in again_ranked.docs] == [round(d.score, 5) for d in ranked.docs]
 
     # a rerun reuses every stage: no generation call, training already at its last step
     again = adapt(cfg, progress=False)
