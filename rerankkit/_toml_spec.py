@@ -75,7 +75,14 @@ class TomlSpec:
 
     @classmethod
     def load(cls, path: str | Path) -> Self:
-        return cls.from_toml(Path(path).read_text(encoding="utf-8"))
+        try:
+            text = Path(path).read_text(encoding="utf-8-sig")  # -sig: a BOM is not TOML
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"cannot read {cls._KIND} spec {path}: {exc}") from None
+        try:
+            return cls.from_toml(text)
+        except ConfigError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
 
     def replace(self, **changes: Any) -> Self:
         return dataclasses.replace(self, **changes)  # type: ignore[type-var]
@@ -91,8 +98,8 @@ def _drop_none(d: Any) -> Any:
 def read_toml_file(path: Path, what: str) -> dict[str, Any]:
     """Parse the TOML file ``path``; an unreadable or invalid file is a ConfigError naming ``what``."""
     try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+        return tomllib.loads(path.read_text(encoding="utf-8-sig"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"cannot read {what} {path}: {exc}") from None
 
 
@@ -107,8 +114,14 @@ def register_preset_file(
         if not isinstance(table, dict):
             raise ConfigError(f"{p}: {name!r} must be a table of preset fields")
         table = dict(table)
-        aliases = tuple(table.pop("aliases", ()))
-        registry.register(name, from_dict(table, name=name), aliases)
+        aliases = table.pop("aliases", [])
+        if not isinstance(aliases, list) or not all(isinstance(a, str) for a in aliases):
+            raise ConfigError(f"{p}: {name!r}: aliases must be a list of names, not {aliases!r:.60}")
+        try:
+            spec = from_dict(table, name=name)
+        except ConfigError as exc:
+            raise ConfigError(f"{p}: {exc}") from None
+        registry.register(name, spec, tuple(aliases))
         added.append(name)
     return added
 

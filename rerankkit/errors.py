@@ -93,3 +93,7 @@ class DataNotFoundError(RerankkitError, FileNotFoundError):
 
 class BackendError(RerankkitError, RuntimeError):
     """A backend failed (server error, missing log-probs, out of memory, ...)."""
+
+
+class ClusterError(RerankkitError, RuntimeError):
+    """A compute cluster cannot run the work: unreachable, too small, or its workers kept dying."""

@@ -6,7 +6,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .backends import Backend, create_backend
 from .errors import InputError
@@ -15,7 +15,11 @@ from .presets import RERANKER_PRESETS
 from .prompts.template import load_template
 from .spec import RerankerSpec
 from .strategies import STRATEGIES, Strategy
+from .text import repair_items, restore
 from .types import Doc, Query, Ranking, Run, as_doc
+
+if TYPE_CHECKING:
+    from .executors.base import Executor
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +44,7 @@ class Reranker:
         template = load_template(self.spec.template)
         self.strategy: Strategy = STRATEGIES.get(self.spec.strategy)(template, self.spec.params)
         self.cache = cache
+        self._aio: Any = None
         self._backend = backend_instance
         if backend_instance is None:
             # backend options and declared capabilities are checked before any model is loaded
@@ -66,16 +71,51 @@ class Reranker:
     def rerank_many(
         self, items: Sequence[tuple[str | Query, Sequence[str | Doc]]],
         on_query_done: Callable[[int], None] | None = None,
+        policies: Sequence[Any] | None = None, count_tokens: bool = False,
     ) -> list[Ranking]:
         """Rerank several (query, docs) pairs together (their model calls are batched).
 
         As in :meth:`rerank`, a query may be a plain string (it becomes query ``q0``, ``q1``, ... by position)
-        and a document a plain string (id ``"0"``, ``"1"``, ... by its position in the list)."""
+        and a document a plain string (id ``"0"``, ``"1"``, ... by its position in the list).
+        ``policies``: per item, a :class:`~rerankkit.strategies.chunking.DocPolicy` (or None) for how its
+        documents are cut or chunked; ``count_tokens``: record each ranking's input tokens."""
         if not items:
             return []
-        pairs = [(q if isinstance(q, Query) else Query(f"q{i}", _text(q)), [as_doc(d, j) for j, d in enumerate(ds)])
-                 for i, (q, ds) in enumerate(items)]
-        return self.strategy.rerank_many(self.backend, pairs, on_query_done)
+        pairs = _as_items(items)
+        # lone surrogates (no UTF-8 encoding) become U+FFFD, counted as ranking.metadata["replaced_chars"]
+        clean, replaced = repair_items(pairs)
+        rankings = self.strategy.rerank_many(self.backend, clean, on_query_done, policies, count_tokens)
+        return [restore(r, q, d, n) for r, (q, d), n in zip(rankings, pairs, replaced)]
+
+    async def arerank(self, query: str | Query, docs: Sequence[str | Doc], top_k: int | None = None) -> Ranking:
+        """:meth:`rerank` from an event loop (see :mod:`rerankkit.aio`: async HTTP for the openai backend,
+        a micro-batching worker thread for local models)."""
+        return (await self.arerank_many([(query, docs)]))[0].top(top_k)
+
+    async def arerank_many(self, items: Sequence[tuple[str | Query, Sequence[str | Doc]]],
+                           policies: Sequence[Any] | None = None) -> list[Ranking]:
+        """:meth:`rerank_many` from an event loop."""
+        pairs = _as_items(items)
+        clean, replaced = repair_items(pairs)
+        rankings = await self._runner().rerank_many(clean, policies)
+        return [restore(r, q, d, n) for r, (q, d), n in zip(rankings, pairs, replaced)]
+
+    async def arerank_run(self, run: Run, depth: int | None = None, top_k: int | None = None) -> Run:
+        """:meth:`rerank_run` from an event loop (the strategy's first-stage merge included)."""
+        rankings, items = _run_items(run, depth)
+        t0 = time.perf_counter()
+        backend = await self._runner().backend()
+        before = backend.usage.snapshot()
+        results = await self.arerank_many(items)
+        after = backend.usage.snapshot()
+        return self._run_result(rankings, results, depth, top_k, {k: after[k] - before[k] for k in after}, t0)
+
+    def _runner(self) -> Any:
+        if self._aio is None:
+            from .aio import AsyncRunner
+
+            self._aio = AsyncRunner(self)
+        return self._aio
 
     def rerank_run(
         self,
@@ -84,17 +124,49 @@ class Reranker:
         top_k: int | None = None,
         progress: bool = False,
         chunk_size: int | None = None,
+        executor: Executor | None = None,
     ) -> Run:
         """Rerank the first ``depth`` candidates of every query in ``run``.
 
         Documents below ``depth`` keep their order beneath the reranked ones (scores shifted
         below), so the output is still a full permutation of each input ranking.
         Queries are processed in chunks of ``chunk_size`` (default: all at once).
+        ``executor`` (e.g. ``RayExecutor()``) shards the queries across workers that each load the
+        backend once; the run's metadata then says how (``executor``).
         """
-        rankings = list(run.values())
-        items = [(r.query, [sd.doc for sd in (r.docs if depth is None else r.docs[:depth])]) for r in rankings]
-        before = self.backend.usage.snapshot()
+        rankings, items = _run_items(run, depth)
         t0 = time.perf_counter()
+        spread: dict[str, Any] | None = None
+        if executor is not None:
+            from .executors.rerank import rerank_sharded
+
+            results, usage, spread = rerank_sharded(self, items, executor, progress, chunk_size)
+        else:
+            results, usage = self._rerank_here(items, progress, chunk_size)
+        return self._run_result(rankings, results, depth, top_k, usage, t0, spread)
+
+    def _run_result(self, rankings: list[Ranking], results: list[Ranking], depth: int | None, top_k: int | None,
+                    usage: dict[str, int], t0: float, spread: dict[str, Any] | None = None) -> Run:
+        """The reranked run: each query's reranking merged with its first stage (the strategy's
+        ``merge_first_stage``), the unreranked tail appended, cut to ``top_k``, with the run's metadata."""
+        results = [self.strategy.merge_first_stage(new, old.docs if depth is None else old.docs[:depth])
+                   for new, old in zip(results, rankings)]
+        out = [_append_tail(new, old, depth).top(top_k) for new, old in zip(results, rankings)]
+        meta = {
+            "spec": self.spec.to_dict(),
+            "wall_s": round(time.perf_counter() - t0, 3),
+            "depth": depth,
+            "usage": usage,
+            "truncated_docs": sum(int(r.metadata.get("truncated_docs", 0)) for r in results),
+            "totals": _int_totals(results),  # every per-query counter (repairs, windows, ...) summed
+        }
+        if spread is not None:
+            meta["executor"] = spread
+        return Run(out, meta)
+
+    def _rerank_here(self, items: Sequence[tuple[Query, Sequence[Doc]]], progress: bool,
+                     chunk_size: int | None) -> tuple[list[Ranking], dict[str, int]]:
+        before = self.backend.usage.snapshot()
         bar = _progress(len(items), progress)
         results: list[Ranking] = []
         step = chunk_size or max(1, len(items))
@@ -103,23 +175,25 @@ class Reranker:
                 results.extend(self.rerank_many(items[i : i + step], on_query_done=lambda _: bar.update(1)))
         finally:
             bar.close()
-        results = [self.strategy.merge_first_stage(new, old.docs if depth is None else old.docs[:depth])
-                   for new, old in zip(results, rankings)]
-        out = [_append_tail(new, old, depth).top(top_k) for new, old in zip(results, rankings)]
         after = self.backend.usage.snapshot()
-        meta = {
-            "spec": self.spec.to_dict(),
-            "wall_s": round(time.perf_counter() - t0, 3),
-            "depth": depth,
-            "usage": {k: after[k] - before[k] for k in after},
-            "truncated_docs": sum(int(r.metadata.get("truncated_docs", 0)) for r in results),
-            "totals": _int_totals(results),  # every per-query counter (repairs, windows, ...) summed
-        }
-        return Run(out, meta)
+        return results, {k: after[k] - before[k] for k in after}
 
     def close(self) -> None:
+        if self._aio is not None:
+            self._aio.close()
         if self._backend is not None:
             self._backend.close()
+
+
+def _as_items(items: Sequence[tuple[str | Query, Sequence[str | Doc]]]) -> list[tuple[Query, list[Doc]]]:
+    """(Query, [Doc]) pairs: a plain-string query becomes ``q<position>``, a plain-string document ``<position>``."""
+    return [(q if isinstance(q, Query) else Query(f"q{i}", _text(q)), [as_doc(d, j) for j, d in enumerate(ds)])
+            for i, (q, ds) in enumerate(items)]
+
+
+def _run_items(run: Run, depth: int | None) -> tuple[list[Ranking], list[tuple[Query, list[Doc]]]]:
+    rankings = list(run.values())
+    return rankings, [(r.query, [sd.doc for sd in (r.docs if depth is None else r.docs[:depth])]) for r in rankings]
 
 
 def _append_tail(new: Ranking, old: Ranking, depth: int | None) -> Ranking:

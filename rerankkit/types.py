@@ -83,6 +83,9 @@ class Ranking:
         object.__setattr__(self, "metadata", MappingProxyType(dict(self.metadata)))
         check_unique_docids(d.doc for d in self.docs)
 
+    def __reduce__(self) -> tuple[Any, ...]:  # picklable (to and from worker processes) despite the read-only view
+        return (Ranking, (self.query, self.docs, dict(self.metadata)))
+
     @classmethod
     def from_scores(
         cls, query: Query, docs: Sequence[Doc], scores: Sequence[float], metadata: Mapping[str, Any] | None = None

@@ -51,6 +51,12 @@ BACKENDS.register(
     BackendEntry("rerankkit.backends.vllm:VLLMBackend", "vllm",
                  "vLLM's offline engine in-process (CUDA GPU), prefix caching on"),
 )
+BACKENDS.register(
+    "crossencoder",
+    BackendEntry("rerankkit.backends.crossencoder:CrossEncoderBackend", "crossencoder",
+                 "sequence-classification rerankers through sentence-transformers' CrossEncoder (CPU or CUDA)"),
+    aliases=("cross-encoder", "sentence-transformers"),
+)
 BACKENDS.register("oracle", BackendEntry("rerankkit.backends.fake:OracleBackend", None,
                                          "answers from known relevance; for tests", testing=True))
 BACKENDS.register("scripted", BackendEntry("rerankkit.backends.fake:ScriptedBackend", None,

@@ -26,6 +26,7 @@ class Capability(enum.Flag):
     SCORE = enum.auto()  # log-probs of given continuations
     EMBED = enum.auto()  # pooled, L2-normalised vectors
     REPRESENT = enum.auto()  # last-token hidden state + next-token logits
+    RELEVANCE = enum.auto()  # one relevance logit per (query, document) pair: a cross-encoder head
 
     def names(self) -> list[str]:
         return [c.name for c in Capability if c.value and c in self and c.name]
@@ -192,6 +193,10 @@ class Backend(Protocol):
         """(last-token hidden states [n, d], next-token logits [n, vocab])."""
         ...
 
+    def relevance(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
+        """One raw relevance logit per (query, document) pair (a cross-encoder's head, no activation)."""
+        ...
+
     def options(self) -> dict[str, Any]:
         """The settings that change results (for cache keys and run metadata)."""
         ...
@@ -272,8 +277,35 @@ class BackendBase:
     def represent(self, prompts: Sequence[Prompt]) -> tuple[np.ndarray, np.ndarray]:
         return self._lacks(Capability.REPRESENT)
 
+    def relevance(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
+        return self._lacks(Capability.RELEVANCE)
+
+    def token_spans(self, text: str) -> list[tuple[int, int]]:
+        """Character spans of ``text``'s tokens, in order (here: whitespace-separated words)."""
+        return word_spans(text)
+
+    def max_input_tokens(self) -> int | None:
+        """The longest input the model reads (None: no limit known)."""
+        return None
+
     def options(self) -> dict[str, Any]:
         return {}
 
     def close(self) -> None:
         return None
+
+
+def word_spans(text: str) -> list[tuple[int, int]]:
+    """Character spans of the whitespace-separated words of ``text``."""
+    import re
+
+    return [m.span() for m in re.finditer(r"\S+", text)]
+
+
+def spans_of(backend: Any, text: str) -> list[tuple[int, int]]:
+    """Token spans of ``text`` from ``backend``'s tokenizer (whitespace words for a backend without
+    ``token_spans``, such as a plugin written before it existed)."""
+    spans = getattr(backend, "token_spans", None)
+    if spans is None:
+        return word_spans(text)
+    return list(spans(text))

@@ -22,21 +22,32 @@ import numpy as np
 
 from ..answer_cache import CallCache, Entry, call_key
 from ..errors import BackendError
-from .base import Backend, Capability, Generation, Prompt, SamplingArg, ScoreRequest, Usage, sampling_list
+from .base import (
+    Backend,
+    Capability,
+    Generation,
+    Prompt,
+    SamplingArg,
+    ScoreRequest,
+    Usage,
+    sampling_list,
+    spans_of,
+)
 from .http import ServerError
 
 log = logging.getLogger(__name__)
 
 
 class CachedBackend:
-    """Wraps ``inner`` (any :class:`Backend`); ``cache`` is a :class:`CallCache` (shared) or a path to one."""
+    """Wraps ``inner`` (any :class:`Backend`); ``cache`` is a path, or a store shared with others: a
+    :class:`CallCache` or anything with its ``get_many``/``put_many``/``mark_corrupt`` (a cluster's hub)."""
 
-    def __init__(self, inner: Backend, cache: CallCache | str | os.PathLike[str], chunk: int = 32):
+    def __init__(self, inner: Backend, cache: CallCache | Any | str | os.PathLike[str], chunk: int = 32):
         if isinstance(inner, CachedBackend):
             inner = inner.inner
         self.inner = inner
-        self._owns_store = not isinstance(cache, CallCache)
-        self.store = cache if isinstance(cache, CallCache) else CallCache(cache)
+        self._owns_store = isinstance(cache, (str, os.PathLike))
+        self.store = CallCache(cache) if self._owns_store else cache
         self.chunk = max(1, int(chunk))
         self.usage = Usage()
         self._lock = threading.Lock()
@@ -65,6 +76,13 @@ class CachedBackend:
 
     def truncate(self, text: str, max_tokens: int) -> str:
         return self.inner.truncate(text, max_tokens)
+
+    def token_spans(self, text: str) -> list[tuple[int, int]]:
+        return spans_of(self.inner, text)
+
+    def max_input_tokens(self) -> int | None:
+        limit = getattr(self.inner, "max_input_tokens", None)
+        return limit() if limit else None
 
     def options(self) -> dict[str, Any]:
         return self.inner.options()
@@ -136,6 +154,19 @@ class CachedBackend:
         if not keys:
             return np.zeros((0, 0), dtype=np.float32)
         return np.asarray([entries[k].value for k in keys], dtype=np.float32)
+
+    def relevance(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
+        keys = [self._key("relevance", f"{q}\x00{d}") for q, d in pairs]
+
+        def entries_of(idx: list[int], out: Sequence[Any]) -> list[Entry]:
+            tokens = self.inner.count_tokens([f"{pairs[i][0]} {pairs[i][1]}" for i in idx])
+            return [Entry(keys[i], "relevance", [float(v)], n) for i, v, n in zip(idx, out, tokens)]
+
+        def compute(idx: list[int]) -> list[Entry]:
+            return entries_of(idx, np.asarray(self.inner.relevance([pairs[i] for i in idx]), dtype=np.float64))
+
+        entries = self._answer(keys, compute, lambda e: isinstance(e.value, list) and len(e.value) == 1, entries_of)
+        return np.asarray([entries[k].value[0] for k in keys], dtype=np.float64)
 
     def represent(self, prompts: Sequence[Prompt]) -> tuple[np.ndarray, np.ndarray]:
         """Not cached (vocabulary-sized logits); counted as model calls."""

@@ -33,6 +33,7 @@ class ScriptedOptions:
     score: ScoreFn | None = option(None, help="(rendered prompt, choices) -> log-probs, one per choice")
     generate: GenerateFn | Sequence[str] | None = option(None, help="rendered prompt -> reply, or the replies in order")
     embed: Callable[[str], Sequence[float]] | None = option(None, help="text -> vector (normalised here)")
+    relevance: Callable[[str, str], float] | None = option(None, help="(query, document) -> relevance logit")
 
 
 class ScriptedBackend(BackendBase):
@@ -42,7 +43,7 @@ class ScriptedBackend(BackendBase):
 
     backend_name = "scripted"
     Options = ScriptedOptions
-    capabilities = Capability.SCORE | Capability.GENERATE | Capability.EMBED
+    capabilities = Capability.SCORE | Capability.GENERATE | Capability.EMBED | Capability.RELEVANCE
 
     def __init__(
         self,
@@ -50,17 +51,20 @@ class ScriptedBackend(BackendBase):
         score: ScoreFn | None = None,
         generate: GenerateFn | Sequence[str] | None = None,
         embed: Callable[[str], Sequence[float]] | None = None,
+        relevance: Callable[[str, str], float] | None = None,
         model: str = "scripted",
     ) -> None:
-        super().__init__(model, score=score, generate=generate, embed=embed)
+        super().__init__(model, score=score, generate=generate, embed=embed, relevance=relevance)
         self._score = score
         self._generate = generate
         self._embed = embed
+        self._relevance = relevance
         self._replies = iter(generate) if isinstance(generate, (list, tuple)) else None
         self.narrow(
             (Capability.SCORE if score else Capability.NONE)
             | (Capability.GENERATE if generate is not None else Capability.NONE)
             | (Capability.EMBED if embed else Capability.NONE)
+            | (Capability.RELEVANCE if relevance else Capability.NONE)
         )
         self.seen: list[str] = []
 
@@ -94,6 +98,13 @@ class ScriptedBackend(BackendBase):
         self.usage.add(len(texts), sum(self.count_tokens(texts)))
         return v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
 
+    def relevance(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
+        if self._relevance is None:
+            return self._lacks(Capability.RELEVANCE)
+        self.seen.extend(f"{q}\n{d}" for q, d in pairs)
+        self.usage.add(len(pairs), sum(self.count_tokens([f"{q} {d}" for q, d in pairs])))
+        return np.asarray([self._relevance(q, d) for q, d in pairs], dtype=np.float64)
+
 
 @dataclass(frozen=True)
 class OracleOptions:
@@ -111,17 +122,17 @@ class OracleBackend(BackendBase):
 
     backend_name = "oracle"
     Options = OracleOptions
-    capabilities = Capability.SCORE | Capability.GENERATE | Capability.EMBED
+    capabilities = Capability.SCORE | Capability.GENERATE | Capability.EMBED | Capability.RELEVANCE
 
     def __init__(self, relevance: Mapping[str, float] | None = None, noise: float = 0.0, seed: int = 0,
                  model: str = "oracle"):
         super().__init__(model, relevance=relevance or {}, noise=noise, seed=seed)
-        self.relevance = dict(self.opts.relevance)
+        self.grades = dict(self.opts.relevance)  # document text -> grade (``relevance`` is the protocol method)
         self.noise = self.opts.noise
         self.seed = self.opts.seed
         # longest texts first so a text that contains another is matched as itself
-        self._texts = sorted(self.relevance, key=len, reverse=True)
-        self._max_rel = max([abs(float(v)) for v in self.relevance.values()] + [1e-9])
+        self._texts = sorted(self.grades, key=len, reverse=True)
+        self._max_rel = max([abs(float(v)) for v in self.grades.values()] + [1e-9])
 
     def options(self) -> dict[str, Any]:
         return {"noise": self.noise, "seed": self.seed}
@@ -150,7 +161,7 @@ class OracleBackend(BackendBase):
         return out
 
     def _rel(self, prompt: str, doc: str) -> float:
-        r = float(self.relevance[doc])
+        r = float(self.grades[doc])
         if self.noise:
             h = hashlib.sha256(f"{self.seed}\0{prompt}\0{doc}".encode()).digest()
             r += self.noise * float(np.random.default_rng(int.from_bytes(h[:8], "little")).standard_normal())
@@ -206,11 +217,20 @@ class OracleBackend(BackendBase):
         vecs = []
         for t in texts:
             docs = self.docs_in(t)
-            rel = self.relevance[docs[0][1]] if len(docs) == 1 else 3.0
+            rel = self.grades[docs[0][1]] if len(docs) == 1 else 3.0
             a = (3.0 - max(0.0, min(3.0, float(rel)))) / 3.0 * (math.pi / 2)
             vecs.append([math.cos(a), math.sin(a)])
         self.usage.add(len(texts), sum(self.count_tokens(texts)))
         return np.asarray(vecs, dtype=np.float32)
+
+    def relevance(self, pairs: Sequence[tuple[str, str]]) -> np.ndarray:
+        """The known relevance of the document in each pair, as a logit (0 for an unknown text)."""
+        out = []
+        for q, d in pairs:
+            docs = self.docs_in(d)
+            out.append(self._rel(q, docs[0][1]) if len(docs) == 1 else 0.0)
+        self.usage.add(len(pairs), sum(self.count_tokens([f"{q} {d}" for q, d in pairs])))
+        return np.asarray(out, dtype=np.float64)
 
 
 def _label_value(choice: str) -> float | None:

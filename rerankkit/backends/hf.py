@@ -166,6 +166,13 @@ class HFBackend(BackendBase):
     def truncate(self, text: str, max_tokens: int) -> str:
         return self.tok.truncate(text, max_tokens)
 
+    def token_spans(self, text: str) -> list[tuple[int, int]]:
+        return self.tok.spans(text)
+
+    def max_input_tokens(self) -> int | None:
+        """What one input may hold: ``max_length``, else (encoders) the embedding limit, else the context."""
+        return self.max_length or (self.embed_max_length if self.kind == "encoder" else None) or self.context_length()
+
     def continuation_ids(self, rendered: str, choice: str) -> list[int]:
         """Token ids of ``choice`` as the model would produce it right after ``rendered``."""
         # a seq2seq decoder starts fresh: its answer does not continue the encoder's text

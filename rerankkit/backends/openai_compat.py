@@ -19,6 +19,7 @@ uses, are the model's. A reply without the expected log-probs raises :class:`Bac
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import threading
@@ -32,7 +33,17 @@ import numpy as np
 from ..errors import BackendError, CapabilityError, ConfigError
 from ..options import option
 from .base import BackendBase, Capability, Generation, Prompt, SamplingArg, sampling_list, without_breaks
-from .http import HttpClient, ServerError, run_bounded
+from .http import (
+    AsyncHttpClient,
+    HttpClient,
+    Post,
+    Program,
+    ServerError,
+    adrive,
+    drive,
+    gather_partial,
+    run_bounded,
+)
 from .openai_replies import embedding_rows, generated_text
 from .openai_scoring import AUTO_K, LogprobScoring
 from .tokenizing import LocalTokenizer, ServerTokenizer, is_local_ref, load_tokenizer
@@ -102,7 +113,9 @@ class OpenAIBackend(LogprobScoring, BackendBase):
         self.extra = dict(o.extra_body or {})
         endpoint, tokenizer = o.endpoint, o.tokenizer
         key = os.environ.get(o.api_key_env) if o.api_key_env else None
+        self._api_key = key
         self.client = HttpClient(self.base_url, key, o.timeout, o.max_retries, o.backoff)
+        self._aclient: AsyncHttpClient | None = None
         tok_ref = tokenizer if tokenizer is not None else (model if is_local_ref(model) else None)
         self.local: LocalTokenizer | None = None
         if tok_ref and tok_ref != "server":
@@ -205,48 +218,99 @@ class OpenAIBackend(LogprobScoring, BackendBase):
         """Greedy (temperature 0), or sampled: ``sampling``'s temperature, top_p and seed go in each request."""
         if not prompts:
             return []
-        chat = self.endpoint == "chat"
-        bodies = [self._body(p, max_tokens=int(max_new_tokens), **{k: v for k, v in s.key().items() if v is not None})
-                  for p, s in zip(prompts, sampling_list(sampling, len(prompts)))]
+        bodies = self._generation_bodies(prompts, max_new_tokens, sampling)
+        out = run_bounded(lambda pb: drive(self._generation(pb), self.client), bodies, self.max_concurrency)
+        return self._generated(out)
 
-        def one(pb: tuple[str, dict[str, Any], int]) -> Generation:
-            text, p_tok, g_tok = generated_text(self.client.post(pb[0], pb[1]), chat)
-            return Generation(text, int(p_tok or pb[2]), int(g_tok if g_tok is not None else len(text.split())))
+    async def agenerate(self, prompts: Sequence[Prompt], max_new_tokens: int,
+                        sampling: SamplingArg = None) -> list[Generation]:
+        """:meth:`generate` with non-blocking requests."""
+        if not prompts:
+            return []
+        bodies = await asyncio.to_thread(self._generation_bodies, prompts, max_new_tokens, sampling)
+        client = self.async_client()
+        return self._generated(await gather_partial([adrive(self._generation(pb), client) for pb in bodies]))
 
-        out = run_bounded(one, bodies, self.max_concurrency)
+    def _generation_bodies(self, prompts: Sequence[Prompt], max_new_tokens: int,
+                           sampling: SamplingArg) -> list[tuple[str, dict[str, Any], int]]:
+        return [self._body(p, max_tokens=int(max_new_tokens), **{k: v for k, v in s.key().items() if v is not None})
+                for p, s in zip(prompts, sampling_list(sampling, len(prompts)))]
+
+    def _generation(self, pb: tuple[str, dict[str, Any], int]) -> Program[Generation]:
+        text, p_tok, g_tok = generated_text((yield Post(pb[0], pb[1])), self.endpoint == "chat")
+        return Generation(text, int(p_tok or pb[2]), int(g_tok if g_tok is not None else len(text.split())))
+
+    def _generated(self, out: list[Generation]) -> list[Generation]:
         self.usage.add(len(out), sum(g.prompt_tokens for g in out), sum(g.generated_tokens for g in out))
         return out
+
+    def _embedding(self, chunk: list[str]) -> Program[np.ndarray]:
+        # an empty input makes some servers fail; a single space embeds "nothing" the same way everywhere
+        body = {"model": self.served_model, "input": [t or " " for t in chunk]}
+        return embedding_rows((yield Post("embeddings", body)), len(chunk), self.pooling)
+
+    def _checked_batching(self, pair: np.ndarray) -> None:
+        # llama-cpp-python 0.3.36 returns wrong vectors for every input but the first of a batch:
+        # one text is embedded twice in one request, and one text per request is sent if the two differ
+        self._batch_checked = True
+        if not np.allclose(pair[0], pair[1], atol=1e-4):
+            log.warning("the server embeds batched inputs inconsistently; sending one text per request")
+            self.embed_batch_size = 1
+
+    def _chunks(self, texts: list[str]) -> list[list[str]]:
+        return [texts[i: i + self.embed_batch_size] for i in range(0, len(texts), self.embed_batch_size)]
+
+    def _embedded(self, texts: list[str], rows: list[np.ndarray]) -> np.ndarray:
+        self.usage.add(len(texts), 0)
+        return np.concatenate(rows)
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         texts = list(texts)
         if not texts:
             return np.zeros((0, 0), dtype=np.float32)
-
-        def one(chunk: list[str]) -> np.ndarray:
-            # an empty input makes some servers fail; a single space embeds "nothing" the same way everywhere
-            body = {"model": self.served_model, "input": [t or " " for t in chunk]}
-            return embedding_rows(self.client.post("embeddings", body), len(chunk), self.pooling)
-
         if self.embed_batch_size > 1 and not self._batch_checked:
-            # llama-cpp-python 0.3.36 returns wrong vectors for every input but the first of a batch:
-            # embed one text twice in one request, and send one text per request if the two differ
-            self._batch_checked = True
-            pair = one([texts[0], texts[0]])
-            if not np.allclose(pair[0], pair[1], atol=1e-4):
-                log.warning("the server embeds batched inputs inconsistently; sending one text per request")
-                self.embed_batch_size = 1
-        chunks = [texts[i: i + self.embed_batch_size] for i in range(0, len(texts), self.embed_batch_size)]
-
+            self._checked_batching(drive(self._embedding([texts[0], texts[0]]), self.client))
         try:
-            out = np.concatenate(run_bounded(one, chunks, self.max_concurrency))
+            rows = run_bounded(lambda c: drive(self._embedding(c), self.client), self._chunks(texts),
+                               self.max_concurrency)
         except ServerError as exc:
-            done = {c * self.embed_batch_size + r: row for c, rows in exc.partial.items() for r, row in enumerate(rows)}
-            raise ServerError(str(exc), exc.status, done) from exc
-        self.usage.add(len(texts), 0)
-        return out
+            raise self._rows_done(exc) from exc
+        return self._embedded(texts, rows)
+
+    async def aembed(self, texts: Sequence[str]) -> np.ndarray:
+        """:meth:`embed` with non-blocking requests."""
+        texts = list(texts)
+        if not texts:
+            return np.zeros((0, 0), dtype=np.float32)
+        client = self.async_client()
+        if self.embed_batch_size > 1 and not self._batch_checked:
+            self._checked_batching(await adrive(self._embedding([texts[0], texts[0]]), client))
+        try:
+            rows = await gather_partial([adrive(self._embedding(c), client) for c in self._chunks(texts)])
+        except ServerError as exc:
+            raise self._rows_done(exc) from exc
+        return self._embedded(texts, rows)
+
+    def _rows_done(self, exc: ServerError) -> ServerError:
+        done = {c * self.embed_batch_size + r: row for c, rows in exc.partial.items() for r, row in enumerate(rows)}
+        return ServerError(str(exc), exc.status, done)
+
+    def async_client(self) -> AsyncHttpClient:
+        """The client for the async methods (made on first use)."""
+        with self._lock:
+            if self._aclient is None:
+                c = self.client
+                self._aclient = AsyncHttpClient(self.base_url, self._api_key, c.timeout, c.max_retries, c.backoff,
+                                                c.max_backoff, self.max_concurrency)
+            return self._aclient
+
+    def token_spans(self, text: str) -> list[tuple[int, int]]:
+        return self.local.spans(text) if self.local else super().token_spans(text)
 
     def close(self) -> None:
         self.client.close()
+        if self._aclient is not None:
+            self._aclient.close()
 
 
 def _with_v1(url: str) -> str:

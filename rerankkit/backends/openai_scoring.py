@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import BackendError, CapabilityError
 from .base import Prompt, ScoreRequest
-from .http import ServerError, run_bounded
+from .http import Post, Program, ServerError, adrive, drive, gather_partial, run_bounded
 from .openai_replies import pick, top_logprobs
 
 log = logging.getLogger(__name__)
@@ -49,14 +49,28 @@ class LogprobScoring:
         jobs = [self._score_job(r) for r in requests]
         flat = [(i, j) for i, job in enumerate(jobs) for j in range(len(job))]
         try:
-            results = run_bounded(lambda ij: jobs[ij[0]][ij[1]](), flat, self.max_concurrency)
-        except ServerError as exc:  # keep the requests whose every call finished (for a cache)
-            per: dict[int, dict[int, list[float]]] = {}
-            for pos, (vals, _) in exc.partial.items():
-                per.setdefault(flat[pos][0], {})[flat[pos][1]] = vals
-            done = {i: np.asarray([v for j in sorted(d) for v in d[j]], dtype=np.float64)
-                    for i, d in per.items() if len(d) == len(jobs[i])}
-            raise ServerError(str(exc), exc.status, done) from exc
+            results = run_bounded(lambda ij: drive(jobs[ij[0]][ij[1]](), self.client), flat, self.max_concurrency)
+        except ServerError as exc:
+            raise _whole_requests(exc, flat, jobs) from exc
+        return self._collect(requests, flat, results)
+
+    async def ascore(self, requests: Sequence[ScoreRequest]) -> list[np.ndarray]:
+        """:meth:`score` with non-blocking requests (``httpx.AsyncClient``, ``max_concurrency`` in flight)."""
+        if not requests:
+            return []
+        import asyncio
+
+        jobs = await asyncio.to_thread(lambda: [self._score_job(r) for r in requests])  # tokenising, probes
+        flat = [(i, j) for i, job in enumerate(jobs) for j in range(len(job))]
+        client = self.async_client()
+        try:
+            results = await gather_partial([adrive(jobs[i][j](), client) for i, j in flat])
+        except ServerError as exc:
+            raise _whole_requests(exc, flat, jobs) from exc
+        return self._collect(requests, flat, results)
+
+    def _collect(self, requests: Sequence[ScoreRequest], flat: list[tuple[int, int]],
+                 results: list[tuple[list[float], int]]) -> list[np.ndarray]:
         out: list[list[float]] = [[] for _ in requests]
         tokens = 0
         for (i, _), (vals, n) in zip(flat, results):
@@ -66,7 +80,7 @@ class LogprobScoring:
         return [np.asarray(v, dtype=np.float64) for v in out]
 
     def _score_job(self, req: ScoreRequest) -> list[Any]:
-        """Callables that each return (log-probs, prompt tokens); together they cover the choices."""
+        """Program factories that each give (log-probs, prompt tokens); together they cover the choices."""
         chat = self.endpoint == "chat"
         context = "" if chat and not req.prompt.prefix else (req.prompt.prefix if chat else self.render(req.prompt))
         ids = [self._choice_ids(context, c) for c in req.choices]
@@ -80,11 +94,11 @@ class LogprobScoring:
                 fields["logit_bias"] = {str(t): BIAS for t in sorted({w[0] for w in wanted})}
             path, body, n = self._body(req.prompt, **fields)
 
-            def one() -> tuple[list[float], int]:
-                reply, k = self._post_logprobs(path, body, chat)
+            def one() -> Program[tuple[list[float], int]]:
+                reply, k = yield from self._post_logprobs(path, body, chat)
                 top = top_logprobs(reply, chat)
                 if restrict:
-                    self._fill_missing(path, body, top, wanted, chat, k)
+                    yield from self._fill_missing(path, body, top, wanted, chat, k)
                 used = (reply.get("usage") or {}).get("prompt_tokens") or n
                 return pick(top, wanted, self.missing), int(used)
 
@@ -94,25 +108,25 @@ class LogprobScoring:
                                   "local tokenizer (tokenizer=...) to be scored token by token")
         return [self._chain_job(req.prompt, i) for i in ids]  # type: ignore[arg-type]
 
-    def _post_logprobs(self, path: str, body: dict[str, Any], chat: bool) -> tuple[Any, int]:
+    def _post_logprobs(self, path: str, body: dict[str, Any], chat: bool) -> Program[tuple[Any, int]]:
         """Post a log-prob request; with ``top_logprobs=auto`` the current k, lowered once if refused."""
         key = "top_logprobs" if chat else "logprobs"
         k = self.top_k if self.auto_k else int(body[key])
         try:
-            reply = self.client.post(path, dict(body, **{key: k}))
+            reply = yield Post(path, dict(body, **{key: k}))
         except ServerError as exc:
             if not (self.auto_k and k > FALLBACK_K and exc.status in (400, 422) and "logprob" in str(exc).lower()):
                 raise
             with self._lock:
                 self.top_k = max(FALLBACK_K, self._k_ok)
             log.info("the server refuses %d top log-probs; asking for %d", k, self.top_k)
-            return self._post_logprobs(path, body, chat)
+            return (yield from self._post_logprobs(path, body, chat))
         with self._lock:
             self._k_ok = max(self._k_ok, k)
         return reply, k
 
     def _fill_missing(self, path: str, body: dict[str, Any], top: dict[str, float],
-                      wanted: list[tuple[int | None, str]], chat: bool, k: int) -> int:
+                      wanted: list[tuple[int | None, str]], chat: bool, k: int) -> Program[int]:
         """Ask again, biased towards one answer token at a time, for each token absent from ``top``.
 
         Servers that report log-probs *before* the bias (llama.cpp, vLLM) list the raw top-k plus the
@@ -127,7 +141,7 @@ class LogprobScoring:
                 continue
             again = dict(body, logit_bias={str(tid): BIAS})
             again.update({"top_logprobs": 1} if chat else {"logprobs": 1})
-            got = top_logprobs(self.client.post(path, again), chat)
+            got = top_logprobs((yield Post(path, again)), chat)
             value = got.get(f"token_id:{tid}", got.get(text))
             if value is None:
                 raise BackendError(f"the server ignored logit_bias: answer token {text!r} ({tid}) is not in its reply")
@@ -153,7 +167,7 @@ class LogprobScoring:
         path, body, n = self._body(prompt, max_tokens=1, logprobs=self.top_k)
         base = body["prompt"]
 
-        def one() -> tuple[list[float], int]:
+        def one() -> Program[tuple[list[float], int]]:
             total, first = 0.0, None
             for j, tid in enumerate(cont):
                 text = local.token_text(tid)
@@ -161,7 +175,7 @@ class LogprobScoring:
                     p: Any = base + local.tok.decode(cont[:j]) if j else base
                 else:
                     p = [*base, *cont[:j]]
-                reply, _ = self._post_logprobs(path, dict(body, prompt=p, logit_bias={str(tid): BIAS}), False)
+                reply, _ = yield from self._post_logprobs(path, dict(body, prompt=p, logit_bias={str(tid): BIAS}), False)
                 used = (reply.get("usage") or {}).get("prompt_tokens")
                 first = used if j == 0 else first
                 if used is not None and first is not None and int(used) != int(first) + j:
@@ -179,3 +193,13 @@ class LogprobScoring:
             return [total], n
 
         return one
+
+
+def _whole_requests(exc: ServerError, flat: list[tuple[int, int]], jobs: list[list[Any]]) -> ServerError:
+    """The failure with ``partial`` reduced to the requests whose every program finished (for a cache)."""
+    per: dict[int, dict[int, list[float]]] = {}
+    for pos, (vals, _) in exc.partial.items():
+        per.setdefault(flat[pos][0], {})[flat[pos][1]] = vals
+    done = {i: np.asarray([v for j in sorted(d) for v in d[j]], dtype=np.float64)
+            for i, d in per.items() if len(d) == len(jobs[i])}
+    return ServerError(str(exc), exc.status, done)

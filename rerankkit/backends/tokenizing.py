@@ -107,6 +107,17 @@ class LocalTokenizer:
             return text
         return self.tok.decode(ids[:max_tokens], skip_special_tokens=True)
 
+    def spans(self, text: str) -> list[tuple[int, int]]:
+        """Character spans of ``text``'s tokens (offsets of a fast tokenizer; words otherwise)."""
+        if not text:
+            return []
+        if not getattr(self.tok, "is_fast", False):
+            from .base import word_spans
+
+            return word_spans(text)
+        offsets = self.tok(text, add_special_tokens=False, return_offsets_mapping=True)["offset_mapping"]
+        return [(int(a), int(b)) for a, b in offsets]
+
     def continuation_ids(self, rendered: str, choice: str) -> list[int]:
         """Token ids of ``choice`` as produced right after ``rendered`` (``""``: at the start of a turn)."""
         key = (without_breaks(rendered)[-48:], choice)

@@ -261,6 +261,9 @@ class VLLMBackend(BackendBase):
     def truncate(self, text: str, max_tokens: int) -> str:
         return self.tok.truncate(text, max_tokens)
 
+    def token_spans(self, text: str) -> list[tuple[int, int]]:
+        return self.tok.spans(text)
+
     def _run(self, prompts: list[list[int]], params: list[dict[str, Any]]) -> list[Any]:
         extra = {"lora_request": self._lora_request} if self._lora_request is not None else {}
         return self.llm.generate([{"prompt_token_ids": p} for p in prompts], [self._sp(**sp) for sp in params],

@@ -27,7 +27,7 @@ from .validate import (
 from .yamllines import LineDict, LineList, load_yaml
 
 TOP_KEYS = ("name", "description", "datasets", "measures", "defaults", "conditions", "output", "cache",
-            "cache_chunk", "presets", "tolerance", "missing_as_zero")
+            "cache_chunk", "presets", "tolerance", "missing_as_zero", "baseline")
 SHARED_KEYS = ("reranker", "overrides", "retriever", "retriever_overrides", "remove_query", "candidates", "k", "depth",
                "queries", "chunk_size", "datasets", "tolerance")
 CONDITION_KEYS = ("name", *SHARED_KEYS, "expected", "notes")
@@ -88,6 +88,7 @@ class BenchConfig:
     presets: tuple[Path, ...] = ()
     sha256: str = ""
     missing_as_zero: bool = True  # judged queries (of those a condition selects) absent from its run score 0
+    baseline: str = ""  # the condition the report compares every other one with, query by query (the first)
 
     def label(self, dataset: str) -> str:
         return self.labels.get(dataset, dataset)
@@ -149,6 +150,12 @@ def load_config(path: str | Path) -> BenchConfig:
         if any(cond.name == o.name for o in conditions):
             raise ConfigError(f"{where.at(c.line)}: two conditions are named {cond.name!r}; give one a 'name'")
         conditions.append(cond)
+    baseline = str(raw.get("baseline") or conditions[0].name)
+    names = [c.name for c in conditions]
+    if baseline not in names:
+        close = difflib.get_close_matches(baseline, names, n=3, cutoff=0.5)
+        hint = f"did you mean {', '.join(map(repr, close))}?" if close else f"conditions: {', '.join(names)}"
+        raise ConfigError(f"{where.at(raw.line_of('baseline'))}: baseline {baseline!r} is not a condition; {hint}")
     for cond in conditions:
         for e in cond.expected:
             if e.measure not in measures:
@@ -160,6 +167,7 @@ def load_config(path: str | Path) -> BenchConfig:
         cache=_cache_setting(raw.get("cache", True), p), cache_chunk=_positive(raw.get("cache_chunk", 32), "cache_chunk",
                                                                              where.at(raw.line_of("cache_chunk"))),
         presets=presets, sha256=hashlib.sha256(p.read_bytes()).hexdigest(), missing_as_zero=missing_as_zero,
+        baseline=baseline,
     )
 
 

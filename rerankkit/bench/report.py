@@ -12,6 +12,7 @@ from typing import Any
 
 from ..errors import MissingExtraError
 from .check import CheckRow, check
+from .compare import RESAMPLES, BaselineRow, against_baseline
 from .config import BenchConfig
 from .results import read_results
 
@@ -33,6 +34,7 @@ def write_report(config: BenchConfig, out_dir: str | Path, only: Sequence[str] |
     except MissingExtraError as exc:
         log.warning("no plot: %s", exc)
     tables = _tables(config, records, rows)
+    tables["baseline"] = _baseline_table(against_baseline(config, records, out))
     paths["md"] = out / "report.md"
     paths["md"].write_text(_markdown(config, records, tables, "png" in paths), encoding="utf-8")
     paths["html"] = out / "report.html"
@@ -76,6 +78,27 @@ def _tables(config: BenchConfig, records: list[dict[str, Any]], rows: list[Check
     return {"eff": (eff_head, eff), "cost": (cost_head, cost), "checks": rows}
 
 
+def _baseline_table(rows: list[BaselineRow]) -> tuple[list[str], list[list[str]]]:
+    head = ["condition", "dataset", "measure", "baseline → condition", "Δ", "W/T/L", "95 % CI of Δ", "p (t-test)",
+            "p (bootstrap)"]
+    body = []
+    for r in rows:
+        c = r.result
+        body.append([r.condition, r.dataset, r.measure, f"{c.mean_b:.4f} → {c.mean_a:.4f}", f"{c.diff:+.4f}",
+                     f"{c.wins}/{c.ties}/{c.losses}", f"{c.ci_low:+.4f} … {c.ci_high:+.4f}", _p(c.p_t), _p(c.p_boot)])
+    return head, body
+
+
+def _p(p: float) -> str:
+    return f"{p:.2g}" if p < 0.001 else f"{p:.3f}"
+
+
+_BASELINE_DEFS = ("Per query, against the baseline condition: W/T/L counts the queries where the condition scores "
+                  "higher / the same / lower; Δ is the mean difference (condition - baseline) with its 95 % "
+                  "bootstrap interval; p-values are two-sided, from the paired t-test and the paired bootstrap "
+                  "({n} resamples) over queries, one test per row (no correction for the number of rows).")
+
+
 def _fmt(v: Any) -> str:
     return "-" if v is None else f"{float(v):.4f}"
 
@@ -106,8 +129,11 @@ def _markdown(config: BenchConfig, records: list[dict[str, Any]], tables: dict[s
     parts = [f"# Benchmark: {config.name}", ""]
     if config.description:
         parts += [config.description.strip(), ""]
-    parts += [*_context(config, records), "", "## Effectiveness", "", _md_table(*tables["eff"]), "",
-              "## Cost", "", _md_table(*tables["cost"]), "", _DEFS, ""]
+    parts += [*_context(config, records), "", "## Effectiveness", "", _md_table(*tables["eff"]), ""]
+    if tables["baseline"][1]:
+        parts += [f"## Against the baseline ({config.baseline})", "", _md_table(*tables["baseline"]), "",
+                  _BASELINE_DEFS.format(n=RESAMPLES), ""]
+    parts += ["## Cost", "", _md_table(*tables["cost"]), "", _DEFS, ""]
     if plot:
         parts += [f"![{config.measures[0]} vs cost]({PLOT})", ""]
     notes = [(c.name, c.notes) for c in config.conditions if c.notes]
@@ -137,8 +163,11 @@ def _html(config: BenchConfig, records: list[dict[str, Any]], tables: dict[str, 
     if config.description:
         body.append(f"<p>{e(config.description.strip())}</p>")
     body += [f"<p class='small'>{e(line)}</p>" for line in _context(config, records)]
-    body += ["<h2>Effectiveness</h2>", _html_table(*tables["eff"]), "<h2>Cost</h2>", _html_table(*tables["cost"]),
-             f"<p class='small'>{e(_DEFS)}</p>"]
+    body += ["<h2>Effectiveness</h2>", _html_table(*tables["eff"])]
+    if tables["baseline"][1]:
+        body += [f"<h2>Against the baseline ({e(config.baseline)})</h2>", _html_table(*tables["baseline"]),
+                 f"<p class='small'>{e(_BASELINE_DEFS.format(n=RESAMPLES))}</p>"]
+    body += ["<h2>Cost</h2>", _html_table(*tables["cost"]), f"<p class='small'>{e(_DEFS)}</p>"]
     if png is not None and png.exists():
         data = base64.b64encode(png.read_bytes()).decode("ascii")
         body.append(f"<img alt='{e(config.measures[0])} vs cost' src='data:image/png;base64,{data}'>")

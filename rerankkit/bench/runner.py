@@ -10,12 +10,14 @@ import json
 import logging
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from ..errors import RerankkitError
+from ..executors.base import Executor, WorkerContext
 from ..types import Run
 from .config import BenchConfig, Condition
 from .results import machine, save_record, versions
@@ -43,57 +45,126 @@ def run_bench(
     only: Sequence[str] | None = None,
     cache: Path | bool | None = None,
     progress: bool = True,
+    executor: Executor | None = None,
 ) -> list[dict[str, Any]]:
-    """Run the selected pairs; return their records (also written to ``OUT/results.jsonl``)."""
-    from tqdm.auto import tqdm
+    """Run the selected pairs; return their records (also written to ``OUT/results.jsonl``).
 
+    ``executor`` (e.g. ``RayExecutor()``) schedules the condition x dataset pairs across its workers;
+    the records, run files and report are the same as in one process (timings aside).
+    """
     out = Path(out_dir) if out_dir else default_output(config)
     out.mkdir(parents=True, exist_ok=True)
     pairs = config.pairs(only)
     order = [(c.name, d) for c, d in config.pairs()]
     store_path = cache_path(config, out, cache)
+
+    def save(i: int, result: tuple[dict[str, Any], Run | None, dict[str, Any]]) -> None:
+        rec, run, per_query = result
+        if run is not None:
+            _write_pair(out, rec, run, per_query)
+        rec["cache"] = _shown(store_path, out) if store_path else None
+        save_record(out, rec, order)
+
+    if executor is not None and not executor.in_process:
+        from ..presets import RERANKER_PRESETS
+
+        # presets from the config's own files travel as specs (the workers' nodes may not see those files)
+        presets = {c.reranker: RERANKER_PRESETS.get(c.reranker) for c, _ in pairs if c.reranker}
+        task = BenchTask(config, caching=store_path is not None, presets=presets)
+        res = executor.map(task, pairs, cache=store_path, cache_chunk=config.cache_chunk, total=len(pairs),
+                           progress=progress, desc=f"bench {config.name}", unit="run", on_result=save)
+        return [r[0] for r in res.results]
     store = None
     if store_path is not None:
         from ..answer_cache import CallCache
 
         store = CallCache(store_path)
-    state = _State(config, store, progress)
+    state = _State(config, _cache_wrapper(store, config.cache_chunk), store is not None, progress)
     last = {c.name: i for i, (c, _) in enumerate(pairs)}
     records = []
+    from tqdm.auto import tqdm
+
     bar = tqdm(pairs, desc=f"bench {config.name}", unit="run", disable=not progress)
     try:
         for i, (cond, ds) in enumerate(bar):
             bar.set_postfix_str(f"{cond.name}/{config.label(ds)}")
-            try:
-                rec = state.run_pair(cond, ds, out)
-            except RerankkitError as exc:
-                log.error("%s/%s failed: %s", cond.name, config.label(ds), exc)
-                rec = {"condition": cond.name, "dataset": ds, "dataset_label": config.label(ds), "error": str(exc)}
-            rec["cache"] = _shown(store_path, out) if store_path else None
-            save_record(out, rec, order)
-            records.append(rec)
+            result = state.pair_or_error(cond, ds)
+            save(i, result)
+            records.append(result[0])
             if last[cond.name] == i:
                 state.close_reranker(cond.name)
     finally:
         bar.close()
         state.close()
+        if store is not None:
+            store.close()
     return records
 
 
-class _State:
-    """What a bench run shares across pairs: datasets, first-stage runs, loaded rerankers, the cache."""
+@dataclass
+class BenchTask:
+    """A worker's part of a bench run: datasets, first stages and rerankers built as its pairs need them
+    (a worker keeps one reranker loaded at a time; pairs of one condition arrive one after another)."""
 
-    def __init__(self, config: BenchConfig, store: Any, progress: bool):
+    config: BenchConfig
+    caching: bool
+    presets: dict[str, Any] = field(default_factory=dict)  # name -> RerankerSpec, registered where unknown
+
+    def setup(self, ctx: WorkerContext) -> _State:
+        from ..presets import RERANKER_PRESETS
+
+        for name, spec in self.presets.items():
+            if name not in RERANKER_PRESETS:
+                RERANKER_PRESETS.register(name, spec)
+        return _State(self.config, ctx.wrap if self.caching else None, self.caching, progress=False)
+
+    def run(self, state: _State, pair: tuple[Condition, str], ctx: WorkerContext
+            ) -> tuple[dict[str, Any], Run | None, dict[str, Any]]:
+        cond, ds = pair
+        for name in [n for n in state.rerankers if n != cond.name]:
+            state.close_reranker(name)
+        result = state.pair_or_error(cond, ds)
+        ctx.done(f"{cond.name}/{ds}")
+        return result
+
+    def teardown(self, state: _State) -> None:
+        state.close()
+
+
+def _cache_wrapper(store: Any, chunk: int) -> Callable[[Any], Any] | None:
+    if store is None:
+        return None
+    from ..backends.cached import CachedBackend
+
+    return lambda backend: CachedBackend(backend, store, chunk=chunk)
+
+
+class _State:
+    """What a bench run shares across pairs: datasets, first-stage runs, loaded rerankers.
+
+    ``wrap`` puts a freshly loaded backend behind the answer cache (None: no cache).
+    """
+
+    def __init__(self, config: BenchConfig, wrap: Callable[[Any], Any] | None, caching: bool, progress: bool):
         self.config = config
-        self.store = store
+        self.wrap = wrap
+        self.caching = caching
         self.progress = progress
         self.datasets: dict[str, Any] = {}
         self.first: dict[Any, tuple[Run, dict[str, Any]]] = {}
         self.rerankers: dict[str, tuple[Any, float]] = {}
 
+    def pair_or_error(self, cond: Condition, ds: str) -> tuple[dict[str, Any], Run | None, dict[str, Any]]:
+        """(record, run, per-query metrics) of one pair; a rerankkit error becomes an error record."""
+        try:
+            return self.run_pair(cond, ds)
+        except RerankkitError as exc:
+            log.error("%s/%s failed: %s", cond.name, self.config.label(ds), exc)
+            return {"condition": cond.name, "dataset": ds, "dataset_label": self.config.label(ds),
+                    "error": str(exc)}, None, {}
+
     # -- one pair ------------------------------------------------------------------------------------
-    def run_pair(self, cond: Condition, ds_name: str, out: Path) -> dict[str, Any]:
-        from ..data import write_run
+    def run_pair(self, cond: Condition, ds_name: str) -> tuple[dict[str, Any], Run, dict[str, Any]]:
         from ..eval import evaluate
 
         started = datetime.now(UTC).isoformat(timespec="seconds")
@@ -108,9 +179,7 @@ class _State:
         label = self.config.label(ds_name)
         run = Run(run.values(), {**run.metadata, "condition": cond.name, "dataset": ds_name,
                                  "config": self.config.name})
-        run_file = out / "runs" / f"{cond.name}.{_slug(label)}.trec"
-        write_run(run, run_file, tag=cond.name)
-        _write_per_query(run, result.per_query, run_file.with_suffix(".queries.jsonl"))
+        run_file = Path("runs") / f"{cond.name}.{_slug(label)}.trec"
         n = max(1, len(run))
         stage = rerank or {}
         record: dict[str, Any] = {
@@ -142,7 +211,7 @@ class _State:
                          for e in cond.expected if e.dataset == ds_name},
             "config": {"name": self.config.name, "path": _shown(self.config.path, Path.cwd()),
                        "sha256": self.config.sha256},
-            "run_file": _shown(run_file, out),
+            "run_file": str(run_file),
             "versions": versions(),
             "machine": machine(),
             "started": started,
@@ -150,7 +219,7 @@ class _State:
         }
         if run.metadata.get("spec"):
             record["spec"] = run.metadata["spec"]
-        return record
+        return record, run, dict(result.per_query)
 
     def _dataset(self, name: str) -> Any:
         from ..data import load_dataset
@@ -192,7 +261,7 @@ class _State:
         stage["wall_s"] = round(wall, 4)
         stage["load_s"] = round(load_s, 3)
         # model time as if nothing were cached: time spent now + the recorded time of cached answers
-        stage["cost_s"] = round(stage["model_s"] + stage["cached_model_s"], 4) if self.store else round(wall, 4)
+        stage["cost_s"] = round(stage["model_s"] + stage["cached_model_s"], 4) if self.caching else round(wall, 4)
         stage["truncated_docs"] = run.metadata.get("truncated_docs", 0)
         self.rerankers[cond.name] = (reranker, 0.0)  # later datasets do not pay the load again
         return run, stage
@@ -207,10 +276,8 @@ class _State:
         t0 = time.perf_counter()
         backend = create_backend(spec.backend, spec.model, **dict(spec.backend_options))
         load_s = time.perf_counter() - t0
-        if self.store is not None:
-            from ..backends.cached import CachedBackend
-
-            backend = CachedBackend(backend, self.store, chunk=self.config.cache_chunk)
+        if self.wrap is not None:
+            backend = self.wrap(backend)
         entry = (Reranker(spec, backend_instance=backend), load_s)
         self.rerankers[cond.name] = entry
         return entry
@@ -223,8 +290,15 @@ class _State:
     def close(self) -> None:
         for name in list(self.rerankers):
             self.close_reranker(name)
-        if self.store is not None:
-            self.store.close()
+
+
+def _write_pair(out: Path, record: dict[str, Any], run: Run, per_query: dict[str, dict[str, float]]) -> None:
+    """The pair's TREC run and per-query metrics, under ``out`` (``record["run_file"]`` is relative to it)."""
+    from ..data import write_run
+
+    run_file = out / record["run_file"]
+    write_run(run, run_file, tag=record["condition"])
+    _write_per_query(run, per_query, run_file.with_suffix(".queries.jsonl"))
 
 
 def _counters(backend: Any) -> dict[str, float]:

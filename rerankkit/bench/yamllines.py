@@ -69,12 +69,17 @@ def load_yaml(path: Path) -> Any:
     """Parse ``path``; syntax errors become :class:`ConfigError` with the file and line."""
     try:
         text = path.read_text(encoding="utf-8")
-    except OSError as exc:
+    except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read config {path}: {exc}") from None
-    loader = _Loader(text)
+    try:
+        loader = _Loader(text)  # refuses control characters already (a ReaderError)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     loader.name = str(path)
     try:
         return loader.get_single_data()
+    except RecursionError:
+        raise ConfigError(f"{path}: not valid YAML: nested too deeply") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{path}:{mark.line + 1}" if mark else str(path)

@@ -59,3 +59,24 @@ def table(rows: list[list[str]], header: list[str]) -> str:
     lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in cols]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def add_executor_args(p: argparse.ArgumentParser) -> None:
+    """``--ray [ADDRESS]`` and ``--ray-set KEY=VALUE``: run the parallel part on Ray actors."""
+    p.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS",
+                   help="run on Ray actors: a local Ray instance when no ADDRESS is given, 'auto' for the cluster "
+                        "this machine belongs to, or HOST:PORT of a head node (extra 'ray')")
+    p.add_argument("--ray-set", dest="ray_options", action="append", metavar="KEY=VALUE",
+                   help="Ray executor option: workers, num_cpus, num_gpus (per actor), max_restarts, "
+                        "max_task_retries, start_timeout_s, resources.NAME (repeatable)")
+
+
+def executor_from_args(args: argparse.Namespace) -> Any:
+    """The executor the command line asks for (None: run in this process)."""
+    if getattr(args, "ray", None) is None:
+        if getattr(args, "ray_options", None):
+            raise ConfigError("--ray-set needs --ray")
+        return None
+    from ..executors import ray_executor_from_args
+
+    return ray_executor_from_args(args.ray, parse_sets(args.ray_options) if args.ray_options else None)

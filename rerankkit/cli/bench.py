@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from ._common import add_executor_args, executor_from_args
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -29,6 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--report-only", action="store_true",
                    help="run nothing: rebuild the report (and --check) from OUT/results.jsonl")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_executor_args(p)
     p.set_defaults(func=run)
 
 
@@ -60,8 +63,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"  output {out}; cache {cache_path(config, out, cache) or 'off'}")
         return 0
     failed = 0
+    executor = executor_from_args(args)
     if not args.report_only:
-        records = run_bench(config, out, args.only, cache, progress=not args.no_progress)
+        try:
+            records = run_bench(config, out, args.only, cache, progress=not args.no_progress, executor=executor)
+        finally:
+            if executor is not None:
+                executor.close()
         failed = sum(1 for r in records if r.get("error"))
     paths = write_report(config, out, args.only)
     _summary(config, read_results(out), args.only)

@@ -25,6 +25,7 @@ COMMANDS: list[str] = [
     "doctor",
     "retrieval",
     "bench",
+    "robustness",
     "serve",
     "train",
     "adapt",

@@ -8,7 +8,14 @@ import time
 from typing import Any
 
 from ..errors import InputError
-from ._common import add_dataset_or_file, add_presets_file, load_presets_files, parse_sets
+from ._common import (
+    add_dataset_or_file,
+    add_executor_args,
+    add_presets_file,
+    executor_from_args,
+    load_presets_files,
+    parse_sets,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -33,6 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--cache", metavar="PATH", help="answer cache (SQLite): reruns and interrupted runs reuse answers")
     add_presets_file(p)
+    add_executor_args(p)
     p.set_defaults(func=run)
 
 
@@ -53,12 +61,15 @@ def run(args: argparse.Namespace) -> int:
         candidates = read_candidates(args.candidates)
     candidates = candidates.head(args.queries)
     reranker = Reranker(args.preset, cache=args.cache, **parse_sets(args.overrides))
+    executor = executor_from_args(args)
     t0 = time.perf_counter()
     try:
         out = reranker.rerank_run(candidates, depth=args.depth, top_k=args.top_k, progress=not args.no_progress,
-                                  chunk_size=args.chunk_size)
+                                  chunk_size=args.chunk_size, executor=executor)
     finally:
         reranker.close()
+        if executor is not None:
+            executor.close()
     out.metadata.update({
         "preset": args.preset,
         "dataset": args.dataset or candidates.metadata.get("source"),

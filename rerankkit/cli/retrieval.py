@@ -7,7 +7,7 @@ import argparse
 import sys
 import time
 
-from ._common import parse_sets, print_json, table
+from ._common import add_executor_args, executor_from_args, parse_sets, print_json, table
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -47,6 +47,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--retriever-presets", metavar="FILE", action="append", default=[],
                    help="extra retriever presets TOML file(s) to register first")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_executor_args(p)
 
 
 def _open(args: argparse.Namespace):  # noqa: ANN202
@@ -62,7 +63,7 @@ def _open(args: argparse.Namespace):  # noqa: ANN202
 
 def index(args: argparse.Namespace) -> int:
     retriever, dataset = _open(args)
-    info = retriever.index(dataset, rebuild=args.rebuild, progress=not args.no_progress)
+    info = _index(retriever, dataset, args, rebuild=args.rebuild)
     if args.json:
         print_json(info.to_dict())
         return 0
@@ -77,7 +78,7 @@ def retrieve(args: argparse.Namespace) -> int:
 
     retriever, dataset = _open(args)
     t0 = time.perf_counter()
-    info = retriever.index(dataset, progress=not args.no_progress)
+    info = _index(retriever, dataset, args)
     queries = dataset.queries()[: args.queries] if args.queries else dataset.queries()
     run = retriever.search(queries, k=args.k, remove_query=args.remove_query, progress=not args.no_progress)
     run.metadata.update({"preset": args.preset, "dataset": dataset.name,
@@ -86,6 +87,15 @@ def retrieve(args: argparse.Namespace) -> int:
     print(f"wrote {args.output} ({len(run)} queries, k={args.k}; index {'reused' if info.reused else 'built'}) in "
           f"{time.perf_counter() - t0:.1f} s", file=sys.stderr)
     return 0
+
+
+def _index(retriever, dataset, args: argparse.Namespace, rebuild: bool = False):  # noqa: ANN001,ANN202
+    executor = executor_from_args(args)
+    try:
+        return retriever.index(dataset, rebuild=rebuild, progress=not args.no_progress, executor=executor)
+    finally:
+        if executor is not None:
+            executor.close()
 
 
 def list_retrievers(args: argparse.Namespace) -> int:

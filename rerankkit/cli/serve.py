@@ -35,6 +35,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-body-bytes", type=int, default=4 * 1024 * 1024, metavar="N", help="request body size")
     p.add_argument("--score", choices=("sigmoid", "raw"), default="sigmoid",
                    help="relevance_score: sigmoid of the reranker score, in (0, 1) as Cohere's (default), or raw")
+    p.add_argument("--request-timeout", type=float, default=300.0, metavar="S",
+                   help="seconds from a request's arrival to its answer before it gets 503 (0 = no limit; "
+                        "default 300)")
     p.add_argument("--graceful-timeout", type=float, default=60.0, metavar="S",
                    help="seconds to let requests in flight finish on shutdown (default 60)")
     add_presets_file(p)
@@ -56,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         max_document_chars=args.max_document_chars, max_query_chars=args.max_query_chars,
         max_body_bytes=args.max_body_bytes, max_batch_requests=args.max_batch,
         max_batch_documents=args.max_batch_documents, max_queue_requests=args.max_queue, score=args.score,
-        graceful_timeout_s=args.graceful_timeout,
+        graceful_timeout_s=args.graceful_timeout, request_timeout_s=args.request_timeout or None,
     )
     load_presets_files(args.presets)
     reranker = Reranker(args.preset, **parse_sets(args.overrides))

@@ -22,17 +22,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import yaml
 
-    from ..errors import ConfigError
     from ..train import train
-    from ..train.config import config_from_dict
+    from ..train.config import config_from_dict, read_train_yaml
 
-    try:
-        with open(args.config, encoding="utf-8") as f:
-            raw = yaml.safe_load(f) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"cannot read training config {args.config}: {exc}") from None
+    raw = read_train_yaml(args.config)  # repeated keys and control characters name their line
     for key, value in parse_sets(args.overrides).items():  # strings: the config's declared types read them
         head, dot, rest = key.partition(".")
         if dot and head in ("lora", "overrides"):

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from ..text import lone_surrogates
 from ..types import Doc, Query, Ranking, Run, ScoredDoc
-from .io import DecodeStats, iter_lines
+from .io import DecodeStats, iter_lines, json_object
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +29,14 @@ def read_candidates(path: str | Path, stats: DecodeStats | None = None) -> Run:
     """
     st = stats if stats is not None else DecodeStats()
     rankings = []
+    first: dict[str, str] = {}
     for i, (where, rec) in enumerate(_records(Path(path), st)):
-        rankings.append(_ranking(rec, i, where))
+        ranking = _ranking(rec, i, where)
+        qid = ranking.query.qid
+        if qid in first:
+            raise InputError(f"{where}: query id {qid!r} was already given at {first[qid]}")
+        first[qid] = where
+        rankings.append(ranking)
     meta: dict[str, Any] = {"source": str(path)}
     if st.replaced:
         meta["replaced_bytes"] = st.replaced
@@ -42,10 +50,10 @@ def _records(path: Path, stats: DecodeStats) -> Iterator[tuple[str, Mapping[str,
         return
     if first.lstrip().startswith("["):  # a JSON array, possibly spread over many lines
         text = "\n".join([first, *lines])
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{path}: not valid JSON: {exc}") from None
+        # wrapped in an object (no newline added), so a syntax error's line is the file's
+        data = json_object('{"records": ' + text + "}", str(path), whole_file=True)["records"]
+        if not isinstance(data, list):
+            raise InputError(f"{path}: expected a JSON array of records")
         for i, rec in enumerate(data):
             yield f"{path}[{i}]", _check(rec, f"{path}[{i}]")
         return
@@ -55,11 +63,7 @@ def _records(path: Path, stats: DecodeStats) -> Iterator[tuple[str, Mapping[str,
         if not ln.strip():
             continue
         where = f"{path}:{n}"
-        try:
-            rec = json.loads(ln)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{where}: not valid JSON: {exc}") from None
-        yield where, _check(rec, where)
+        yield where, _check(json_object(ln, where), where)
 
 
 def _chain(first: str, rest: Iterator[str]) -> Iterator[str]:
@@ -70,28 +74,60 @@ def _chain(first: str, rest: Iterator[str]) -> Iterator[str]:
 def _check(rec: Any, where: str) -> Mapping[str, Any]:
     if not isinstance(rec, Mapping) or "query" not in rec or not isinstance(rec.get("hits"), list):
         raise InputError(f"{where}: expected an object with 'query' and a 'hits' list")
+    if not isinstance(rec["query"], str):
+        raise InputError(f"{where}: 'query' must be a string, not {type(rec['query']).__name__}")
     return rec
 
 
 def _ranking(rec: Mapping[str, Any], index: int, where: str) -> Ranking:
     hits = rec["hits"]
+    for j, h in enumerate(hits):
+        if not isinstance(h, Mapping) or "docid" not in h:
+            raise InputError(f"{where}: hit {j} has no 'docid'")
     qid = rec.get("qid", hits[0].get("qid") if hits else None)
     if qid is None:
         qid = str(index)
         log.warning("%s: no qid for query %r; using its position %s", where, rec["query"][:40], qid)
+    qid = _id(qid, f"{where}: 'qid'")
     docs = []
     for j, h in enumerate(hits):
-        if not isinstance(h, Mapping) or "docid" not in h:
-            raise InputError(f"{where}: hit {j} has no 'docid'")
-        text = h.get("content", h.get("text", ""))
-        title = h.get("title", "")
-        score = h.get("score")
-        docs.append(ScoredDoc(Doc(str(h["docid"]), str(text or ""), str(title or "")),
-                              float(score) if score is not None else float(len(hits) - j)))
+        what = f"{where}: hit {j}"
+        text = _text(h.get("content", h.get("text")), f"{what} 'content'")
+        title = _text(h.get("title"), f"{what} 'title'")
+        score = _score(h.get("score"), f"{what} 'score'")
+        docs.append(ScoredDoc(Doc(_id(h["docid"], f"{what} 'docid'"), text, title),
+                              score if score is not None else float(len(hits) - j)))
     try:
-        return Ranking(Query(str(qid), str(rec["query"])), tuple(docs))
+        return Ranking(Query(qid, rec["query"]), tuple(docs))
     except InputError as exc:
         raise InputError(f"{where}: {exc}") from None
+
+
+def _id(value: Any, what: str) -> str:
+    """An id: a string, or an integer (TREC DL's candidate files give numeric qids)."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise InputError(f"{what} must be a string or an integer, not {type(value).__name__}")
+    return str(value)
+
+
+def _text(value: Any, what: str) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InputError(f"{what} must be a string, not {type(value).__name__}")
+    return value
+
+
+def _score(value: Any, what: str) -> float | None:
+    if value is None:
+        return None
+    try:
+        score = float(value) if not isinstance(value, bool) and isinstance(value, (int, float, str)) else None
+    except (ValueError, OverflowError):
+        score = None
+    if score is None or math.isnan(score):
+        raise InputError(f"{what} must be a number, not {str(value)[:40]!r}")
+    return score
 
 
 def write_candidates(run: Run, path: str | Path) -> Path:
@@ -105,5 +141,9 @@ def write_candidates(run: Run, path: str | Path) -> Path:
                  "qid": qid, "rank": i, "score": s}
                 for i, (sd, s) in enumerate(zip(r.docs, r.eval_scores()), 1)
             ]
-            f.write(json.dumps({"query": r.query.text, "qid": qid, "hits": hits}, ensure_ascii=False) + "\n")
+            record = {"query": r.query.text, "qid": qid, "hits": hits}
+            line = json.dumps(record, ensure_ascii=False)
+            if lone_surrogates(line):  # no UTF-8 for them: \u-escape this record, so it reads back the same
+                line = json.dumps(record)
+            f.write(line + "\n")
     return p

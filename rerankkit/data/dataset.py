@@ -80,8 +80,14 @@ class Dataset:
         return int(n) if n is not None else None
 
     def doc_lookup(self) -> dict[str, Doc]:
-        """docid -> Doc for the whole corpus (loads it into memory)."""
-        return {d.docid: d for d in self.corpus()}
+        """docid -> Doc for the whole corpus (loads it into memory); a repeated id is an :class:`InputError`."""
+        out: dict[str, Doc] = {}
+        for i, d in enumerate(self.corpus()):
+            if d.docid in out:
+                raise InputError(f"{self.name}: document id {d.docid!r} appears twice in the corpus "
+                                 f"(the second time as document {i + 1})")
+            out[d.docid] = d
+        return out
 
     def excluded_ids(self) -> dict[str, set[str]]:
         """Per-query document ids to drop from runs before scoring (BRIGHT); empty for most datasets."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 import logging
 import sys
 from collections.abc import Iterator, Mapping
@@ -12,7 +11,7 @@ from typing import Any
 
 from ..errors import InputError
 from ..types import Doc, Query
-from .io import DecodeStats, iter_lines
+from .io import DecodeStats, iter_lines, json_object
 
 log = logging.getLogger(__name__)
 _ID_KEYS = ("_id", "id", "docid", "doc_id", "pid")
@@ -26,17 +25,23 @@ def read_jsonl_corpus(path: str | Path, stats: DecodeStats | None = None) -> Ite
     """Documents from JSONL: id from ``_id``/``id``/``docid``, text from ``text``/``contents``/``content``,
     optional ``title``."""
     for n, rec in _jsonl(path, stats):
-        docid = _first(rec, _ID_KEYS, f"{path}:{n}", "document id")
-        text = _first(rec, _TEXT_KEYS, f"{path}:{n}", "document text", default="")
-        yield Doc(str(docid), str(text or ""), str(rec.get("title") or ""))
+        where = f"{path}:{n}"
+        docid = _id(_first(rec, _ID_KEYS, where, "document id"), where, "document id")
+        text = _text(_first(rec, _TEXT_KEYS, where, "document text", default=""), where, "document text")
+        yield Doc(docid, text, _text(rec.get("title"), where, "title"))
 
 
 def read_jsonl_queries(path: str | Path, stats: DecodeStats | None = None) -> list[Query]:
-    """Queries from JSONL: id from ``_id``/``id``/``qid``, text from ``text``/``query``."""
+    """Queries from JSONL: id from ``_id``/``id``/``qid``, text from ``text``/``query``; ids are unique."""
     out = []
+    first: dict[str, int] = {}
     for n, rec in _jsonl(path, stats):
-        qid = _first(rec, _QID_KEYS, f"{path}:{n}", "query id")
-        out.append(Query(str(qid), str(_first(rec, _QTEXT_KEYS, f"{path}:{n}", "query text"))))
+        where = f"{path}:{n}"
+        qid = _id(_first(rec, _QID_KEYS, where, "query id"), where, "query id")
+        if qid in first:
+            raise InputError(f"{where}: query id {qid!r} was already given on line {first[qid]}")
+        first[qid] = n
+        out.append(Query(qid, _text(_first(rec, _QTEXT_KEYS, where, "query text"), where, "query text")))
     return out
 
 
@@ -58,15 +63,22 @@ def read_tsv_corpus(path: str | Path, stats: DecodeStats | None = None) -> Itera
 
 def _jsonl(path: str | Path, stats: DecodeStats | None) -> Iterator[tuple[int, Mapping[str, Any]]]:
     for n, line in enumerate(iter_lines(path, stats), 1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{path}:{n}: not valid JSON: {exc}") from None
-        if not isinstance(rec, Mapping):
-            raise InputError(f"{path}:{n}: expected a JSON object")
-        yield n, rec
+        if line.strip():
+            yield n, json_object(line, f"{path}:{n}")
+
+
+def _id(value: Any, where: str, what: str) -> str:
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise InputError(f"{where}: the {what} must be a string or an integer, not {type(value).__name__}")
+    return str(value)
+
+
+def _text(value: Any, where: str, what: str) -> str:
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InputError(f"{where}: the {what} must be a string, not {type(value).__name__}")
+    return value
 
 
 _MISSING = object()

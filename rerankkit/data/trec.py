@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import platform
 import sys
 from collections.abc import Mapping
@@ -12,33 +13,48 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
+from ..text import lone_surrogates
 from ..types import Doc, Qrel, Query, Ranking, Run, ScoredDoc
 from .io import DecodeStats, iter_lines
 
 log = logging.getLogger(__name__)
+_GRADE_HEADERS = {"score", "relevance", "rel", "grade", "label", "judgment", "judgement"}
 
 
 def read_topics(path: str | Path, stats: DecodeStats | None = None) -> list[Query]:
-    """Queries from a ``qid<TAB>text`` file (plain or .gz); blank lines are skipped."""
+    """Queries from a ``qid<TAB>text`` file (plain or .gz); blank lines are skipped.
+
+    A line without a tab, an empty id or an id seen before is an :class:`InputError` naming the line.
+    """
     out = []
+    first: dict[str, int] = {}
     for n, line in enumerate(iter_lines(path, stats), 1):
         if not line.strip():
             continue
         qid, sep, text = line.partition("\t")
-        if not sep:
+        qid = qid.strip()
+        if not sep or not qid:
             raise InputError(f"{path}:{n}: expected 'qid<TAB>text', got {line[:80]!r}")
-        out.append(Query(qid.strip(), text.strip()))
+        if qid in first:
+            raise InputError(f"{path}:{n}: query id {qid!r} was already given on line {first[qid]}")
+        first[qid] = n
+        out.append(Query(qid, text.strip()))
     return out
 
 def read_qrels(path: str | Path) -> list[Qrel]:
-    """Judgments from a TREC qrels file ``qid iter docid grade`` (whitespace separated; BEIR .tsv too)."""
+    """Judgments from a TREC qrels file ``qid iter docid grade`` (whitespace separated; BEIR .tsv too).
+
+    BEIR's header line (``query-id corpus-id score``) is skipped; any other malformed line, a grade
+    that is not an integer, or a (query, document) pair judged twice is an :class:`InputError`.
+    """
     out = []
+    first: dict[tuple[str, str], int] = {}
     for n, line in enumerate(iter_lines(path), 1):
         parts = line.split()
         if not parts:
             continue
         if len(parts) == 3:  # BEIR tsv: query-id corpus-id score (with a header line)
-            if n == 1 and not _is_int(parts[2]):
+            if n == 1 and parts[2].lower() in _GRADE_HEADERS:
                 continue
             qid, docid, grade = parts
         elif len(parts) == 4:
@@ -47,6 +63,10 @@ def read_qrels(path: str | Path) -> list[Qrel]:
             raise InputError(f"{path}:{n}: expected 'qid 0 docid grade', got {line[:80]!r}")
         if not _is_int(grade):
             raise InputError(f"{path}:{n}: relevance grade {grade!r} is not an integer")
+        if (qid, docid) in first:
+            raise InputError(f"{path}:{n}: query {qid!r} judges document {docid!r} again "
+                             f"(first on line {first[qid, docid]})")
+        first[qid, docid] = n
         out.append(Qrel(qid, docid, int(grade)))
     return out
 
@@ -71,11 +91,20 @@ def read_run(
         if len(parts) > 5:
             tags.add(parts[5])
         try:
-            rows.setdefault(qid, []).append((float(score), int(rank), n, docid))
+            value, position = float(score), int(rank)
         except ValueError:
             raise InputError(f"{path}:{n}: rank and score must be numbers, got {line[:80]!r}") from None
+        if math.isnan(value):
+            raise InputError(f"{path}:{n}: score is NaN (no order can be read from it)")
+        rows.setdefault(qid, []).append((value, position, n, docid))
     rankings = []
     for qid, items in rows.items():
+        first: dict[str, int] = {}
+        for _, _, n, docid in items:  # file order
+            if docid in first:
+                raise InputError(f"{path}:{n}: document {docid!r} appears again for query {qid!r} "
+                                 f"(first on line {first[docid]})")
+            first[docid] = n
         items.sort(key=lambda t: (-t[0], t[1], t[2]))
         q = queries.get(qid) if queries else None
         sds = []
@@ -137,6 +166,8 @@ def versions() -> dict[str, str]:
 def _word(s: str, what: str) -> str:
     if not s or any(c.isspace() for c in s):
         raise InputError(f"{what} {s!r} cannot be written to a TREC file (empty or contains whitespace)")
+    if lone_surrogates(s):
+        raise InputError(f"{what} {s!r} cannot be written to a TREC file (a lone UTF-16 surrogate is not text)")
     return s
 
 def _is_int(s: str) -> bool:

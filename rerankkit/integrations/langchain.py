@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .._lazy import require
-from ._common import as_reranker, rerank_texts
+from ._common import arerank_texts, as_reranker, rerank_texts
 
 _docs = require("langchain_core.documents", "langchain", "the LangChain document compressor")
 _pydantic = require("pydantic", "langchain", "the LangChain document compressor")
@@ -45,7 +45,15 @@ class RerankkitCompressor(_docs.BaseDocumentCompressor):
 
     def compress_documents(self, documents: Sequence[Any], query: str, callbacks: Any = None) -> Sequence[Any]:
         docs = list(documents)
-        ranked = rerank_texts(self.reranker, query, [d.page_content for d in docs], self.top_n)
+        return self._reordered(docs, rerank_texts(self.reranker, query, [d.page_content for d in docs], self.top_n))
+
+    async def acompress_documents(self, documents: Sequence[Any], query: str, callbacks: Any = None) -> Sequence[Any]:
+        """:meth:`compress_documents` without blocking the event loop (``Reranker.arerank``)."""
+        docs = list(documents)
+        ranked = await arerank_texts(self.reranker, query, [d.page_content for d in docs], self.top_n)
+        return self._reordered(docs, ranked)
+
+    def _reordered(self, docs: list[Any], ranked: list[tuple[int, float]]) -> list[Any]:
         out = []
         for i, score in ranked:
             d = docs[i]

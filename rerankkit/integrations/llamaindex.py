@@ -13,7 +13,7 @@ from typing import Any
 
 from .._lazy import require
 from ..errors import InputError
-from ._common import as_reranker, rerank_texts
+from ._common import arerank_texts, as_reranker, rerank_texts
 
 _types = require("llama_index.core.postprocessor.types", "llamaindex", "the LlamaIndex node postprocessor")
 _schema = require("llama_index.core.schema", "llamaindex", "the LlamaIndex node postprocessor")
@@ -47,8 +47,17 @@ class RerankkitPostprocessor(_types.BaseNodePostprocessor):
         return "RerankkitPostprocessor"
 
     def _postprocess_nodes(self, nodes: list[Any], query_bundle: Any = None) -> list[Any]:
-        if query_bundle is None:
-            raise InputError("RerankkitPostprocessor needs the query (pass query_bundle or query_str)")
-        texts = [n.node.get_content(metadata_mode=self.metadata_mode) for n in nodes]
+        texts = self._texts(nodes, query_bundle)
         ranked = rerank_texts(self.reranker, query_bundle.query_str, texts, self.top_n)
         return [_schema.NodeWithScore(node=nodes[i].node, score=score) for i, score in ranked]
+
+    async def _apostprocess_nodes(self, nodes: list[Any], query_bundle: Any = None) -> list[Any]:
+        """:meth:`_postprocess_nodes` without blocking the event loop (``Reranker.arerank``)."""
+        texts = self._texts(nodes, query_bundle)
+        ranked = await arerank_texts(self.reranker, query_bundle.query_str, texts, self.top_n)
+        return [_schema.NodeWithScore(node=nodes[i].node, score=score) for i, score in ranked]
+
+    def _texts(self, nodes: list[Any], query_bundle: Any) -> list[str]:
+        if query_bundle is None:
+            raise InputError("RerankkitPostprocessor needs the query (pass query_bundle or query_str)")
+        return [n.node.get_content(metadata_mode=self.metadata_mode) for n in nodes]

@@ -75,6 +75,20 @@ class Template:
             parts[k] = v
         return cls(tname, strategy, parts, choices, description, source, extra)
 
+    def to_dict(self) -> dict[str, Any]:
+        """The template as a YAML-ready mapping; :meth:`from_dict` reads it back unchanged."""
+        out: dict[str, Any] = {"name": self.name, "strategy": self.strategy}
+        if self.description:
+            out["description"] = self.description
+        if self.source:
+            out["source"] = self.source
+        out.update(self.parts)
+        if self.choices:
+            out["choices"] = {k: list(v) for k, v in self.choices.items()}
+        if self.extra:
+            out["extra"] = dict(self.extra)
+        return out
+
     def placeholders(self, part: str) -> set[str]:
         text = self.parts.get(part, "")
         try:

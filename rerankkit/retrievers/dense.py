@@ -16,6 +16,7 @@ from typing import Any
 
 from .._lazy import require
 from ..errors import BackendError, ConfigError, DataNotFoundError
+from ..executors.base import Executor, WorkerContext
 from ..models import packaged_path
 from ..options import option
 from ..types import Doc
@@ -72,6 +73,7 @@ class DenseEngine(Engine):
     """Bi-encoder retrieval; the encoder is loaded on first use and kept."""
 
     name = "dense"
+    parallel_build = True  # build(..., executor=) shares the encoding among workers
     Params = DenseParams
     index_params = ("use_title", "model", "passage_prefix", "normalize", "max_length", "index", "hnsw_m",
                     "ef_construction")
@@ -99,11 +101,49 @@ class DenseEngine(Engine):
                                   convert_to_numpy=True, normalize_embeddings=self.p.normalize)
         return np.ascontiguousarray(emb, dtype=np.float32)
 
-    def build(self, docs: Sequence[Doc], path: Path, progress: bool = False) -> dict[str, Any]:
+    def batch_plan(self, texts: Sequence[str]) -> list[list[int]]:
+        """Indices of ``texts`` in the batches the encoder sees: longest first, ``batch_size`` per batch.
+
+        The same batches whether one process encodes them or several workers share them, so a
+        corpus embedded across a cluster gets the same vectors as in one process.
+        """
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        size = max(1, int(self.p.batch_size))
+        return [order[i : i + size] for i in range(0, len(order), size)]
+
+    def embed_corpus(self, texts: Sequence[str], progress: bool = False, executor: Executor | None = None) -> Any:
+        """float32 embeddings of ``texts`` (rows in input order), batch by batch of :meth:`batch_plan`;
+        with ``executor``, the batches are shared among its workers (each loads the encoder once)."""
+        import numpy as np
+
+        plan = self.batch_plan(texts)
+        if executor is None:
+            from tqdm.auto import tqdm
+
+            parts = [self.encode([texts[i] for i in b]) for b in tqdm(plan, desc="encode", unit="batch",
+                                                                       disable=not progress)]
+        else:
+            from ..executors import contiguous_shards
+
+            per = max(1, len(plan) // (4 * executor.workers_for(len(plan))))  # ~4 shards per worker
+            shards = [(str(r.start), [[texts[i] for i in plan[b]] for b in r])
+                      for r in contiguous_shards(len(plan), per)]
+            res = executor.map(EncodeTask(self.p), shards, total=len(shards), progress=progress, desc="encode",
+                               unit="shard")
+            parts = [x for out in res.results for x in out]
+        if not parts:
+            return np.zeros((0, 0), dtype=np.float32)
+        emb = np.empty((len(texts), parts[0].shape[1]), dtype=np.float32)
+        for b, vecs in zip(plan, parts):
+            emb[b] = vecs
+        return emb
+
+    def build(self, docs: Sequence[Doc], path: Path, progress: bool = False,
+              executor: Executor | None = None) -> dict[str, Any]:
         faiss = require("faiss", "dense", "the dense index")
         texts = [self.p.passage_prefix + self.index_text(d) for d in docs]
         t0 = time.perf_counter()
-        emb = self.encode(texts, progress)
+        emb = self.embed_corpus(texts, progress, executor)
         encode_s = time.perf_counter() - t0
         dim = emb.shape[1]
         if self.p.index == "hnsw":
@@ -135,3 +175,21 @@ class DenseEngine(Engine):
     def close(self) -> None:
         self._encoder = None
         self._index = None
+
+
+@dataclass
+class EncodeTask:
+    """A worker loads the encoder once and embeds shards of ready-made batches (one encoder call each)."""
+
+    params: DenseParams
+
+    def setup(self, ctx: WorkerContext) -> DenseEngine:
+        engine = DenseEngine(self.params)
+        _ = engine.encoder  # load now, once per worker
+        return engine
+
+    def run(self, engine: DenseEngine, shard: tuple[str, list[list[str]]], ctx: WorkerContext) -> list[Any]:
+        key, batches = shard
+        out = [engine.encode(b) for b in batches]
+        ctx.done(key)
+        return out

@@ -15,6 +15,7 @@ from typing import Any
 from ..errors import ConfigError, DataNotFoundError, InputError, MissingExtraError
 from ..locations import cache_home
 from ..options import build_options
+from ..text import repair_text
 from ..types import Doc, Query, Ranking, Run, ScoredDoc
 from .base import ENGINES, Engine
 from .index_cache import MANIFEST, build_index, check_index, index_key, remove_index
@@ -74,8 +75,15 @@ class Retriever:
         return f"Retriever({self.spec.name or self.spec.engine!r}, indexed={self.info is not None})"
 
     # ------------------------------------------------------------------ indexing
-    def index(self, corpus: Iterable[Doc | str] | Any, *, rebuild: bool = False, progress: bool = False) -> IndexInfo:
-        """Index ``corpus`` (docs, strings, or a dataset), reusing an intact cached index when there is one."""
+    def index(self, corpus: Iterable[Doc | str] | Any, *, rebuild: bool = False, progress: bool = False,
+              executor: Any | None = None) -> IndexInfo:
+        """Index ``corpus`` (docs, strings, or a dataset), reusing an intact cached index when there is one.
+
+        ``executor`` (e.g. ``RayExecutor()``) shares a dense index's encoding among its workers.
+        """
+        if executor is not None and not getattr(self.engine, "parallel_build", False):
+            raise ConfigError(f"the {self.spec.engine} engine builds its index in one process; "
+                              "executor= applies to the dense engine")
         decode = getattr(corpus, "decode_stats", None)
         before = getattr(decode, "replaced", 0)
         docs, stats = read_corpus(as_corpus(corpus))
@@ -99,16 +107,19 @@ class Retriever:
                 raise  # the index is fine; this environment cannot open it
             except Exception as exc:  # a file that passed the check but does not load
                 remove_index(folder, f"failed to load: {exc!r}")
-        folder, manifest = self._build(docs, stats, key, settings, progress)
+        folder, manifest = self._build(docs, stats, key, settings, progress, executor)
         return self._open(folder, docs, stats, manifest, reused=False)
 
     def _build(
-        self, docs: list[Doc], stats: CorpusStats, key: str, settings: Mapping[str, Any], progress: bool
+        self, docs: list[Doc], stats: CorpusStats, key: str, settings: Mapping[str, Any], progress: bool,
+        executor: Any | None = None,
     ) -> tuple[Path, dict[str, Any]]:
         log.info("building %s index over %d documents", self.spec.engine, len(docs))
 
         def build(tmp: Path) -> dict[str, Any]:
             write_store(docs, tmp)
+            if executor is not None:
+                return self.engine.build(docs, tmp, progress, executor=executor)  # type: ignore[call-arg]
             return self.engine.build(docs, tmp, progress)
 
         meta = {"spec": self.spec.to_dict(), "settings": dict(settings),
@@ -170,9 +181,14 @@ class Retriever:
             raise InputError(f"k must be a positive integer, got {k!r}")
         qs = _as_queries(queries)
         live = [q for q in qs if q.text.strip()]
+        texts, replaced = [], 0
+        for q in live:  # lone surrogates become U+FFFD (engines cannot encode them); counted in the metadata
+            text, n = repair_text(q.text)
+            texts.append(text)
+            replaced += n
         want = min(k + int(remove_query), len(self._docs))
         t0 = time.perf_counter()
-        hits = self.engine.search([q.text for q in live], want, progress) if live else []
+        hits = self.engine.search(texts, want, progress) if live else []
         search_s = time.perf_counter() - t0
         by_qid = dict(zip((q.qid for q in live), hits))
         rankings = []
@@ -187,6 +203,7 @@ class Retriever:
             "k": k,
             "n_queries": len(qs),
             "empty_queries": len(qs) - len(live),
+            "replaced_chars": replaced,
             "search_s": round(search_s, 4),
             "queries_per_s": round(len(live) / search_s, 2) if search_s > 0 and live else None,
         }

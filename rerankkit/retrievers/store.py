@@ -10,17 +10,16 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import InputError
+from ..text import repair_text
 from ..types import Doc
 
 log = logging.getLogger(__name__)
 STORE_FILE = "docs.jsonl"
-_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass
@@ -32,11 +31,6 @@ class CorpusStats:
     docs_with_replacements: int = 0
     fingerprint: str = ""
     examples: list[str] = field(default_factory=list)  # ids of the first few repaired documents
-
-
-def _clean(s: str) -> tuple[str, int]:
-    n = len(_SURROGATE.findall(s)) if not s.isascii() else 0
-    return (_SURROGATE.sub("\ufffd", s), n) if n else (s, 0)
 
 
 def as_corpus(corpus: object) -> Iterable[Doc | str]:
@@ -60,9 +54,9 @@ def read_corpus(corpus: Iterable[Doc | str]) -> tuple[list[Doc], CorpusStats]:
             item = Doc(str(i), item)
         elif not isinstance(item, Doc):
             raise InputError(f"corpus items must be Doc or str, got {type(item).__name__} at position {i}")
-        docid, n1 = _clean(item.docid)
-        title, n2 = _clean(item.title)
-        text, n3 = _clean(item.text)
+        docid, n1 = repair_text(item.docid)
+        title, n2 = repair_text(item.title)
+        text, n3 = repair_text(item.text)
         if n1 or n2 or n3:
             stats.replaced_chars += n1 + n2 + n3
             stats.docs_with_replacements += 1

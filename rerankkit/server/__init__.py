@@ -10,8 +10,8 @@ Needs the ``server`` extra (FastAPI + uvicorn); ``rerankkit serve PRESET`` runs 
 
 from __future__ import annotations
 
+from ..batching import BatchResult, MicroBatcher, Overloaded
 from .app import create_app
-from .batcher import BatchResult, MicroBatcher, Overloaded
 from .config import ServerConfig
 from .protocol import RequestError, build_response, parse_request
 from .runner import ServerThread, serve

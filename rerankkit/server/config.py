@@ -19,6 +19,11 @@ class ServerConfig:
     ``score="sigmoid"`` maps scores into (0, 1) as the Cohere API promises (for pointwise yes/no
     log-odds this is p(yes) / (p(yes) + p(no))); ``"raw"`` returns the reranker's own scores.
     The order of ``results`` is always the reranker's order.
+    ``request_timeout_s``: seconds from a request's arrival to its answer (reading the body, waiting in
+    the queue, the model call); a request past it is answered 503 (408 while its body is still
+    arriving) and leaves the queue. ``None``: no limit. At most ``max_queue_requests +
+    max_batch_requests`` rerank requests are admitted at once (reading, queued or running); more get
+    503 with ``Retry-After``, so memory stays bounded by that many bodies of ``max_body_bytes``.
     """
 
     model_name: str = "rerankkit"
@@ -33,6 +38,7 @@ class ServerConfig:
     max_queue_documents: int = 32_768
     score: str = "sigmoid"
     graceful_timeout_s: float = 60.0
+    request_timeout_s: float | None = 300.0
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -41,5 +47,8 @@ class ServerConfig:
                 raise ConfigError(f"server setting {f.name} must be a positive integer, not {v!r}")
         if self.score not in SCORE_SCALES:
             raise ConfigError(f"server setting score must be one of {SCORE_SCALES}, not {self.score!r}")
+        t = self.request_timeout_s
+        if t is not None and (isinstance(t, bool) or not isinstance(t, (int, float)) or not t > 0):
+            raise ConfigError(f"server setting request_timeout_s must be a positive number or None, not {t!r}")
         if self.api_key is not None and not self.api_key:
             raise ConfigError("server api_key must not be empty (use None for no key)")

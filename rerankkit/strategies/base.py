@@ -15,7 +15,8 @@ from ..options import build_options
 from ..prompts.template import Template, TemplateSchema
 from ..registry import Registry
 from ..types import Doc, Query, Ranking, ScoredDoc, check_unique_docids
-from .lockstep import Algorithm, run_lockstep
+from .chunking import ChunkPlan, DocPolicy, plan_query, spans_of
+from .lockstep import Algorithm, arun_lockstep, run_lockstep
 from .truncation import Truncator
 
 
@@ -56,7 +57,13 @@ class Strategy(ABC):
     schema: ClassVar[TemplateSchema]
     Params: ClassVar[type]
     also_accepts: ClassVar[tuple[str, ...]] = ()  # other strategies whose templates fit this one's schema
+    #: whether every document gets a score of its own (so it can be scored as chunks; see ``chunking``)
+    pointwise_like: ClassVar[bool] = False
+    #: what a score means for the server: "logit" (sigmoid gives a probability) or "probability"
+    score_scale: ClassVar[str] = "logit"
     training_objective: ClassVar[str | None] = None  # the loss rerankkit.train fits this strategy with
+    # identifier/label enumerations (rerankkit.prompts.formats) whose answers this strategy reads back
+    format_enumerations: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, template: Template, params: Mapping[str, Any] | None = None):
         if template.strategy != self.name and template.strategy not in self.also_accepts:
@@ -92,6 +99,10 @@ class Strategy(ABC):
     def algorithm(self, query: Query, docs: Sequence[Doc], ctx: QueryContext) -> Algorithm[Ranking]:
         """A generator: yield request batches, receive results, return the query's Ranking."""
 
+    def doc_budget(self, query: Query, backend: Backend) -> int | None:
+        """The tokens one document may hold in this strategy's input (None: no limit)."""
+        return self.max_doc_tokens
+
     def first_requests(self, query: Query, docs: Sequence[Doc], backend: Any) -> list[Any]:
         """The requests this strategy sends for ``query`` before it sees any answer (what ``prompt render``
         shows). ``backend`` needs only ``count_tokens``/``truncate`` (and ``name``/``model_id``)."""
@@ -121,26 +132,33 @@ class Strategy(ABC):
         backend: Backend,
         items: Sequence[tuple[Query, Sequence[Doc]]],
         on_query_done: Callable[[int], None] | None = None,
+        policies: Sequence[DocPolicy | None] | None = None,
+        count_tokens: bool = False,
     ) -> list[Ranking]:
-        """Rerank every (query, docs) pair, advancing all queries in lock-step."""
-        self.check_backend(backend)
-        for _, docs in items:
-            check_unique_docids(docs)
-        truncator = Truncator(backend, self.max_doc_tokens)
-        contexts = [QueryContext(backend, truncator) for _ in items]
-        algs = [self._guarded(q, list(d), c) for (q, d), c in zip(items, contexts)]
-        t0 = time.perf_counter()
-        rankings, calls = run_lockstep(algs, backend, on_query_done)
-        wall = time.perf_counter() - t0
-        out = []
-        for (_, docs), ranking, n_calls, ctx in zip(items, rankings, calls, contexts):
-            meta = dict(ranking.metadata)
-            meta.update(ctx.counters)
-            meta["model_calls"] = n_calls
-            meta["truncated_docs"] = truncator.count([d.prompt_text() for d in docs])
-            meta["batch_wall_s"] = round(wall, 4)
-            out.append(Ranking(ranking.query, ranking.docs, meta))
-        return out
+        """Rerank every (query, docs) pair, advancing all queries in lock-step.
+
+        ``policies`` (one per item, or None) override how each query's documents are cut or chunked
+        (:class:`~rerankkit.strategies.chunking.DocPolicy`); ``count_tokens`` adds each query's input and
+        output tokens to its metadata (``prompt_tokens``, ``generated_tokens``).
+        """
+        job = _Job(self, backend, items, policies, count_tokens)
+        rankings, calls = run_lockstep(job.algorithms, backend, on_query_done, job.tokens)
+        return job.finish(rankings, calls)
+
+    async def arerank_many(
+        self,
+        backend: Backend,
+        items: Sequence[tuple[Query, Sequence[Doc]]],
+        on_query_done: Callable[[int], None] | None = None,
+        policies: Sequence[DocPolicy | None] | None = None,
+        count_tokens: bool = False,
+    ) -> list[Ranking]:
+        """:meth:`rerank_many` on the event loop (see :func:`~.lockstep.arun_lockstep`)."""
+        import asyncio
+
+        job = await asyncio.to_thread(_Job, self, backend, items, policies, count_tokens)  # tokenizer work
+        rankings, calls = await arun_lockstep(job.algorithms, backend, on_query_done, job.tokens)
+        return job.finish(rankings, calls)
 
     def _guarded(self, query: Query, docs: list[Doc], ctx: QueryContext) -> Algorithm[Ranking]:
         if not docs:
@@ -149,6 +167,56 @@ class Strategy(ABC):
         if sorted(ranking.docids) != sorted(d.docid for d in docs):
             raise RuntimeError(f"strategy {self.name!r} lost or duplicated documents for query {query.qid}")
         return ranking
+
+
+class _Job:
+    """One ``rerank_many`` call: the documents as scored (chunked or cut per policy), the per-query
+    algorithms, and the metadata every ranking gets when they finish."""
+
+    def __init__(self, strategy: Strategy, backend: Backend, items: Sequence[tuple[Query, Sequence[Doc]]],
+                 policies: Sequence[DocPolicy | None] | None, count_tokens: bool) -> None:
+        strategy.check_backend(backend)
+        for _, docs in items:
+            check_unique_docids(docs)
+        if policies is not None and len(policies) != len(items):
+            raise ConfigError(f"{len(policies)} document policies for {len(items)} queries")
+        self.truncator = Truncator(backend, strategy.max_doc_tokens)
+        default = DocPolicy.from_params(strategy.params)
+        self.items = [(q, list(d)) for q, d in items]
+        self.plans: list[ChunkPlan | None] = []
+        for k, (q, docs) in enumerate(self.items):
+            policy = default.overridden_by(policies[k] if policies is not None else None)
+            if policy.aggregate != "none" and not strategy.pointwise_like:
+                raise ConfigError(f"strategy {strategy.name!r} does not score documents one by one, so it cannot "
+                                  "score them in chunks (chunking works for pointwise, crossencoder and embedding "
+                                  "in query mode)")
+            self.plans.append(plan_query(q, docs, policy, backend, strategy.doc_budget(q, backend),
+                                         lambda t: len(spans_of(backend, t))) if policy.active else None)
+        work = [(q, plan.windows if plan else docs) for (q, docs), plan in zip(self.items, self.plans)]
+        self.contexts = [QueryContext(backend, self.truncator) for _ in work]
+        self.algorithms = [strategy._guarded(q, d, c) for (q, d), c in zip(work, self.contexts)]
+        self.tokens = [[0, 0] for _ in work] if count_tokens else None
+        self.t0 = time.perf_counter()
+
+    def finish(self, rankings: list[Ranking], calls: list[int]) -> list[Ranking]:
+        wall = time.perf_counter() - self.t0
+        truncated = self.truncator.truncated
+        out = []
+        for k, ((_, docs), ranking, n_calls, ctx, plan) in enumerate(
+                zip(self.items, rankings, calls, self.contexts, self.plans)):
+            meta = dict(ranking.metadata)
+            meta.update(ctx.counters)
+            meta["model_calls"] = n_calls
+            if plan is not None:
+                ranking, counts = plan.collapse(ranking, lambda d: d.prompt_text() in truncated)
+                meta.update(counts)
+            else:
+                meta["truncated_docs"] = self.truncator.count([d.prompt_text() for d in docs])
+            if self.tokens is not None:
+                meta["prompt_tokens"], meta["generated_tokens"] = self.tokens[k]
+            meta["batch_wall_s"] = round(wall, 4)
+            out.append(Ranking(ranking.query, ranking.docs, meta))
+        return out
 
 
 STRATEGIES: Registry[type[Strategy]] = Registry("strategy", "rerankkit.strategies")

@@ -26,12 +26,13 @@ from ..options import option
 from ..prompts.template import TemplateSchema
 from ..types import Doc, Query, Ranking
 from .base import QueryContext, Strategy, register_strategy
+from .chunking import ChunkingParams
 from .lockstep import Algorithm, EmbedRequest
 from .truncation import cut_words
 
 
 @dataclass
-class EmbeddingParams:
+class EmbeddingParams(ChunkingParams):
     mode: str = option("listwise", choices=("listwise", "query"),
                        help="listwise: the E2Rank prompt (query + top candidates) as the query; query: the query alone")
     prompt_docs: int = option(20, bounds=(0, None),
@@ -39,6 +40,11 @@ class EmbeddingParams:
     max_doc_words: int | None = option(1024, bounds=(1, None),
                                        help="documents cut to their first N words, as E2Rank's evaluation code does")
     max_doc_tokens: int | None = option(None, bounds=(1, None), help="an optional token cut on top (none: no cut)")
+
+    def validate(self) -> None:
+        super().validate()
+        if self.chunking != "none" and self.mode != "query":
+            raise ConfigError("embedding chunking needs mode='query' (a listwise prompt would list the chunks)")
 
 
 @register_strategy
@@ -55,13 +61,21 @@ class Embedding(Strategy):
         {"query": {"query"}, "system": {"query"}, "prefix": set()},
     )
     Params = EmbeddingParams
+    format_enumerations = ("brackets", "parens", "dot", "descriptor")  # nothing is parsed
 
     def __init__(self, template, params=None):
         super().__init__(template, params)
         if self.params.mode == "query" and "query" not in self.template.parts:
             raise ConfigError(f"template {template.name!r} has no 'query' part, needed by mode='query'")
+        self.pointwise_like = self.params.mode == "query"  # type: ignore[misc]
         self.separator = str(self.template.extra.get("item_separator", "\n"))
         self.doc_suffix = str(self.template.extra.get("doc_suffix", ""))
+
+    def doc_budget(self, query: Query, backend) -> int | None:
+        """``max_doc_tokens``, within the model's input limit (less two special tokens)."""
+        limit = getattr(backend, "max_input_tokens", lambda: None)()
+        window = limit - 2 if limit else None
+        return min((b for b in (self.max_doc_tokens, window) if b is not None), default=None)
 
     def query_request(self, query: Query, texts: Sequence[str]) -> EmbedRequest:
         """What is embedded as the query: the listwise prompt over ``texts`` (or the query alone)."""

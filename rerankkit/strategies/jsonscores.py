@@ -22,12 +22,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 _ANSWER = re.compile(r"<answer>(.*?)(?:</answer>|$)", re.DOTALL | re.IGNORECASE)
-_LABEL = re.compile(r"^\s*\[*\s*(?:doc(?:ument)?|passage|d|p|id)?[\s_#:-]*(\d{1,6})\s*\]*\s*$", re.IGNORECASE)
-# "key": value pairs inside a (possibly broken or truncated) object, for when json.loads fails
-_PAIR = re.compile(
-    r"""["']?\s*\[*\s*(?:doc(?:ument)?|passage|d|p|id)?[\s_#-]*(\d{1,6})\s*\]*\s*["']?\s*:\s*["']?\s*(-?\d+(?:\.\d+)?)""",
-    re.IGNORECASE,
-)
+# No two neighbouring parts of these patterns can match the same character, so a reply of long runs
+# of spaces or brackets is read in linear time (overlapping ``\s*`` parts made it O(n^4): minutes).
+_LABEL = re.compile(r"^[\s\[]*(?:(?:doc(?:ument)?|passage|d|p|id)[\s_#:-]*|[_#:-][\s_#:-]*)?(\d{1,6})[\s\]]*$",
+                    re.IGNORECASE)
+# "key": value pairs inside a (possibly broken or truncated) object, for when json.loads fails; the
+# label is the number right before the colon (whatever names it: "[3]", 'Doc 3', 3)
+_PAIR = re.compile(r"""(?<![\d.])(\d{1,6})[\s\]]*(?:["'][\s\]]*)?:\s*(?:["']\s*)?(-?\d+(?:\.\d+)?)""")
 _NUMBER = re.compile(r"^\s*(-?\d+(?:\.\d+)?)")
 _ID_KEYS = ("id", "doc", "docid", "doc_id", "document", "passage", "index", "label")
 _SCORE_KEYS = ("score", "relevance", "value", "rating", "usefulness")
@@ -71,14 +72,17 @@ def read_reference_scores(reply: str | None, n: int) -> GroupScores:
     indexing, and keeps a NaN score; here both make the reply unreadable.)
     """
     text = reply if isinstance(reply, str) else ""
-    answer = re.search(r"<answer>(.*?)</answer>", text, re.DOTALL)
+    # Each pattern below can only match up to its closing token, so it searches the text only up to
+    # the last one: an unclosed "```json" before a long run of spaces otherwise backtracked for
+    # minutes (O(n^3)), and unclosed "{" or "<answer>" runs cost O(n^2). The matches are the same.
+    answer = re.search(r"<answer>(.*?)</answer>", text[: _through_last(text, "</answer>")], re.DOTALL)
     if answer:
         text = answer.group(1).strip()
-    fenced = _FENCED_JSON.findall(text)
+    fenced = _FENCED_JSON.findall(text[: _through_last(text, "```")])
     if fenced:
         body = fenced[-1].strip()
     else:
-        flat = _FLAT_OBJECT.findall(text)
+        flat = _FLAT_OBJECT.findall(text[: _through_last(text, "}")])
         if not flat:
             return GroupScores(n, readable=False)
         body = flat[-1].strip()
@@ -89,7 +93,7 @@ def read_reference_scores(reply: str | None, n: int) -> GroupScores:
     try:
         value = json.loads(body)
         pairs = list(dict(value).items())
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, RecursionError):  # RecursionError: thousands of nested brackets
         return GroupScores(n, readable=False)
     scores: dict[int, float] = {}
     for key, raw in pairs:
@@ -104,6 +108,12 @@ def read_reference_scores(reply: str | None, n: int) -> GroupScores:
             return GroupScores(n, readable=False)
         scores[label] = number
     return GroupScores(n, scores, source="json", readable=True)
+
+
+def _through_last(text: str, token: str) -> int:
+    """The end of the last ``token`` in ``text`` (0 when there is none)."""
+    i = text.rfind(token)
+    return i + len(token) if i >= 0 else 0
 
 
 def parse_group_scores(reply: str | None, n: int, low: float = 0.0, high: float = 10.0) -> GroupScores:
@@ -155,7 +165,7 @@ def _read_object(chunk: str) -> tuple[list[tuple[str, Any]], str] | None:
     """(key, value) pairs from one object: strict JSON first, then a lenient scan of ``"k": number``."""
     try:
         value = json.loads(chunk)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: thousands of nested brackets
         # a number that runs to the very end of a cut-off reply may itself be cut ("10" -> "1"): skip it
         pairs = [(m.group(1), m.group(2)) for m in _PAIR.finditer(chunk) if m.end() < len(chunk.rstrip())]
         return (pairs, "repaired") if pairs else None

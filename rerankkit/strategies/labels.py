@@ -11,7 +11,7 @@ import numpy as np
 
 LABELS = tuple(string.ascii_uppercase)
 
-_MENTION = re.compile(r"\b(?:passage|document|doc)\s*[:#\-]?\s*[\"'(\[]?([A-Za-z])(?![A-Za-z0-9])", re.I)
+_MENTION = re.compile(r"\b(?:passage|document|doc)\s*(?:[:#\-]\s*)?[\"'(\[]?([A-Za-z])(?![A-Za-z0-9])", re.I)
 _ECHO = re.compile(r"\b(?:passage|document)\s*[A-Za-z]\s*(?:,|or)\s*(?:passage|document)\s*[A-Za-z]\b", re.I)
 _BARE = re.compile(r"^\W*([A-Z])(?![A-Za-z0-9])")
 

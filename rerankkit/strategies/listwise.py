@@ -26,7 +26,7 @@ from ..options import option
 from ..prompts.template import TemplateSchema
 from ..types import Doc, Query, Ranking
 from .base import QueryContext, Strategy, TrainingPrompt, register_strategy
-from .listwise_prompt import SCHEMA, WindowPrompter, identifier_style
+from .listwise_prompt import SCHEMA, WindowPrompter, identifier_style, identifier_wrapper
 from .lockstep import Algorithm, GenerateRequest, Request
 from .permutation import ALPHA, identifiers, parse_permutation
 from .windows import check_window, window_schedule
@@ -43,7 +43,7 @@ class ListwiseParams:
                                            help="prompt budget (none: the backend's context length when it has one)")
     max_new_tokens: int | None = option(None, bounds=(1, None),
                                         help="generation only: answer tokens (none: sized to the window's answer)")
-    escape_identifiers: bool = option(True, help='"[3]" inside a document becomes "(3)"')
+    escape_identifiers: bool = option(True, help='"[3]" inside a document becomes "(3)" (with "(3)" identifiers: "[3]")')
 
     def validate(self) -> None:
         check_window(self.window, self.stride)
@@ -55,14 +55,20 @@ class SlidingWindowStrategy(Strategy):
     requires = Capability.GENERATE
     schema: TemplateSchema = SCHEMA
     Params = ListwiseParams
+    format_enumerations = ("brackets", "parens")  # the parser and escaping follow the item's wrapper
 
     def __init__(self, template, params=None):
         super().__init__(template, params)
         self.style = identifier_style(self.template)
+        self.wrapper = identifier_wrapper(self.template)  # "[3]" or "(3)": as the template's item writes it
         identifiers(self.params.window, self.style)  # fail early: too many alphabetic identifiers
         p = self.params
         self.prompter = WindowPrompter(self.template, self.style, p.escape_identifiers, p.max_doc_tokens,
-                                       p.max_prompt_tokens)
+                                       p.max_prompt_tokens, self.wrapper)
+
+    def wrap(self, identifier: str) -> str:
+        """``identifier`` as the prompt writes it (``[3]``)."""
+        return f"{self.wrapper[0]}{identifier}{self.wrapper[1]}"
 
     @abstractmethod
     def request(self, prompt: Prompt, ids: list[str], ctx: QueryContext) -> Request:
@@ -112,7 +118,7 @@ class Listwise(SlidingWindowStrategy):
             return self.params.max_new_tokens
         key = (ctx.backend.model_id, len(ids))
         if key not in self._answer_tokens:
-            answer = " > ".join(f"[{i}]" for i in ids)
+            answer = " > ".join(self.wrap(i) for i in ids)
             self._answer_tokens[key] = ctx.backend.count_tokens([answer])[0] + 2
         return self._answer_tokens[key]
 
@@ -123,7 +129,7 @@ class Listwise(SlidingWindowStrategy):
         return GenerateRequest(prompt, self.max_new_tokens(ids, ctx))
 
     def read(self, answer: Generation, prompt: Prompt, ids: list[str], ctx: QueryContext) -> list[int]:
-        parsed = parse_permutation(prompt.prefix + answer.text, ids)
+        parsed = parse_permutation(prompt.prefix + answer.text, ids, self.wrapper)
         c = ctx.counters
         c["parse_unknown_ids"] += parsed.unknown
         c["parse_duplicate_ids"] += parsed.duplicate
@@ -158,9 +164,10 @@ class First(SlidingWindowStrategy):
         """The window's prompt and its target permutation (``[B] > [A] > ...``, continuing the prefix)."""
         ids = identifiers(len(docs), self.style)
         prompt = self.prompter(ctx, query.text, ids, [d.prompt_text() for d in docs], 1)
-        target = " > ".join(f"[{ids[j]}]" for j in order)
-        if prompt.prefix.endswith("[") and target.startswith("["):
-            target = target[1:]
+        target = " > ".join(self.wrap(ids[j]) for j in order)
+        opening = self.wrapper[0]
+        if opening and prompt.prefix.endswith(opening) and target.startswith(opening):
+            target = target[len(opening):]
         return TrainingPrompt(prompt, target=target, labels=tuple(ids))
 
     def read(self, answer: np.ndarray, prompt: Prompt, ids: list[str], ctx: QueryContext) -> list[int]:

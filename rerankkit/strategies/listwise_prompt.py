@@ -13,16 +13,18 @@ budget is shared evenly and no document is dropped.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 
 from ..backends.base import Backend, Message, Prompt
 from ..errors import InputError, TemplateError
 from ..prompts.template import Template, TemplateSchema
-from .permutation import NUMERIC, STYLES, escape_identifiers
+from .permutation import BRACKETS, NUMERIC, STYLES, escape_identifiers
 
 log = logging.getLogger(__name__)
 
 _QN = {"query", "num"}
+_PAIRS = {"[": "]", "(": ")", "<": ">", "": ""}
 SCHEMA = TemplateSchema.of(
     {"item": {"id", "doc"}},
     {"system": _QN, "head": _QN, "tail": _QN, "prefix": set(), "head_reply": {"num"}, "item_reply": {"id"}},
@@ -35,6 +37,18 @@ def identifier_style(template: Template) -> str:
     if style not in STYLES:
         raise TemplateError(f"template {template.name!r}: extra.identifiers must be one of {STYLES}, not {style!r}")
     return style
+
+
+_ITEM_ID = re.compile(r"(?P<open>[\[(<]?)\{id\}(?P<close>[\])>]?)")
+
+
+def identifier_wrapper(template: Template) -> tuple[str, str]:
+    """How the template's ``item`` wraps an identifier: ``("[", "]")`` for ``[{id}]``, ``("(", ")")`` for
+    ``({id})``, ``("", "")`` for a bare ``{id}``; answers are parsed and documents escaped with the same."""
+    m = _ITEM_ID.search(template.parts.get("item", ""))
+    if m is None or _PAIRS.get(m.group("open")) != m.group("close"):
+        return BRACKETS if m is None else ("", "")
+    return m.group("open"), m.group("close")
 
 
 def check_turns(template: Template) -> bool:
@@ -101,16 +115,17 @@ class WindowPrompter:
     """Renders windows for one strategy: escapes identifiers, truncates, and fits the budget."""
 
     def __init__(self, template: Template, style: str, escape: bool, max_doc_tokens: int | None,
-                 max_prompt_tokens: int | None):
+                 max_prompt_tokens: int | None, wrapper: tuple[str, str] = BRACKETS):
         self.template = template
         self.style = style
+        self.wrapper = wrapper
         self.multi = check_turns(template)
         self.escape = escape
         self.max_doc_tokens = max_doc_tokens
         self.max_prompt_tokens = max_prompt_tokens
 
     def _clean(self, text: str) -> str:
-        return escape_identifiers(text, self.style) if self.escape else text
+        return escape_identifiers(text, self.style, self.wrapper) if self.escape else text
 
     def __call__(self, ctx, query: str, ids: Sequence[str], texts: Sequence[str], reserve: int) -> Prompt:
         """The window prompt; ``reserve`` tokens are kept free for the answer."""

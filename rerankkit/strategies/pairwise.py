@@ -76,6 +76,7 @@ class Pairwise(Strategy):
         {"system": {"query"}, "prefix": {"query"}},
     )
     Params = PairwiseParams
+    format_enumerations = ("plain", "brackets", "parens")  # "Passage (A)": answers and parse_label follow
 
     def required_capabilities(self) -> Capability:
         return Capability.GENERATE if self.params.mode == "generate" else Capability.SCORE

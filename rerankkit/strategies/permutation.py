@@ -3,10 +3,13 @@
 The parser never loses or duplicates a document: it keeps the first mention of each known
 identifier, drops unknown and repeated ones, and appends the identifiers the output never named in
 their original order (the repair RankGPT's reference code applies). Every repair is counted.
+Identifiers are wrapped as the template's ``item`` wraps them (``[3]`` by default, ``(3)`` in a
+template that lists ``({id})``); the parser and the escaping read the same wrapper.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 import string
 import unicodedata
@@ -19,13 +22,22 @@ NUMERIC = "numeric"
 ALPHA = "alpha"
 STYLES = (NUMERIC, ALPHA)
 
-_BRACKETED = re.compile(r"\[([^\[\]]{0,12})\]")
+BRACKETS = ("[", "]")
 _BARE_NUMERIC = re.compile(r"\d+")
 _BARE_ALPHA = re.compile(r"(?<![A-Za-z])[A-Za-z](?![A-Za-z])")
-_ESCAPE = {
-    NUMERIC: re.compile(r"\[(\s*\d+\s*)\]"),
-    ALPHA: re.compile(r"\[(\s*[A-Za-z]\s*)\]"),
-}
+_ESCAPE_BODY = {NUMERIC: r"(\s*\d+\s*)", ALPHA: r"(\s*[A-Za-z]\s*)"}
+
+
+@functools.cache
+def _wrapped(wrapper: tuple[str, str]) -> re.Pattern[str]:
+    o, c = (re.escape(x) for x in wrapper)
+    return re.compile(o + r"([^" + o + c + r"]{0,12})" + c)
+
+
+@functools.cache
+def _escape_pattern(style: str, wrapper: tuple[str, str]) -> re.Pattern[str]:
+    o, c = (re.escape(x) for x in wrapper)
+    return re.compile(o + _ESCAPE_BODY[style] + c)
 
 
 def identifiers(n: int, style: str = NUMERIC) -> list[str]:
@@ -40,10 +52,14 @@ def identifiers(n: int, style: str = NUMERIC) -> list[str]:
     raise ConfigError(f"identifier style must be one of {STYLES}, not {style!r}")
 
 
-def escape_identifiers(text: str, style: str = NUMERIC) -> str:
+def escape_identifiers(text: str, style: str = NUMERIC, wrapper: tuple[str, str] = BRACKETS) -> str:
     """Rewrite identifier-like ``[3]`` (or ``[B]``) inside a document as ``(3)`` so it cannot be
-    mistaken for a listed document (rank_llm's ``_replace_number`` does the same)."""
-    return _ESCAPE[style].sub(r"(\1)", text)
+    mistaken for a listed document (rank_llm's ``_replace_number`` does the same). With another
+    ``wrapper`` (``("(", ")")``), its identifiers become ``[3]``; bare identifiers cannot be escaped."""
+    if not (wrapper[0] and wrapper[1]):
+        return text
+    other = r"(\1)" if wrapper == BRACKETS else r"[\1]"
+    return _escape_pattern(style, wrapper).sub(other, text)
 
 
 @dataclass(frozen=True)
@@ -72,18 +88,18 @@ def _key(token: str) -> str:
     return t
 
 
-def parse_permutation(text: str, labels: Sequence[str]) -> ParsedPermutation:
+def parse_permutation(text: str, labels: Sequence[str], wrapper: tuple[str, str] = BRACKETS) -> ParsedPermutation:
     """Read a ranking such as ``"[3] > [1] > [2]"`` over ``labels`` (the window's identifiers).
 
-    Bracketed tokens are read first; when the output has none, bare identifier-shaped tokens
-    (numbers, or single letters for alphabetic labels) are read instead. Unicode look-alikes
-    (full-width digits, circled numbers) are normalised first.
+    Tokens inside ``wrapper`` (``[...]`` by default) are read first; when the output has none, bare
+    identifier-shaped tokens (numbers, or single letters for alphabetic labels) are read instead.
+    Unicode look-alikes (full-width digits, circled numbers) are normalised first.
     """
     lookup = {_key(lbl): i for i, lbl in enumerate(labels)}
     if len(lookup) != len(labels):
         raise ValueError(f"identifiers must be distinct: {list(labels)}")
     text = unicodedata.normalize("NFKC", text or "")
-    tokens = _BRACKETED.findall(text)
+    tokens = _wrapped(wrapper).findall(text) if wrapper[0] and wrapper[1] else []
     if not tokens:
         alpha = any(lbl.isalpha() for lbl in labels)
         tokens = (_BARE_ALPHA if alpha else _BARE_NUMERIC).findall(text)

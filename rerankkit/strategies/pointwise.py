@@ -3,6 +3,9 @@
 Templates declare ``choices`` as numeric relevance labels mapped to their token variants
 (yes/no -> 1/0, monoT5 true/false, graded labels). ``mode=logodds`` scores a document by
 log p(top label) - log p(bottom label); ``mode=expected`` by the expected label value.
+A template may use ``{instruction}`` (Qwen3-Reranker's task instruction): its default is the
+template's ``extra.instruction``, and ``instruction=`` sets it. Long documents: ``chunking=`` (see
+:mod:`.chunking`).
 """
 
 from __future__ import annotations
@@ -16,25 +19,29 @@ from ..options import option
 from ..prompts.template import TemplateSchema
 from ..types import Doc, Query, Ranking
 from .base import QueryContext, Strategy, TrainingPrompt, register_strategy
+from .chunking import ChunkingParams
 from .lockstep import Algorithm
 from .scoring import flatten_choices, relevance_score
 
 
 @dataclass
-class PointwiseParams:
+class PointwiseParams(ChunkingParams):
     mode: str = option("", choices=("", "logodds", "expected"),
                        help="logodds: log p(top label) - log p(bottom label); expected: expected label value; "
                             "empty: the template's default")
     max_doc_tokens: int | None = option(512, bounds=(1, None), help="document tokens kept in the prompt (none: all)")
+    instruction: str = option("", help="fills the template's {instruction} (Qwen3-Reranker's task line); "
+                                       "empty: the template's default")
 
 
 @register_strategy
 class Pointwise(Strategy):
     name = "pointwise"
     requires = Capability.SCORE
-    schema = TemplateSchema.of({"user": {"doc"}}, {"user": {"query"}, "system": {"query"}, "prefix": {"query"}},
-                               needs_choices=True)
+    schema = TemplateSchema.of({"user": {"doc"}}, {"user": {"query", "instruction"}, "system": {"query", "instruction"},
+                                                   "prefix": {"query"}}, needs_choices=True)
     Params = PointwiseParams
+    pointwise_like = True
     training_objective = "pointwise"
 
     def __init__(self, template, params=None):
@@ -45,10 +52,15 @@ class Pointwise(Strategy):
         except ValueError:
             raise ConfigError(f"template {template.name!r}: pointwise choice labels must be numbers") from None
         self.mode = self.params.mode or str(self.template.extra.get("mode", "logodds"))
+        uses = any("instruction" in self.template.placeholders(p) for p in ("system", "user"))
+        if self.params.instruction and not uses:
+            raise ConfigError(f"template {template.name!r} has no {{instruction}}; instruction= does not apply to it")
+        self.instruction = self.params.instruction or str(self.template.extra.get("instruction", ""))
 
     def requests(self, query: Query, docs: Sequence[Doc], ctx: QueryContext) -> list[ScoreRequest]:
         return [
-            ScoreRequest(self.template.prompt(query=query.text, doc=ctx.truncate(d.prompt_text())), self.choices)
+            ScoreRequest(self.template.prompt(query=query.text, doc=ctx.truncate(d.prompt_text()),
+                                              instruction=self.instruction), self.choices)
             for d in docs
         ]
 

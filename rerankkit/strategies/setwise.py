@@ -48,6 +48,7 @@ class Setwise(Strategy):
         {"system": {"query"}, "prefix": {"query"}},
     )
     Params = SetwiseParams
+    format_enumerations = ("plain", "brackets", "parens")  # "Passage (A)": answers and parse_label follow
 
     def required_capabilities(self) -> Capability:
         return Capability.GENERATE if self.params.mode == "generate" else Capability.SCORE

@@ -8,8 +8,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..errors import ConfigError
 from ..options import build_options, option, parse_value
 
@@ -86,17 +84,28 @@ class TrainConfig:
         return self
 
 
-def load_train_config(path: str | Path) -> TrainConfig:
+def read_train_yaml(path: str | Path) -> dict[str, Any]:
+    """The top-level mapping of a training config file: syntax errors, control characters and repeated
+    keys are a :class:`ConfigError` naming the line."""
+    from ..bench.yamllines import load_yaml
+
     p = Path(path)
-    try:
-        raw = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"cannot read training config {p}: {exc}") from None
-    return config_from_dict(raw, str(p))
+    raw = load_yaml(p)
+    if raw is None:
+        return {}
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{p}: a training config is a mapping of fields, not a {type(raw).__name__}")
+    return dict(raw)
+
+
+def load_train_config(path: str | Path) -> TrainConfig:
+    return config_from_dict(read_train_yaml(path), str(path))
 
 
 def config_from_dict(raw: Mapping[str, Any], where: str = "config") -> TrainConfig:
     """A validated :class:`TrainConfig` from a mapping (YAML values, or strings from ``--set``)."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where}: a training config is a mapping of fields, not a {type(raw).__name__}")
     raw = dict(raw)
     lora = raw.pop("lora", None) or {}
     if isinstance(lora, str):

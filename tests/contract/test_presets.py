@@ -8,9 +8,9 @@ import pytest
 
 from rerankkit import Doc, Query, Reranker
 from rerankkit.backends import backend_class, create_backend
-from rerankkit.backends.base import Prompt
 from rerankkit.backends.fake import OracleBackend
 from rerankkit.presets import RERANKER_PRESETS
+from rerankkit.strategies.lockstep import render_request
 
 QUERY = Query("q1", "how do rivers form deltas")
 DOCS = [Doc("d0", "A delta forms where a river deposits sediment as it slows."),
@@ -37,12 +37,6 @@ def _backend(spec):
     return _BACKENDS[key]
 
 
-def _rendered(backend, request) -> str:
-    """What the model sees for one request: a prompt rendered by the backend, or a text embedded as it is."""
-    what = request.text if hasattr(request, "text") else request.prompt
-    return backend.render(what) if isinstance(what, Prompt) else what
-
-
 def test_the_presets_the_issue_names_are_covered():
     assert {"monot5-base-msmarco", "monot5-3b-msmarco", "mxbai-rerank-base-v2", "e2rank-4b", "e2rank-8b"} <= set(
         RERANKER_PRESETS.names())
@@ -60,7 +54,7 @@ def test_every_preset_builds_and_renders_its_prompt(name):
     ready = Reranker(name, backend_instance=backend)
     requests = ready.strategy.first_requests(QUERY, DOCS, backend)
     assert requests, name
-    texts = [_rendered(backend, r) for r in requests]  # as `rerankkit prompt render` prints them
+    texts = [render_request(backend, r) for r in requests]  # as `rerankkit prompt render` prints them
     assert all(isinstance(t, str) and t.strip() for t in texts), name
     rendered = "\n".join(texts)
     assert QUERY.text in rendered or reranker.strategy.name == "embedding", name  # cosine: the query is embedded alone

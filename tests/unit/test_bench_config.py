@@ -46,6 +46,8 @@ def test_a_good_config_resolves_names_and_expectations(tmp_path):
     assert (e1.dataset, e1.measure, e1.value, e1.tolerance, e1.line) == ("trec-dl-2019/passage", "nDCG@10", 0.5,
                                                                          0.01, 10)
     assert (e2.measure, e2.tolerance) == ("RR@10", 0.05)
+    assert cfg.baseline == "bm25"  # the first condition unless the config names one
+    assert load_config(_write(tmp_path, "baseline: pointwise-smollm2-135m\n" + GOOD)).baseline == "pointwise-smollm2-135m"
     assert [f"{c.name}/{cfg.label(d)}" for c, d in cfg.pairs(["*/dl19"])] == ["bm25/dl19",
                                                                              "pointwise-smollm2-135m/dl19"]
     assert len(cfg.pairs(["pointwise-*"])) == 2 and len(cfg.pairs(["bm25/trec-dl-2020/passage"])) == 1
@@ -70,6 +72,7 @@ def test_a_good_config_resolves_names_and_expectations(tmp_path):
     ("- {name: bm25, reranker: none}", "- {name: bm 25, reranker: none}", 6, r"must be one word"),
     ("  - {name: bm25, reranker: none}", "  - {name: bm25, reranker: none}\n  - {name: bm25, reranker: none}", 7,
      r"two conditions are named 'bm25'"),
+    ("name: demo", "name: demo\nbaseline: bm52", 2, r"baseline 'bm52' is not a condition; did you mean 'bm25'"),
 ])
 def test_bad_names_are_rejected_with_line_and_close_matches(tmp_path, old, new, line, expect):
     assert old in GOOD

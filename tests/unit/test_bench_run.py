@@ -90,6 +90,20 @@ def test_end_to_end_accounting_outputs_and_free_rerun(quick, tmp_path):
     html = paths["html"].read_text()
     assert "data:image/png;base64," in html and "src='cost.png'" not in html
 
+    # per query against the baseline (the first condition, bm25): counts and differences from the query files
+    from rerankkit.bench.compare import against_baseline
+
+    bm25_q = {json.loads(x)["qid"]: json.loads(x) for x in (out / "runs" / "bm25.dl19.queries.jsonl").read_text().splitlines()}
+    pw_q = {q["qid"]: q for q in per_query}
+    rows = {r.measure: r.result for r in against_baseline(cfg, read_results(out), out, resamples=200)}
+    d = [pw_q[q]["nDCG@10"] - bm25_q[q]["nDCG@10"] for q in pw_q]
+    ndcg = rows["nDCG@10"]
+    assert (ndcg.wins, ndcg.ties, ndcg.losses) == (sum(x > 1e-9 for x in d), sum(abs(x) <= 1e-9 for x in d),
+                                                   sum(x < -1e-9 for x in d))
+    assert ndcg.n == 10 and ndcg.diff == pytest.approx(pw["metrics"]["nDCG@10"] - bm25["metrics"]["nDCG@10"])
+    assert "## Against the baseline (bm25)" in md and "| pointwise-random | dl19 | RR@10 |" in md
+    assert "Against the baseline (bm25)" in html
+
 
 def test_check_fails_on_a_wrong_expectation_and_passes_on_the_right_one(tmp_path, data_root, capsys):
     # BM25 on all 43 DL19 queries reproduces Pyserini's published 0.5058; the reranker's value comes from a run

@@ -194,3 +194,25 @@ def test_bad_params_and_capability():
 
     with pytest.raises(CapabilityError, match="GENERATE"):
         Reranker("grouprank-smollm2-135m", backend_instance=ScriptedBackend(score=lambda t, c: [0.0] * len(c)))
+
+
+def test_arerank_run_merges_the_first_stage_as_rerank_run():
+    """The async path ends where the blocking one does: the strategy's merge_first_stage, then the tail."""
+    import asyncio
+
+    docs = [Doc(f"d{i}", f"text {i}") for i in range(5)]
+    grades = {"d0": 2, "d1": 9, "d2": 9, "d3": 5, "d4": 1}
+
+    def reply(prompt: str) -> str:
+        labels = re.findall(r"^\[(\d+)\]\. text (\d)", prompt, flags=re.M)
+        return json.dumps({f"[{k}]": grades[f"d{i}"] for k, i in labels})
+
+    first = {"d0": 3.0, "d1": 0.1, "d2": 0.5, "d3": 9.0, "d4": -1.0}
+    run = Run([Ranking(Query("q", "x"), tuple(ScoredDoc(d, first[d.docid]) for d in docs))])
+    r = Reranker("grouprank-smollm2-135m", backend_instance=ScriptedBackend(generate=reply), group_size=2,
+                 first_stage_weight=0.4)
+    sync = r.rerank_run(run, depth=4)["q"]
+    got = asyncio.run(r.arerank_run(run, depth=4))["q"]
+    r.close()
+    assert got.docids == sync.docids == ["d3", "d0", "d2", "d1", "d4"]  # blended, d4 below the depth
+    assert [round(d.score, 9) for d in got.docs] == [round(d.score, 9) for d in sync.docs]

@@ -80,13 +80,13 @@ def test_cohere_client_with_a_wrong_key_is_refused(server):
 
 
 def test_raw_json_request_and_ignored_fields_are_reported(server):
-    r = post(server, {"query": "what is bm25", "documents": DOCS, "top_n": 10, "max_chunks_per_doc": 3,
+    r = post(server, {"query": "what is bm25", "documents": DOCS, "top_n": 10, "rank_fields": ["text"],
                       "return_documents": True}, path="/v2/rerank")
     assert r.status_code == 200, r.text
     body = r.json()
     assert [x["index"] for x in body["results"]] == IDEAL  # top_n above the count returns everything
     assert body["results"][0]["document"] == {"text": DOCS[IDEAL[0]]}
-    assert any("max_chunks_per_doc" in w for w in body["meta"]["warnings"])
+    assert any("rank_fields" in w for w in body["meta"]["warnings"])
     assert body["model"] == "oracle-reranker"
 
 

@@ -2,7 +2,8 @@
 
 Requests are queued from the event loop; a worker thread takes everything waiting (up to
 ``max_batch_requests`` requests / ``max_batch_documents`` documents), calls ``rerank_many`` once, and
-hands each request its ranking. A full queue raises :class:`Overloaded` instead of growing.
+hands each request its ranking. A full queue raises :class:`Overloaded` instead of growing. It serves the
+server (:mod:`rerankkit.server`) and ``Reranker.arerank`` for local backends (:mod:`rerankkit.aio`).
 """
 
 from __future__ import annotations
@@ -14,12 +15,13 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from ..types import Doc, Query, Ranking
+from .types import Doc, Query, Ranking
 
 log = logging.getLogger(__name__)
 
-RerankMany = Callable[[Sequence[tuple[Query, Sequence[Doc]]]], list[Ranking]]
+RerankMany = Callable[..., list[Ranking]]  # rerank_many(items[, policies=..., count_tokens=...])
 
 
 class Overloaded(Exception):
@@ -36,13 +38,14 @@ class BatchResult:
     compute_s: float
 
 
-@dataclass
+@dataclass(eq=False)  # compared by identity (removal from the queue)
 class _Job:
     query: Query
     docs: Sequence[Doc]
     future: asyncio.Future
     loop: asyncio.AbstractEventLoop
     enqueued: float
+    policy: Any = None  # a DocPolicy for this request's documents (None: the reranker's own)
 
 
 class MicroBatcher:
@@ -55,8 +58,10 @@ class MicroBatcher:
         max_batch_documents: int = 1024,
         max_queue_requests: int = 256,
         max_queue_documents: int = 32_768,
+        count_tokens: bool = False,
     ) -> None:
         self._rerank_many = rerank_many
+        self.count_tokens = count_tokens  # ask rerank_many for each ranking's input tokens
         self.max_batch_requests = max_batch_requests
         self.max_batch_documents = max_batch_documents
         self.max_queue_requests = max_queue_requests
@@ -95,10 +100,10 @@ class MicroBatcher:
         return not self._stopping
 
     # -- the event-loop side -------------------------------------------------------------------------
-    async def submit(self, query: Query, docs: Sequence[Doc]) -> BatchResult:
+    async def submit(self, query: Query, docs: Sequence[Doc], policy: Any = None) -> BatchResult:
         """Queue one request and wait for its ranking; raises :class:`Overloaded` when full."""
         loop = asyncio.get_running_loop()
-        job = _Job(query, docs, loop.create_future(), loop, time.perf_counter())
+        job = _Job(query, docs, loop.create_future(), loop, time.perf_counter(), policy)
         with self._cond:
             if self._stopping:
                 raise Overloaded("the server is shutting down")
@@ -109,7 +114,14 @@ class MicroBatcher:
             self._queue.append(job)
             self._queued_docs += len(docs)
             self._cond.notify()
-        return await job.future
+        try:
+            return await job.future
+        except asyncio.CancelledError:  # timed out or abandoned: free its queue slot if still waiting
+            with self._cond:
+                if job in self._queue:
+                    self._queue.remove(job)
+                    self._queued_docs -= len(docs)
+            raise
 
     # -- the worker thread -------------------------------------------------------------------------
     def _take(self) -> list[_Job] | None:
@@ -144,7 +156,10 @@ class MicroBatcher:
     def _run(self, batch: list[_Job]) -> None:
         t0 = time.perf_counter()
         try:
-            rankings = self._rerank_many([(j.query, j.docs) for j in batch])
+            kwargs: dict[str, Any] = {"count_tokens": True} if self.count_tokens else {}
+            if any(j.policy is not None for j in batch):
+                kwargs["policies"] = [j.policy for j in batch]
+            rankings = self._rerank_many([(j.query, j.docs) for j in batch], **kwargs)
         except Exception as exc:  # noqa: BLE001 - delivered to the callers
             if len(batch) == 1:
                 _deliver(batch[0], exc=exc)
