@@ -45,8 +45,10 @@ def config(tmp_path, coll, model, **sections):
         "output_dir": str(tmp_path / "out"), "name": "tiny-adapted", "seed": 5,
         "corpus": {"datasets": [str(coll)], "min_chars": 0},
         "sampling": {"documents": 6, "clusters": 3, "kmeans": "numpy", "embedder": "dense-minilm"},
+        # seeded sampling: greedy decoding of a random model repeats one token (often punctuation, which the
+        # screen rightly drops as empty); sampled tokens are word pieces, so there are queries to train on
         "generation": {"model": str(model), "options": {"dtype": "fp32", "chat_template": False},
-                       "max_new_tokens": 6, "max_doc_tokens": 24, "batch": 4},
+                       "max_new_tokens": 6, "max_doc_tokens": 24, "batch": 4, "temperature": 1.0},
         "negatives": {"retriever": "bm25", "depth": 8, "skip": 1, "per_query": 2},
         "train": {"preset": "pointwise-yes-no", "overrides": {"model": str(model)}, "pointwise_loss": "contrastive",
                   "batch_size": 6, "max_steps": 2, "warmup_steps": 1, "learning_rate": 1e-3, "max_doc_tokens": 24,
@@ -60,7 +62,8 @@ def config(tmp_path, coll, model, **sections):
 
 def test_duqgen_end_to_end_records_what_it_trained_on_and_resumes(tmp_path, collection, tiny_causal_dir,
                                                                    monkeypatch):
-    cfg = config(tmp_path, collection, tiny_causal_dir)
+    # dense negatives: random words share no term with the collection, so BM25 would find none
+    cfg = config(tmp_path, collection, tiny_causal_dir, negatives={"retriever": "dense-minilm"})
     rec = adapt(cfg, progress=False)
     out = tmp_path / "out"
     sampled = [json.loads(line) for line in (out / "sampled.jsonl").read_text().splitlines()]
