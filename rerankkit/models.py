@@ -60,6 +60,29 @@ def packaged_path(name: str) -> Path:
     return path
 
 
+ADAPTER_DIR = Path(__file__).parent / "adapters"
+
+
+def packaged_adapters() -> list[str]:
+    """Names of the LoRA adapters shipped inside rerankkit (``adapter="packaged:NAME"``)."""
+    return sorted(p.name for p in ADAPTER_DIR.glob("*") if (p / "adapter_config.json").is_file())
+
+
+def resolve_adapter(ref: str) -> str:
+    """A LoRA adapter reference as a folder: ``packaged:NAME`` is an adapter shipped in ``rerankkit/adapters/``
+    (its ``TRAINED_ON.md`` says what it was trained on); anything else is a peft adapter folder, as given."""
+    if not ref.startswith("packaged:"):
+        return ref
+    name = ref.split(":", 1)[1]
+    folder = ADAPTER_DIR / name
+    if not (folder / "adapter_config.json").is_file():
+        import difflib
+
+        known = packaged_adapters()
+        raise UnknownNameError("packaged adapter", name, difflib.get_close_matches(name, known), known or ["(none)"])
+    return str(folder)
+
+
 @dataclass(frozen=True)
 class ResolvedModel:
     """Where to load a model from: ``path`` (folder or hub id), plus a GGUF file name inside it."""

@@ -16,7 +16,7 @@ import numpy as np
 
 from .._lazy import require
 from ..errors import BackendError, ConfigError
-from ..models import materialize_gguf, resolve_model
+from ..models import materialize_gguf, resolve_adapter, resolve_model
 from ..options import check_value, option
 from .base import (
     SEGMENT_BREAK,
@@ -55,7 +55,7 @@ class HFOptions:
     pooling: str = option("", choices=("", "last", "mean", "cls"),
                           help="EMBED pooling (empty: a sentence-transformers folder's own, else last for causal "
                                "models and mean for encoders)")
-    adapter: str | None = option(None, help="a PEFT/LoRA adapter folder")
+    adapter: str | None = option(None, help="a PEFT/LoRA adapter folder, or packaged:NAME (shipped in rerankkit)")
     merge_adapter: bool = option(True, help="merge the adapter into the weights (no per-call cost)")
     gguf_file: str | None = option(None, help="the GGUF file inside a hub repository or folder")
     revision: str | None = option(None, help="hub revision (branch, tag or commit)")
@@ -113,7 +113,7 @@ class HFBackend(BackendBase):
         self.model = auto.from_pretrained(path, dtype=getattr(torch, name), **kw)
         if self.adapter:
             peft = require("peft", "peft", "LoRA adapters")
-            self.model = peft.PeftModel.from_pretrained(self.model, self.adapter)
+            self.model = peft.PeftModel.from_pretrained(self.model, resolve_adapter(self.adapter))
             if self.merge_adapter:  # W + BA once, instead of two extra matmuls per layer on every call
                 self.model = self.model.merge_and_unload()
         self.model.to(self.device).eval()

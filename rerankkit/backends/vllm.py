@@ -105,7 +105,9 @@ def _lora_rank_slot(rank: int) -> int:
 
 def lora_settings(adapter: str) -> tuple[int, dict[str, Any]]:
     """The rank of a peft LoRA adapter folder and the ``LoRARequest`` fields that serve it."""
-    path = Path(adapter).expanduser()
+    from ..models import resolve_adapter
+
+    path = Path(resolve_adapter(adapter)).expanduser()
     config = path / "adapter_config.json"
     if not config.is_file():
         raise ConfigError(f"adapter {adapter!r} is not a peft adapter folder (no adapter_config.json there)")
@@ -247,7 +249,8 @@ class VLLMOptions:
     threads: int | None = option(None, bounds=(0, None),
                                  help="CPU only: cores for the engine's threads (none or 0: every core allowed)")
     enforce_eager: bool = option(False, help="no compilation or CUDA graphs (starts in seconds on CPU; slower)")
-    adapter: str | None = option(None, help="a peft LoRA folder served on top of the model (LoRARequest)")
+    adapter: str | None = option(None, help="a peft LoRA folder (or packaged:NAME) served on top of the model "
+                                                 "(LoRARequest)")
     pooling: str = option("", choices=("", *POOLING),
                           help="task=embed: last | mean | cls (empty: a sentence-transformers folder's own, "
                                "else the model's)")

@@ -28,6 +28,7 @@ COMMANDS: list[str] = [
     "robustness",
     "serve",
     "train",
+    "adapt",
 ]
 
 

@@ -12,7 +12,7 @@ from ..errors import ConfigError
 from ..options import build_options, option, parse_value
 
 OBJECTIVES = ("pointwise", "first")  # what a strategy's ``training_objective`` may be
-POINTWISE_LOSSES = ("bce", "contrastive")
+POINTWISE_LOSSES = ("bce", "contrastive", "ranknet")
 
 
 @dataclass
@@ -50,7 +50,9 @@ class TrainConfig:
     max_queries: int | None = option(None, bounds=(1, None), help="only the first N training queries")
     pointwise_loss: str = option("bce", choices=POINTWISE_LOSSES,
                                  help="bce: yes/no cross-entropy per document; contrastive: softmax over one "
-                                      "positive and its query's negatives (localized contrastive estimation)")
+                                      "positive and its query's negatives (localized contrastive estimation); "
+                                      "ranknet: RankNet over a teacher's order of positives_per_query top "
+                                      "documents and negatives_per_query sampled below them")
     hard_positives: bool = option(True, help="prefer judged-relevant documents the retriever found")
     holdout_queries: int = option(0, bounds=(0, None),
                                   help="training-split queries kept out of training and measured before/after")

@@ -76,6 +76,25 @@ def pointwise_examples(groups: Sequence[Sequence[PointwiseExample]], seed: int) 
     return out
 
 
+def ranked_groups(queries: Sequence[Query], ranking: Run, head: int, sampled: int,
+                  seed: int) -> list[list[PointwiseExample]]:
+    """Per query, a group of documents in the ranking's order (best first): its first ``head`` documents and
+    ``sampled`` more drawn from the rest of the ranking (labels: 1 for the head, 0 for the rest)."""
+    rng = random.Random(seed)
+    out: list[list[PointwiseExample]] = []
+    for q in queries:
+        if q.qid not in ranking:
+            continue
+        docs = [sd.doc for sd in ranking[q.qid].docs]
+        rest = list(range(head, len(docs)))
+        pos = sorted(rng.sample(rest, min(sampled, len(rest))))
+        chosen = [*range(min(head, len(docs))), *pos]
+        if len(chosen) >= 2:
+            out.append([PointwiseExample(q, docs[i], int(i < head)) for i in chosen])
+    rng.shuffle(out)
+    return out
+
+
 def listwise_examples(queries: Sequence[Query], qrels: Sequence[Qrel], candidates: Run, corpus: Mapping[str, Doc],
                       window: int, seed: int, teacher: bool = False) -> list[ListwiseExample]:
     """Windows of ``window`` documents in random order; target = by relevance grade (or the teacher's order)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,7 +13,7 @@ from ..errors import ConfigError
 from ..reranker import Reranker
 from ..strategies.base import STRATEGIES, QueryContext, Strategy
 from ..strategies.truncation import Truncator
-from ..types import Run
+from ..types import Doc, Qrel, Query, Run
 from .config import TrainConfig
 from .examples import (
     ListwiseExample,
@@ -21,8 +21,16 @@ from .examples import (
     listwise_examples,
     pointwise_examples,
     pointwise_groups,
+    ranked_groups,
 )
-from .losses import contrastive_loss, lm_loss, pointwise_loss, ranknet_loss, yes_no_margin
+from .losses import (
+    contrastive_loss,
+    grouped_ranknet_loss,
+    lm_loss,
+    pointwise_loss,
+    ranknet_loss,
+    yes_no_margin,
+)
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +42,8 @@ class Batch:
     objective: str
     seqs: list[list[int]]
     labels: list[int] = field(default_factory=list)  # pointwise
-    groups: list[int] = field(default_factory=list)  # pointwise contrastive: sizes of consecutive groups
+    groups: list[int] = field(default_factory=list)  # pointwise contrastive/ranknet: sizes of consecutive groups
+    ranked: bool = False  # pointwise groups are in the order to learn (RankNet), not positive-first
     pos_ids: list[int] = field(default_factory=list)
     neg_ids: list[int] = field(default_factory=list)
     targets: list[list[int]] = field(default_factory=list)  # FIRST: target token ids per row
@@ -49,7 +58,10 @@ class Batch:
             else:
                 logits = backend._causal_forward(self.seqs, keep=1).logits[:, -1, :]
             if self.groups:
-                return contrastive_loss(torch, yes_no_margin(torch, logits, self.pos_ids, self.neg_ids), self.groups)
+                margins = yes_no_margin(torch, logits, self.pos_ids, self.neg_ids)
+                if self.ranked:
+                    return grouped_ranknet_loss(torch, margins, self.groups)
+                return contrastive_loss(torch, margins, self.groups)
             labels = torch.tensor(self.labels, device=logits.device)
             return pointwise_loss(torch, logits, self.pos_ids, self.neg_ids, labels)
         total = 0.0
@@ -61,44 +73,82 @@ class Batch:
         return total / len(self.seqs)
 
 
-def build_features(cfg: TrainConfig, reranker: Reranker) -> tuple[list[Batch], dict[str, Any]]:
-    """Examples for ``cfg`` rendered with ``reranker``'s template and tokenised by its backend."""
+@dataclass
+class TrainingData:
+    """What a training run learns from, however it was made (a dataset split and its qrels, or
+    :mod:`rerankkit.adapt`'s synthetic queries).
+
+    ``qrels`` grade documents of ``queries`` (grade > 0: a positive); ``candidates[qid]`` are the documents
+    negatives are drawn from, and with ``ranked`` their order is the ranking to learn (a teacher's).
+    ``holdout_candidates`` are what held-out queries are reranked from (default: ``candidates``).
+    ``eval_qids``: the evaluation queries that must not be trained on."""
+
+    queries: list[Query]
+    qrels: list[Qrel]
+    candidates: Run
+    corpus: Mapping[str, Doc]
+    eval_qids: set[str]
+    ranked: bool = False
+    holdout_candidates: Run | None = None
+
+
+def load_training_data(cfg: TrainConfig) -> TrainingData:
+    """``cfg``'s dataset split, its qrels and its candidates (mined negatives or ``teacher_run``); refuses a
+    split that shares queries with the evaluation split before any retrieval runs."""
     ds = load_dataset(cfg.dataset, split=cfg.split)
     queries = ds.queries()[: cfg.max_queries] if cfg.max_queries else ds.queries()
-    qrels = ds.qrels()
     eval_ds = load_dataset(cfg.eval_dataset or cfg.dataset, split=cfg.eval_split)
-    info: dict[str, Any] = {"train_qids": {q.qid for q in queries}, "eval_qids": {q.qid for q in eval_ds.queries()}}
+    eval_qids = {q.qid for q in eval_ds.queries()}
     from .config import check_no_overlap
 
-    check_no_overlap(info["train_qids"], info["eval_qids"], cfg.dataset)  # before any expensive work
+    check_no_overlap({q.qid for q in queries}, eval_qids, cfg.dataset)  # before any expensive work
     corpus = {d.docid: d for d in ds.corpus()}
     candidates = _candidates(cfg, ds, queries, corpus)
-    queries, held = split_holdout(queries, cfg.holdout_queries, cfg.seed)
+    return TrainingData(list(queries), ds.qrels(), candidates, corpus, eval_qids, ranked=cfg.teacher_run is not None)
+
+
+def build_features(cfg: TrainConfig, reranker: Reranker,
+                   data: TrainingData | None = None) -> tuple[list[Batch], dict[str, Any]]:
+    """Examples for ``cfg`` (from ``data``, else :func:`load_training_data`) rendered with ``reranker``'s
+    template and tokenised by its backend."""
+    data = data if data is not None else load_training_data(cfg)
+    qrels, corpus, candidates = data.qrels, data.corpus, data.candidates
+    info: dict[str, Any] = {"train_qids": {q.qid for q in data.queries}, "eval_qids": set(data.eval_qids)}
+    queries, held = split_holdout(data.queries, cfg.holdout_queries, cfg.seed)
     info["train_qids"] = {q.qid for q in queries}
     if held:
         held_ids = {q.qid for q in held}
-        info["holdout"] = Holdout(held, Run([candidates[q.qid] for q in held if q.qid in candidates]),
+        pool = data.holdout_candidates if data.holdout_candidates is not None else candidates
+        info["holdout"] = Holdout(held, Run([pool[q.qid] for q in held if q.qid in pool]),
                                   [r for r in qrels if r.qid in held_ids])
     objective = training_objective(cfg, reranker.strategy)
     backend = reranker.backend
     ctx = QueryContext(backend, Truncator(backend, cfg.max_doc_tokens))
-    if objective == "pointwise":
+    if objective == "pointwise" and cfg.pointwise_loss == "ranknet":
+        if not data.ranked:
+            raise ConfigError("pointwise_loss 'ranknet' learns a ranking: give a teacher (teacher_run, or "
+                              "rerankkit adapt's teacher), or use 'contrastive' with judged positives")
+        groups = ranked_groups(queries, candidates, cfg.positives_per_query, cfg.negatives_per_query, cfg.seed)
+        exs: list[Any] = [ex for g in groups for ex in g]
+        batches = _group_batches(cfg, reranker, ctx, groups, ranked=True)
+    elif objective == "pointwise":
         groups = pointwise_groups(queries, qrels, candidates, corpus, cfg.positives_per_query,
                                   cfg.negatives_per_query, cfg.seed, cfg.hard_positives)
         if cfg.pointwise_loss == "contrastive":
             groups = [g for g in groups if len(g) > 1]  # a positive without negatives teaches nothing here
-            exs: list[Any] = [ex for g in groups for ex in g]
-            batches = _contrastive_batches(cfg, reranker, ctx, groups)
+            exs = [ex for g in groups for ex in g]
+            batches = _group_batches(cfg, reranker, ctx, groups)
         else:
             exs = pointwise_examples(groups, cfg.seed)
             batches = _pointwise_batches(cfg, reranker, ctx, exs)
     else:
-        exs = listwise_examples(queries, qrels, candidates, corpus, cfg.window, cfg.seed,
-                                teacher=cfg.teacher_run is not None)
+        exs = listwise_examples(queries, qrels, candidates, corpus, cfg.window, cfg.seed, teacher=data.ranked)
         batches = _first_batches(cfg, reranker, ctx, exs)
     if not batches:
         raise ConfigError(f"no training examples could be built from {cfg.dataset} split {cfg.split!r}")
     info["examples"] = len(exs)
+    info["documents"] = {ex.doc.docid for ex in exs} if objective == "pointwise" else \
+        {d.docid for ex in exs for d in ex.docs}
     log.info("%d training examples in %d batches", len(exs), len(batches))
     return batches, info
 
@@ -165,9 +215,10 @@ def _pointwise_batches(cfg: TrainConfig, rr: Reranker, ctx: QueryContext, exs: l
     return batches
 
 
-def _contrastive_batches(cfg: TrainConfig, rr: Reranker, ctx: QueryContext,
-                         groups: list[list[PointwiseExample]]) -> list[Batch]:
-    """Whole groups per batch (about ``batch_size`` documents, at least one group)."""
+def _group_batches(cfg: TrainConfig, rr: Reranker, ctx: QueryContext,
+                   groups: list[list[PointwiseExample]], ranked: bool = False) -> list[Batch]:
+    """Whole groups per batch (about ``batch_size`` documents, at least one group); ``ranked``: each group
+    is in the order to learn (RankNet), else its first document is the positive (contrastive)."""
     packed: list[list[list[PointwiseExample]]] = []
     for grp in groups:
         if packed and sum(map(len, packed[-1])) + len(grp) <= cfg.batch_size:
@@ -179,6 +230,7 @@ def _contrastive_batches(cfg: TrainConfig, rr: Reranker, ctx: QueryContext,
         flat = [ex for g in chunk for ex in g]
         (b,) = _pointwise_batches(cfg, rr, ctx, flat, size=len(flat))
         b.groups = [len(g) for g in chunk]
+        b.ranked = ranked
         batches.append(b)
     return batches
 

@@ -34,6 +34,18 @@ def contrastive_loss(torch: Any, margins: Any, group_sizes: Sequence[int]) -> An
     return torch.stack(losses).mean()
 
 
+def grouped_ranknet_loss(torch: Any, margins: Any, group_sizes: Sequence[int]) -> Any:
+    """:func:`ranknet_loss` over consecutive groups of pointwise relevance logits, each group in the order to
+    learn (best first), averaged over groups: a pointwise model trained on a teacher's ranking, as RankGPT's
+    permutation distillation trains a cross-encoder with RankNet (Sun et al., EMNLP 2023, §4)."""
+    losses = []
+    start = 0
+    for n in group_sizes:
+        losses.append(ranknet_loss(torch, margins[start : start + n], list(range(n))))
+        start += n
+    return torch.stack(losses).mean()
+
+
 def ranknet_loss(torch: Any, id_logits: Any, target: Sequence[int]) -> Any:
     """Weighted RankNet over one window's identifier logits (FIRST, Reddy et al. 2024).
 

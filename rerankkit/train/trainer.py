@@ -16,7 +16,7 @@ from .._lazy import require
 from ..errors import ConfigError
 from ..reranker import Reranker
 from .config import TrainConfig, check_no_overlap
-from .features import Batch, build_features, training_objective
+from .features import Batch, TrainingData, build_features, training_objective
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +27,11 @@ def training_reranker(cfg: TrainConfig) -> Reranker:
     return Reranker(cfg.preset, dtype=cfg.dtype, **{"max_doc_tokens": cfg.max_doc_tokens, **cfg.overrides})
 
 
-def train(cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
-    """Train a LoRA adapter as ``cfg`` says; return a summary (also written to ``output_dir``)."""
+def train(cfg: TrainConfig, progress: bool = True, data: TrainingData | None = None) -> dict[str, Any]:
+    """Train a LoRA adapter as ``cfg`` says; return a summary (also written to ``output_dir``).
+
+    ``data``: the queries, graded documents and candidates to learn from (default: ``cfg``'s dataset split,
+    see :func:`~rerankkit.train.features.load_training_data`)."""
     reranker = training_reranker(cfg)  # a misspelt override or an untrainable strategy fails before any loading
     cfg = replace(cfg, objective=training_objective(cfg, reranker.strategy))
     torch = require("torch", "hf", "training")
@@ -44,7 +47,7 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
     backend = reranker.backend
     if not hasattr(backend, "model") or not hasattr(backend, "tokenizer"):
         raise ConfigError(f"training needs the hf backend; preset {cfg.preset!r} uses {backend.name!r}")
-    batches, info = build_features(cfg, reranker)
+    batches, info = build_features(cfg, reranker, data)
     check_no_overlap(info["train_qids"], info["eval_qids"], cfg.dataset)
     holdout = info.get("holdout")
     held_path = out / "holdout.json"
@@ -119,7 +122,8 @@ def train(cfg: TrainConfig, progress: bool = True) -> dict[str, Any]:
     kind = f"{cfg.objective}, {cfg.pointwise_loss}" if cfg.objective == "pointwise" else cfg.objective
     plot_losses(losses, out / "loss.png", f"{cfg.preset} LoRA ({kind}) on {cfg.dataset}/{cfg.split}")
     summary = {"steps": state["step"], "stopped_by": stopped, "examples": info["examples"],
-               "train_queries": len(info["train_qids"]), "first_loss": losses[0]["loss"] if losses else None,
+               "train_queries": len(info["train_qids"]), "train_documents": len(info["documents"]),
+               "first_loss": losses[0]["loss"] if losses else None,
                "last_loss": losses[-1]["loss"] if losses else None, "wall_s": round(time.perf_counter() - t0, 1),
                "adapter": str(adapter_dir)}
     if holdout is not None:
@@ -221,4 +225,4 @@ def plot_losses(losses: list[dict[str, Any]], path: Path, title: str) -> None:
     plt.close(fig)
 
 
-__all__ = ["Batch", "latest_checkpoint", "plot_losses", "save_checkpoint", "train"]
+__all__ = ["Batch", "TrainingData", "latest_checkpoint", "plot_losses", "save_checkpoint", "train"]

@@ -18,6 +18,7 @@ LAYERS = [
     {"overrides", "presets", "data"},
     {"reranker", "aio", "batching", "eval", "retrievers", "executors"},
     {"train", "bench", "robustness", "server", "integrations"},
+    {"adapt"},
     {"cli"},
     {"__init__", "__main__"},
 ]
