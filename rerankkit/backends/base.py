@@ -337,3 +337,45 @@ def spans_of(backend: Any, text: str) -> list[tuple[int, int]]:
     if spans is None:
         return word_spans(text)
     return list(spans(text))
+
+
+class BackendWrapper:
+    """A backend around another (``inner``): what describes the model and its tokenizer passes through;
+    a subclass overrides the request kinds it changes (the answer cache, a call counter)."""
+
+    def __init__(self, inner: Backend):
+        self.inner = inner
+
+    @property
+    def capabilities(self) -> Capability:
+        return self.inner.capabilities
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    @property
+    def model_id(self) -> str:
+        return self.inner.model_id
+
+    def render(self, prompt: Prompt) -> str:
+        return self.inner.render(prompt)
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return self.inner.count_tokens(texts)
+
+    def truncate(self, text: str, max_tokens: int) -> str:
+        return self.inner.truncate(text, max_tokens)
+
+    def token_spans(self, text: str) -> list[tuple[int, int]]:
+        return spans_of(self.inner, text)
+
+    def max_input_tokens(self) -> int | None:
+        limit = getattr(self.inner, "max_input_tokens", None)
+        return limit() if limit else None
+
+    def options(self) -> dict[str, Any]:
+        return self.inner.options()
+
+    def close(self) -> None:
+        self.inner.close()

