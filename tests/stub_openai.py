@@ -7,6 +7,7 @@ request body and how many requests were in flight at once.
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -14,6 +15,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 Reply = Callable[[str, dict[str, Any]], tuple[int, Any, dict[str, str]]]
+#: answer-token log-probs of a yes/no judge, for replies built with :func:`completion` / :func:`chat`
+YES_NO = {"Yes": math.log(0.7), "No": math.log(0.2), " yes": math.log(0.06), " no": math.log(0.04)}
 
 
 class StubServer:

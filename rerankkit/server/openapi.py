@@ -40,6 +40,12 @@ def error_responses(*statuses: int) -> dict[int | str, Any]:
     return out
 
 
+def query_schema(cfg: ServerConfig) -> dict[str, Any]:
+    """A query field: a string with a non-whitespace character, at most ``max_query_chars`` long."""
+    return {"type": "string", "minLength": 1, "maxLength": cfg.max_query_chars, "pattern": r"\S",
+            "description": "the query; must hold a non-whitespace character"}
+
+
 def rerank_request_schema(cfg: ServerConfig) -> dict[str, Any]:
     """JSON Schema of a rerank request (Cohere v1/v2, Jina, vLLM shape) under ``cfg``'s limits."""
     text = {"type": "string", "maxLength": cfg.max_document_chars}
@@ -48,8 +54,7 @@ def rerank_request_schema(cfg: ServerConfig) -> dict[str, Any]:
         "required": ["query", "documents"],
         "properties": {
             "model": {"type": ["string", "null"], "description": "ignored: the server serves one model"},
-            "query": {"type": "string", "minLength": 1, "maxLength": cfg.max_query_chars, "pattern": r"\S",
-                      "description": "the query; must hold a non-whitespace character"},
+            "query": query_schema(cfg),
             "documents": {
                 "type": "array", "minItems": 1, "maxItems": cfg.max_documents,
                 "items": {"anyOf": [text, {"type": "object", "required": ["text"], "properties": {"text": text}}]},
@@ -77,8 +82,7 @@ def score_request_schema(cfg: ServerConfig) -> dict[str, Any]:
         "required": ["text_1", "text_2"],
         "properties": {
             "model": {"type": ["string", "null"], "description": "ignored: the server serves one model"},
-            "text_1": {"type": "string", "minLength": 1, "maxLength": cfg.max_query_chars, "pattern": r"\S",
-                       "description": "the query"},
+            "text_1": query_schema(cfg),
             "text_2": {"anyOf": [doc, {"type": "array", "minItems": 1, "maxItems": cfg.max_documents, "items": doc}],
                        "description": "the texts to score against text_1"},
         },

@@ -11,29 +11,15 @@ import pytest
 
 pytest.importorskip("httpx")
 
-from stub_openai import MODELS, StubServer, completion  # noqa: E402
+from stub_openai import MODELS, YES_NO, completion  # noqa: E402
 
 from rerankkit import Reranker  # noqa: E402
 from rerankkit.backends.base import Prompt, ScoreRequest  # noqa: E402
 from rerankkit.backends.http import ServerError  # noqa: E402
 from rerankkit.backends.openai_compat import OpenAIBackend  # noqa: E402
 
-YES_NO = {"Yes": math.log(0.7), "No": math.log(0.2), " yes": math.log(0.06), " no": math.log(0.04)}
 REQ = ScoreRequest(Prompt.user("Passage: p\nQuery: q"), ("Yes", "No", " yes", " no"))
 
-
-@pytest.fixture
-def stub():
-    servers = []
-
-    def make(reply, delay=0.0):
-        s = StubServer(reply, delay)
-        servers.append(s)
-        return s
-
-    yield make
-    for s in servers:
-        s.close()
 
 
 def route(completions=None, embeddings=None):
