@@ -2,54 +2,23 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "eval"))
 
-from vllm_parity import pointwise_parity  # noqa: E402
+from vllm_parity import pointwise_parity, train_small_adapter  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
-TOPICS = ["apples", "rivers", "engines", "violins", "glaciers", "tax law"]
 
 
 @pytest.fixture(scope="module")
 def adapter(tmp_path_factory, smollm2_dir):
-    """``rerankkit train`` (the command line) on a tiny BEIR-layout collection: a few steps of LoRA on every
-    linear layer of SmolLM2, learning rate high enough that the adapter visibly changes scores."""
-    root = tmp_path_factory.mktemp("lora")
-    coll = root / "collection"
-    (coll / "qrels").mkdir(parents=True)
-    with open(coll / "corpus.jsonl", "w") as f:
-        for t, topic in enumerate(TOPICS):
-            for k in range(3):
-                f.write(json.dumps({"_id": f"d{t}-{k}", "title": "", "text": f"a short note {k} about {topic}"}) + "\n")
-    with open(coll / "queries.jsonl", "w") as f:
-        for t, topic in enumerate(TOPICS):
-            f.write(json.dumps({"_id": f"q{t}", "text": f"tell me about {topic}"}) + "\n")
-    for split, qs in (("dev", range(4)), ("test", range(4, 6))):
-        with open(coll / "qrels" / f"{split}.tsv", "w") as f:
-            f.write("query-id\tcorpus-id\tscore\n")
-            f.writelines(f"q{t}\td{t}-0\t1\n" for t in qs)
-    with open(coll / "teacher.run", "w") as f:
-        for t in range(len(TOPICS)):
-            docs = [f"d{t}-{k}" for k in range(3)] + [f"d{(t + 1) % len(TOPICS)}-{k}" for k in range(3)]
-            f.writelines(f"q{t} Q0 {d} {r + 1} {10 - r} teacher\n" for r, d in enumerate(docs))
-    cfg = {"preset": "pointwise-smollm2-135m", "output_dir": str(root / "out"), "dataset": str(coll), "split": "dev",
-           "eval_split": "test", "negatives": None, "teacher_run": str(coll / "teacher.run"),
-           "negatives_per_query": 2, "batch_size": 4, "learning_rate": 2e-3, "max_steps": 4, "warmup_steps": 0,
-           "checkpoint_every": 4, "seed": 5, "dtype": "fp32",
-           "lora": {"r": 8, "alpha": 16, "dropout": 0.0, "target_modules": "all-linear"}}
-    (root / "train.yaml").write_text(yaml.safe_dump(cfg))
-    subprocess.run([sys.executable, "-m", "rerankkit", "train", str(root / "train.yaml")], check=True, timeout=600,
-                   env={**os.environ, "HF_HUB_OFFLINE": "1"}, capture_output=True)
-    path = root / "out" / "adapter"
+    """``rerankkit train`` (the command line) on a tiny collection: a few steps of LoRA on every linear layer of
+    SmolLM2 (the recipe lives in eval/vllm_parity.py, whose full run uses it too)."""
+    path = train_small_adapter(tmp_path_factory.mktemp("lora"))
     assert (path / "adapter_config.json").is_file()
     return path
 
