@@ -44,11 +44,16 @@ def proc_status(pid: int) -> dict[str, int]:
     return out
 
 
-def load_requests(data_root: Path, n_docs: int) -> list[dict]:
+def load_requests(data_root: Path, n_docs: int, distinct: bool = False) -> list[dict]:
+    """One request per DL19 query with its first ``n_docs`` BM25 passages (43 requests, cycled by the clients);
+    ``distinct``: every consecutive slice of ``n_docs`` of the top 100 too (43 x 100 // n_docs requests, no two
+    alike), so that an engine with a prefix cache (vLLM) cannot answer a repeated request from its cache."""
     with gzip.open(data_root / "trec-dl19-passage" / "bm25_dl19_top100.jsonl.gz", "rt") as f:
         rows = [json.loads(line) for line in f]
-    return [{"model": "m", "query": r["query"], "documents": [h["content"] for h in r["hits"][:n_docs]], "top_n": 3}
-            for r in rows]
+    slices = range(0, 100 // n_docs if distinct else 1)
+    return [{"model": "m", "query": r["query"], "top_n": 3,
+             "documents": [h["content"] for h in r["hits"][k * n_docs:(k + 1) * n_docs]]}
+            for k in slices for r in rows if len(r["hits"]) >= (k + 1) * n_docs]
 
 
 def free_port() -> int:
@@ -127,7 +132,7 @@ async def drive(url: str, payloads: list[dict], clients: int, duration: float, g
 def run_mode(name: str, max_batch: int, args: argparse.Namespace, payloads: list[dict]) -> dict:
     proc, url = start_server(args.preset, max_batch, args.server_args)
     try:
-        for body in payloads[:2]:  # warm-up
+        for body in (payloads[-2:] if args.distinct else payloads[:2]):  # warm-up (with --distinct, never sent again)
             httpx.post(url + "/v1/rerank", json=body, timeout=300).raise_for_status()
         before = proc_status(proc.pid)
         print(f"[{name}] server up (pid {proc.pid}, RSS {before['VmRSS']:.0f} MiB); "
@@ -164,13 +169,18 @@ def main() -> None:
     ap.add_argument("--batched", type=int, default=32, help="--max-batch of the micro-batching server")
     ap.add_argument("--data", default=os.environ.get("RERANKKIT_DATA", str(ROOT.parent / "shared" / "data")))
     ap.add_argument("--server-args", nargs=argparse.REMAINDER, default=[], help="more `rerankkit serve` options")
+    ap.add_argument("--distinct", action="store_true",
+                    help="no request repeats (slices of the top 100; requests are capped at their number)")
     ap.add_argument("--out", default="eval/results/server_load.json")
     args = ap.parse_args()
 
-    payloads = load_requests(Path(args.data), args.docs)
+    payloads = load_requests(Path(args.data), args.docs, args.distinct)
+    if args.distinct:
+        args.max_requests = min(args.max_requests, len(payloads) - 2)  # the last two are the warm-up
     load_before = os.getloadavg()
     rows = [run_mode("micro-batching", args.batched, args, payloads), run_mode("no batching", 1, args, payloads)]
     result = {"preset": args.preset, "clients": args.clients, "duration_s": args.duration, "docs_per_request": args.docs,
+              "distinct_requests": args.distinct, "max_requests": args.max_requests,
               "cpus": os.cpu_count(), "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
               "speedup_rps": round(rows[0]["rps"] / rows[1]["rps"], 2) if rows[1]["rps"] else None,
               "speedup_cpu_per_request": round(rows[1]["server_cpu_s_per_request"]
