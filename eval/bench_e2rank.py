@@ -57,6 +57,7 @@ def main() -> None:
     ap.add_argument("--docs", type=int, default=100)
     ap.add_argument("--latency-queries", type=int, default=5, help="queries timed for listwise windows")
     ap.add_argument("--threads", type=int, default=None, help="torch threads for both models (1 on a crowded machine)")
+    ap.add_argument("--dtype", default=None, help="MiniLM's dtype (default: the preset's, auto)")
     ap.add_argument("--out", default="eval/results/e2rank_minilm_dl19.json")
     args = ap.parse_args()
     if args.threads:
@@ -67,9 +68,10 @@ def main() -> None:
     items = [(r.query, [sd.doc for sd in r.docs]) for r in run.values()]
     out: dict = {"queries": len(items), "docs_per_query": args.docs, "threads": torch.get_num_threads(),
                  "machine": platform.processor() or platform.machine(), "torch": torch.__version__,
+                 "dtype": args.dtype or "preset default (auto)",
                  "ndcg@10": {"bm25": round(evaluate(run, ds)["nDCG@10"], 4)}, "latency_s_per_query": {}}
 
-    cosine = Reranker("cosine-minilm")
+    cosine = Reranker("cosine-minilm", **({"dtype": args.dtype} if args.dtype else {}))
     backend = cosine.backend
     for name, kw in (("cosine-minilm", {"preset": "cosine-minilm"}),
                      ("e2rank-minilm", {"preset": "e2rank-minilm"}),
