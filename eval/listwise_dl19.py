@@ -75,8 +75,8 @@ def main() -> None:
     samples: list[str] = []
     generate = backend.generate
 
-    def recording_generate(prompts, max_new_tokens):  # keep a few raw answers for the report
-        outs = generate(prompts, max_new_tokens)
+    def recording_generate(prompts, max_new_tokens, *args, **kwargs):  # keep a few raw answers for the report
+        outs = generate(prompts, max_new_tokens, *args, **kwargs)
         samples.extend(g.text for g in outs[: max(0, 3 - len(samples))])
         return outs
 
