@@ -151,12 +151,9 @@ def served_parity(in_process: Any, items: list, *, prp_k: int, kv_cache_gb: floa
     from serve_vllm import start_vllm_server
 
     from rerankkit.backends.openai_compat import OpenAIBackend
-    from rerankkit.models import materialize_gguf, packaged_path
 
-    p = packaged_path("smollm2-135m-instruct")
-    t = time.perf_counter()
-    server = start_vllm_server(materialize_gguf(str(p.parent), p.name), log_dir, max_model_len=max_model_len,
-                               kv_cache_gb=kv_cache_gb)
+    t = time.perf_counter()  # the server loads the very folder the in-process engine loaded
+    server = start_vllm_server(in_process.kw["model"], log_dir, max_model_len=max_model_len, kv_cache_gb=kv_cache_gb)
     start_s = round(time.perf_counter() - t, 1)
     backend = OpenAIBackend("packaged:smollm2-135m-instruct", base_url=server.url, max_concurrency=8, timeout=300)
     try:

@@ -18,8 +18,8 @@ REPO = Path(__file__).resolve().parents[2]
 def _ir_measures_mean_over_run_queries(qrels: Path, run: Path, tmp: Path) -> float:
     queries = {line.split()[0] for line in run.read_text().splitlines() if line.strip()}
     cut = tmp / f"{run.stem}.qrels"
-    cut.write_text("".join(line + "\n" for line in qrels.read_text().splitlines() if line.split()[:1]
-                           and line.split()[0] in queries))
+    cut.write_text("".join(line for line in qrels.read_text().splitlines(keepends=True)
+                           if (line.split() or [""])[0] in queries))
     out = subprocess.run([sys.executable, "-m", "ir_measures", str(cut), str(run), "nDCG@10", "--places", "6"],
                          capture_output=True, text=True, check=True, timeout=120)
     return float(out.stdout.split("\t")[1])
