@@ -65,7 +65,11 @@ class ModelCalls:
 
     def _hook(self, module: Any, args: tuple, kwargs: dict) -> None:
         if self.active and not self._in_generate:
-            self.calls.append(("forward", args, dict(kwargs)))
+            kwargs = dict(kwargs)
+            for key in ("cache", "past_key_values"):  # the prefix cache's past: the forward extends it in place
+                if kwargs.get(key) is not None:
+                    kwargs[key] = _CacheSnapshot(kwargs[key])
+            self.calls.append(("forward", args, kwargs))
 
     def _record_generate(self, *args: Any, **kwargs: Any) -> Any:
         if self.active:
@@ -85,8 +89,26 @@ class ModelCalls:
         t0 = time.perf_counter()
         with self.torch.inference_mode():
             for kind, args, kwargs in calls:
+                kwargs = {k: v.fresh() if isinstance(v, _CacheSnapshot) else v for k, v in kwargs.items()}
                 (self._generate if kind == "generate" else self.model)(*args, **kwargs)
         return time.perf_counter() - t0
+
+
+class _CacheSnapshot:
+    """A KV cache as a forward received it (the forward extends the object it gets): rebuilt for each replay."""
+
+    def __init__(self, cache: Any):
+        layers = cache.layers if hasattr(cache, "layers") else []
+        self.layers = [(layer.keys.clone(), layer.values.clone()) for layer in layers
+                       if getattr(layer, "keys", None) is not None]
+
+    def fresh(self) -> Any:
+        from transformers import DynamicCache
+
+        cache = DynamicCache()
+        for i, (k, v) in enumerate(self.layers):
+            cache.update(k, v, i)
+        return cache
 
 
 class Arm:
