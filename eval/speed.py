@@ -8,7 +8,8 @@ rerankkit arm against its forward-pass floor. Arms alternate query by query, so 
 Tables (eval/speed.md explains the method; the script writes its tables between the markers there):
 
 - (a) every offline preset (its model is ``packaged:``) on DL19 BM25 top-``depth``: s/query with the shipped
-  defaults (``dtype="auto"``) and with ``dtype="fp32"`` (before the default changed), nDCG@10 of both.
+  defaults (``dtype="auto"``, the hf prefix cache on) and as before issue 22 (``dtype="fp32"``,
+  ``prefix_cache=false``), nDCG@10 of both.
 - (b) PRP heapsort, PRP sliding-10, setwise heapsort: rerankkit's preset defaults (``ties="incumbent"``) vs
   ielab/llm-rankers unmodified (fp32, its only CPU type) and cast to bf16, in a worker process
   (``speed_llmrankers.py``, which reuses ``tests/reference/llmrankers_side.py``); same model, candidates,
@@ -120,6 +121,11 @@ class Arm:
 
     def run(self, query: Any, docs: list, floor: bool) -> dict:
         backend = self.reranker.backend
+        inner = backend
+        while hasattr(inner, "inner"):
+            inner = inner.inner
+        if getattr(inner, "prefix", None) is not None:  # arms share backends: each query starts from an empty
+            inner.prefix.clear()                          # prefix cache, as a first rerank of that query would
         u0 = backend.usage.snapshot()
         if self.calls is not None:
             self.calls.take()
@@ -152,12 +158,14 @@ class Backends:
         self.torch = torch
         self.made: dict[str, tuple[Any, ModelCalls | None]] = {}
 
-    def get(self, spec: Any, dtype: str | None) -> tuple[Any, ModelCalls | None]:
+    def get(self, spec: Any, dtype: str | None, **extra: Any) -> tuple[Any, ModelCalls | None]:
         from rerankkit.backends import create_backend
 
         options = dict(spec.backend_options)
         if dtype is not None:
             options["dtype"] = dtype
+        if spec.backend == "hf":
+            options.update(extra)
         key = json.dumps([spec.backend, spec.model, options], sort_keys=True, default=str)
         if key not in self.made:
             backend = create_backend(spec.backend, spec.model, **options)
@@ -166,9 +174,10 @@ class Backends:
         return self.made[key]
 
 
-def reranker(name: str, backends: Backends, dtype: str | None, **params: Any) -> tuple[Any, dict]:
-    """A Reranker of preset ``name`` on a shared backend; ``params`` the strategy does not declare (on this
-    version) are dropped and reported in the second value."""
+def reranker(name: str, backends: Backends, dtype: str | None, backend_options: dict | None = None,
+             **params: Any) -> tuple[Any, dict]:
+    """A Reranker of preset ``name`` on a shared backend (``backend_options``: extra hf options); ``params`` the
+    strategy does not declare (on this version) are dropped and reported in the second value."""
     import dataclasses
 
     from rerankkit.presets import RERANKER_PRESETS
@@ -176,7 +185,7 @@ def reranker(name: str, backends: Backends, dtype: str | None, **params: Any) ->
     from rerankkit.strategies import STRATEGIES
 
     spec = RERANKER_PRESETS.get(name)
-    backend, calls = backends.get(spec, dtype)
+    backend, calls = backends.get(spec, dtype, **(backend_options or {}))
     declared = {f.name for f in dataclasses.fields(STRATEGIES.get(spec.strategy).Params)}
     dropped = {k: params.pop(k) for k in list(params) if k not in declared}
     return Arm(Reranker(name, backend_instance=backend, **params), calls), dropped
@@ -221,8 +230,8 @@ def table_a(items: list, qrels: dict, presets: list[str], torch: Any, warm: tupl
     arms: dict[tuple[str, str], Arm] = {}
     resolved: dict[str, str] = {}
     for p in presets:
-        for arm, dtype in (("auto", None), ("fp32", "fp32")):
-            arms[p, arm], _ = reranker(p, backends, dtype)
+        for arm, dtype in (("auto", None), ("fp32", "fp32")):  # fp32: as before issue 22, no prefix cache either
+            arms[p, arm], _ = reranker(p, backends, dtype, {"prefix_cache": False} if arm == "fp32" else None)
             resolved[f"{p}/{arm}"] = getattr(arms[p, arm].reranker.backend, "dtype_name", "?")
     torch.set_num_threads(ARGS.threads)
     for a in arms.values():  # warm-up, untimed: first-call costs (kernels, caches) are not per query
@@ -295,11 +304,13 @@ def table_b(items: list, qrels: dict, torch: Any, warm: tuple) -> dict:
     for name, preset, method, ranker, ref_method in B_CASES:
         arm, dropped = reranker(preset, backends, None, method=method, ties="incumbent",
                                 max_query_tokens=QUERY_TOKENS)
+        plain, _ = reranker(preset, backends, None, {"prefix_cache": False}, method=method, ties="incumbent",
+                            max_query_tokens=QUERY_TOKENS)
         p = arm.reranker.strategy.params
         if getattr(p, "max_doc_tokens", None) != PASSAGE_TOKENS:
             raise SystemExit(f"{preset}: max_doc_tokens {getattr(p, 'max_doc_tokens', None)} != {PASSAGE_TOKENS}")
         req = {"ranker": ranker, "method": ref_method, "k": p.k, "num_child": getattr(p, "num_child", 0)}
-        cases.append({"name": name, "preset": preset, "arm": arm, "req": req, "dropped": dropped,
+        cases.append({"name": name, "preset": preset, "arm": arm, "plain": plain, "req": req, "dropped": dropped,
                       "params": {k: getattr(p, k) for k in ("method", "k", "mode", "num_child", "max_doc_tokens",
                                                               "ties", "max_query_tokens", "parallel")
                                  if hasattr(p, k)},
@@ -311,16 +322,19 @@ def table_b(items: list, qrels: dict, torch: Any, warm: tuple) -> dict:
         return {"qid": q.qid, **ans}
 
     for c in cases:  # warm-up, untimed
-        c["arm"].run(*warm, floor=False)
-        c["arm"].rows.clear()
+        for a in (c["arm"], c["plain"]):
+            a.run(*warm, floor=False)
+            a.rows.clear()
         for dtype in ("fp32", "bf16"):
             ref(c, dtype, *warm)
-    arms = ("rerankkit", "fp32", "bf16")
+    arms = ("rerankkit", "fp32", "bf16", "plain")
     for i, (q, docs) in enumerate(items):
         for c in cases:
-            for arm in arms[i % 3:] + arms[: i % 3]:  # rotate the order query by query
+            for arm in arms[i % 4:] + arms[: i % 4]:  # rotate the order query by query
                 if arm == "rerankkit":
                     row = c["arm"].run(q, docs, floor=True)
+                elif arm == "plain":  # rerankkit without the prefix cache: what the cache itself gains
+                    row = c["plain"].run(q, docs, floor=False)
                 else:
                     row = ref(c, arm, q, docs)
                     c["ref"][arm].append(row)
@@ -332,6 +346,10 @@ def table_b(items: list, qrels: dict, torch: Any, warm: tuple) -> dict:
         entry = {"preset": c["preset"], "rerankkit_params": c["params"], "not_declared_here": c["dropped"],
                  "llmrankers_params": c["req"],
                  "rerankkit": {"summary": summary(rk), "ndcg10": ndcg_of(rk, items, qrels), "rows": rk}}
+        pl = c["plain"].rows
+        entry["rerankkit_no_prefix_cache"] = {"summary": summary(pl), "ndcg10": ndcg_of(pl, items, qrels), "rows": pl}
+        entry["prefix_cache_speedup"] = summary(pl)["s_per_query"] / entry["rerankkit"]["summary"]["s_per_query"]
+        entry["same_rankings_as_no_prefix_cache"] = sum(a["ranking"] == b["ranking"] for a, b in zip(rk, pl))
         for dtype in ("fp32", "bf16"):
             rows = c["ref"][dtype]
             entry[f"llmrankers_{dtype}"] = {"summary": summary(rows), "ndcg10": ndcg_of(rows, items, qrels),
@@ -347,7 +365,7 @@ def md_a(res: dict, meta: dict) -> str:
     lines = [f"Run: {meta['queries']} DL19 queries x BM25 top-{meta['depth']}, {meta['threads']} torch thread(s), "
              f"{meta['date']}, load average at start {meta['loadavg']}. `auto` resolved to: "
              + ", ".join(sorted({v for k, v in res['resolved_dtype'].items() if k.endswith('/auto')})) + ".", "",
-             "| preset | s/query fp32 (before) | s/query auto (after) | speed-up | floor fp32 | over floor fp32 "
+             "| preset | s/query before (fp32, no prefix cache) | s/query after (auto) | speed-up | floor fp32 | over floor fp32 "
              "| floor auto | over floor auto | nDCG@10 fp32 | nDCG@10 auto | same rankings | prompts/query |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for p, e in res["presets"].items():
@@ -367,15 +385,18 @@ def md_b(res: dict, meta: dict) -> str:
              f"{meta['date']}, load average at start {meta['loadavg']}. llm-rankers: {res['llmrankers_dtypes']}.", "",
              "| case | rerankkit s/query | llm-rankers fp32 | llm-rankers bf16 | vs fp32 (target >= 2x) "
              "| vs bf16 (target >= 1.3x) | rerankkit floor | over floor | nDCG@10 rerankkit / fp32 / bf16 "
-             "| prompts/query rerankkit | compares/query llm-rankers |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| prompts/query rerankkit | compares/query llm-rankers "
+             "| rerankkit without prefix cache s/query (its gain, same rankings) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, e in res["cases"].items():
         r, f32, b16 = e["rerankkit"]["summary"], e["llmrankers_fp32"]["summary"], e["llmrankers_bf16"]["summary"]
         lines.append(f"| {name} | {r['s_per_query']:.2f} | {f32['s_per_query']:.2f} | {b16['s_per_query']:.2f} "
                      f"| {e['speedup_vs_fp32']:.2f}x | {e['speedup_vs_bf16']:.2f}x | {r['floor_s_per_query']:.2f} "
                      f"| {r['over_floor']:.2f}x | {e['rerankkit']['ndcg10']:.4f} / {e['llmrankers_fp32']['ndcg10']:.4f}"
                      f" / {e['llmrankers_bf16']['ndcg10']:.4f} | {r.get('prompts_per_query', 0):.1f} "
-                     f"| {f32.get('compares_per_query', 0):.1f} |")
+                     f"| {f32.get('compares_per_query', 0):.1f} "
+                     f"| {e['rerankkit_no_prefix_cache']['summary']['s_per_query']:.2f} ({e['prefix_cache_speedup']:.2f}x, "
+                     f"{e['same_rankings_as_no_prefix_cache']}/{r['queries']}) |")
     params = {n: (e["rerankkit_params"], e["not_declared_here"]) for n, e in res["cases"].items()}
     lines += ["", "rerankkit parameters (and overrides this version did not declare): "
               + "; ".join(f"{n}: {p} {d or ''}" for n, (p, d) in params.items())]
