@@ -1,7 +1,8 @@
 """transformers backend: causal and seq2seq LMs (and encoders for EMBED) on CPU or CUDA.
 
 Speed comes from: length-sorted batches (little padding), logits for the last position only when
-scoring single-token answers, ``torch.inference_mode``, and bf16 where asked. Left padding with
+scoring single-token answers, the prefix cache (causal scoring computes only the prompt tokens no recent
+prompt shared: :mod:`.prefix_cache`), ``torch.inference_mode``, and bf16 where the CPU or GPU has it. Left padding with
 explicit position ids makes a batched prompt score the same as the prompt alone.
 """
 
