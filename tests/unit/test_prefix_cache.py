@@ -36,11 +36,18 @@ def fake_layers(pack, layers=2, heads=1, dim=2):
     return [(col + 100 * li, -(col + 100 * li)) for li in range(layers)]
 
 
+def kept(kv, *seqs):
+    """Pack ``seqs``, store what the pack computed (fake keys/values), return the pack."""
+    torch = pytest.importorskip("torch")
+    pack = kv.pack(list(seqs))
+    kv.store(pack, fake_layers(pack), torch)
+    return pack
+
+
 def test_cached_tokens_are_read_not_computed():
     torch = pytest.importorskip("torch")
     kv = PrefixKV(64)
-    first = kv.pack([[1, 2, 3, 4]])
-    kv.store(first, fake_layers(first), torch)
+    kept(kv, [1, 2, 3, 4])
     assert len(kv) == 4
     second = kv.pack([[1, 2, 3, 9], [1, 7]])
     assert second.ids == [9, 7] and second.positions == [3, 1]
@@ -57,36 +64,28 @@ def test_cached_tokens_are_read_not_computed():
 
 
 def test_a_prompt_seen_whole_recomputes_only_its_last_token():
-    torch = pytest.importorskip("torch")
     kv = PrefixKV(64)
-    first = kv.pack([[1, 2, 3]])
-    kv.store(first, fake_layers(first), torch)
-    again = kv.pack([[1, 2, 3], [1, 2, 3]])
+    kept(kv, [1, 2, 3])
+    again = kept(kv, [1, 2, 3], [1, 2, 3])
     assert again.ids == [3, 3] and again.positions == [2, 2]
     assert again.last == [0, 1]
     assert again.fresh == []  # already kept: not stored twice
-    kv.store(again, fake_layers(again), torch)
     assert len(kv) == 3
 
 
 def test_the_least_recently_used_go_first_and_whole():
-    torch = pytest.importorskip("torch")
     kv = PrefixKV(6)
     for seq in ([1, 2, 3], [4, 5]):
-        p = kv.pack([seq])
-        kv.store(p, fake_layers(p), torch)
-    p = kv.pack([[1, 2, 8]])  # uses 1 and 2 again: 3 is now the oldest, then [4, 5]
-    kv.store(p, fake_layers(p), torch)
+        kept(kv, seq)
+    kept(kv, [1, 2, 8])  # uses 1 and 2 again: 3 is now the oldest, then [4, 5]
     assert len(kv) == 6
-    p = kv.pack([[6, 7]])  # needs 2 slots: 3 goes (1 slot, not enough), then [4, 5]
-    kv.store(p, fake_layers(p), torch)
+    kept(kv, [6, 7])  # needs 2 slots: 3 goes (1 slot, not enough), then [4, 5]
     assert len(kv) == 5
     assert kv.new_tokens([4, 5]) == 2
     assert kv.new_tokens([1, 2, 3, 0]) == 2
     assert kv.new_tokens([1, 2, 8, 0]) == 1
     assert kv.new_tokens([6, 7, 0]) == 1
-    p = kv.pack([[9, 9, 9, 9, 9]])  # 5 slots: everything older goes, no child outlives its parent
-    kv.store(p, fake_layers(p), torch)
+    kept(kv, [9, 9, 9, 9, 9])  # 5 slots: everything older goes, no child outlives its parent
     assert len(kv) == 5
     assert kv.new_tokens([1, 2, 3]) == 3
     for node, (parent, _) in kv.key_of.items():
@@ -94,12 +93,9 @@ def test_the_least_recently_used_go_first_and_whole():
 
 
 def test_a_pack_larger_than_the_cache_keeps_its_head():
-    torch = pytest.importorskip("torch")
     kv = PrefixKV(3)
-    p = kv.pack([[1, 2, 3, 4]])
-    kv.store(p, fake_layers(p), torch)
+    kept(kv, [1, 2, 3, 4])
     assert len(kv) == 3
     assert kv.new_tokens([1, 2, 3, 4, 5]) == 2  # 4 and 5
-    p = kv.pack([[1, 2, 7, 8]])  # 1 and 2 are read; 3 goes, 7 fits, 8 does not
-    kv.store(p, fake_layers(p), torch)
+    kept(kv, [1, 2, 7, 8])  # 1 and 2 are read; 3 goes, 7 fits, 8 does not
     assert kv.new_tokens([1, 2, 7, 8, 9]) == 2
