@@ -167,9 +167,12 @@ class PrefixKV:
         go together) until ``need`` slots are free; the current pack's nodes stay."""
         if len(self.free) >= need:
             return
-        by_stamp = sorted({s for s in self.stamp.values() if s < self.clock})
-        for s in by_stamp:
-            for node in [nd for nd, st in self.stamp.items() if st == s]:
+        by_stamp: dict[int, list[int]] = {}  # one pass over the nodes, oldest stamp dropped first
+        for node, stamp in self.stamp.items():
+            if stamp < self.clock:
+                by_stamp.setdefault(stamp, []).append(node)
+        for stamp in sorted(by_stamp):
+            for node in by_stamp[stamp]:
                 self._drop(node)
             if len(self.free) >= need:
                 return
