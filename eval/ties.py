@@ -55,11 +55,13 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--depth", type=int, default=20)
     ap.add_argument("--queries", type=int, default=None, help="first N judged queries per dataset (smoke test)")
-    ap.add_argument("--dtype", default="fp32", help="fp32 (deterministic, the parity setting) or bf16 (~3x faster)")
+    ap.add_argument("--dtype", default="fp32", help="fp32 (deterministic, the parity setting), bf16 (~3x faster) or auto (as shipped)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default="eval/results/ties.json")
     ap.add_argument("--cache", default="runs/ties.sqlite")
+    ap.add_argument("--modes", default="score,generate", help="comma-separated: score, generate")
     args = ap.parse_args()
+    modes = set(args.modes.split(","))
     logging.basicConfig(level=logging.WARNING)
     from rerankkit.backends import create_backend
     from rerankkit.backends.cached import CachedBackend
@@ -78,6 +80,8 @@ def main() -> None:
             rows.append({"dataset": dataset, "variant": "input", "ties": None, "queries": len(run),
                          "ndcg@10": round(ndcg10(run, qrels), 4)})
         for name, preset, overrides in VARIANTS:
+            if overrides["mode"] not in modes:
+                continue
             for rule in RULES:
                 if (dataset, name, rule) in done:
                     continue

@@ -176,6 +176,17 @@ def test_answers_naming_no_passage_are_ties_and_counted(strategy, method, ties):
     assert r.metadata["unparsed"] == r.metadata["model_calls"] > 0
 
 
+@pytest.mark.parametrize("strategy,keeps_input", [("pairwise", True), ("setwise", False)])
+def test_default_tie_rule_per_strategy(strategy, keeps_input):
+    """PRP heapsort defaults to input_order (eval/ties.md: an undecided judge keeps BM25's order instead of the
+    heap's), setwise to the reference's incumbent (its likelihood mode all but never ties)."""
+    docs, _ = corpus(7)
+    backend = ScriptedBackend(generate=lambda text: '"')
+    r = make(strategy, "heapsort", mode="generate", k=3).rerank_many(backend, [(Q, docs)])[0]
+    assert r.metadata["tie_rule"] == ("input_order" if keeps_input else "incumbent")
+    assert (r.docids == [d.docid for d in docs]) is keeps_input
+
+
 @pytest.mark.parametrize("reply,decided", [(" A", True), (" a", True), (" B\n", True), ("Passage A", False),
                                            ("A.", False), (" (A)", False), (" C", False), ("", False)])
 def test_generation_mode_reads_the_label_strictly(reply, decided):
