@@ -66,8 +66,8 @@ def main() -> None:
     presets = REPO / "rerankkit" / "presets" / "rerankers" / "adapted.toml"
     table = tomllib.loads(presets.read_text()) if presets.exists() else {}
     spec["backend_options"]["adapter"] = f"packaged:{a.name}"
-    spec["description"] = (f"{spec['description'].split(' LoRA ')[0]} + the packaged LoRA adapter {a.name} "
-                           f"(rerankkit/adapters/{a.name}/TRAINED_ON.md).")
+    base = spec["description"].split(" LoRA ")[0].rstrip(". ")
+    spec["description"] = f"{base}; with the packaged LoRA adapter {a.name} (rerankkit/adapters/{a.name}/TRAINED_ON.md)."
     table[a.name] = spec
     header = "# Rerankers with adapters shipped in rerankkit/adapters/ (each folder's TRAINED_ON.md says what it saw).\n\n"
     presets.write_text(header + tomli_w.dumps(table))

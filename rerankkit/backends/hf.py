@@ -11,6 +11,7 @@ from __future__ import annotations
 import inspect
 import logging
 import threading
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -124,7 +125,9 @@ class HFBackend(LocalTokenizerMethods, BackendBase):
         self.model = auto.from_pretrained(path, dtype=getattr(torch, name), **kw)
         if self.adapter:
             peft = require("peft", "peft", "LoRA adapters")
-            self.model = peft.PeftModel.from_pretrained(self.model, resolve_adapter(self.adapter))
+            with warnings.catch_warnings():  # peft calls a transformers API that transformers 5 deprecates
+                warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+                self.model = peft.PeftModel.from_pretrained(self.model, resolve_adapter(self.adapter))
             if self.merge_adapter:  # W + BA once, instead of two extra matmuls per layer on every call
                 self.model = self.model.merge_and_unload()
         self.model.to(self.device).eval()
