@@ -10,7 +10,8 @@ Tables (eval/speed.md explains the method; the script writes its tables between 
 - (a) every offline preset (its model is ``packaged:``) on DL19 BM25 top-``depth``: s/query with the shipped
   defaults (``dtype="auto"``, the hf prefix cache on) and as before issue 22 (``dtype="fp32"``,
   ``prefix_cache=false``), nDCG@10 of both.
-- (b) PRP heapsort, PRP sliding-10, setwise heapsort: rerankkit's preset defaults (``ties="incumbent"``) vs
+- (b) PRP heapsort, PRP sliding-10, setwise heapsort: rerankkit's preset defaults with llm-rankers' tie rule
+  (``ties="incumbent"``; PRP heapsort's own default is ``input_order``, eval/fidelity.md) vs
   ielab/llm-rankers unmodified (fp32, its only CPU type) and cast to bf16, in a worker process
   (``speed_llmrankers.py``, which reuses ``tests/reference/llmrankers_side.py``); same model, candidates,
   k, num_child and truncation (query 32, passage 128 tokens: llm-rankers' run.py defaults).
