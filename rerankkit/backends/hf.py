@@ -73,6 +73,10 @@ class HFOptions:
                                                                     "keeps (least recently used go first)")
     pack_tokens: int = option(1024, bounds=(1, None), help="new tokens per packed forward of the prefix cache "
                                                            "(its attention is dense over the pack: keep it small)")
+    pad_multiple: int | None = option(None, bounds=(1, None),
+                                      help="round every forward's token length up to a multiple of this, with "
+                                           "masked filler, so a few shapes recur (oneDNN builds a kernel per "
+                                           "shape on CPU); none: 16 for bf16/fp16 on CPU, else 1 (no rounding)")
 
     def validate(self) -> None:
         if str(self.dtype).lower() not in DTYPE_NAMES:
@@ -150,6 +154,7 @@ class HFBackend(LocalTokenizerMethods, BackendBase):
         elif o.prefix_cache:
             self.prefix = PrefixKV(o.prefix_cache_tokens)
         self.pack_tokens = o.pack_tokens
+        self.pad_multiple = o.pad_multiple or default_pad_multiple(self.device, name)
         # the forward's keyword for a KV cache: ``cache`` from transformers 5.x, ``past_key_values`` before
         self._cache_arg = "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
         self._prefix_lock = threading.Lock()
@@ -221,9 +226,13 @@ class HFBackend(LocalTokenizerMethods, BackendBase):
     def _batches(self, lengths: Sequence[int]) -> Iterator[list[int]]:
         return length_batches(lengths, self.batch_size, self.max_batch_tokens, self.max_padding)
 
+    def _width(self, longest: int) -> int:
+        """A batch's padded length: ``longest`` rounded up to :attr:`pad_multiple`, never past the context."""
+        return max(longest, min(round_up(longest, self.pad_multiple), self.context_length()))
+
     def _left_pad(self, seqs: Sequence[Sequence[int]]) -> tuple[Any, Any, Any]:
         torch = self.torch
-        width = max(len(s) for s in seqs)
+        width = self._width(max(len(s) for s in seqs))
         pad = self.tokenizer.pad_token_id
         ids = torch.full((len(seqs), width), pad, dtype=torch.long)
         mask = torch.zeros((len(seqs), width), dtype=torch.long)
@@ -323,15 +332,19 @@ class HFBackend(LocalTokenizerMethods, BackendBase):
         cache = _dynamic_cache()
         for layer, (k, v) in enumerate(prefix.past(pack, torch) or []):
             cache.update(k, v, layer)
+        # filler after the new tokens rounds the forward's length (no real token attends to it)
+        filler = round_up(len(pack.ids), self.pad_multiple) - len(pack.ids)
+        ids = pack.ids + [self.tokenizer.pad_token_id] * filler
+        positions = pack.positions + [0] * filler
         mask = None  # one prompt: its cached prefix then its new tokens, the model's own causal mask
         if len(group) > 1:
-            allowed = torch.from_numpy(pack.allowed).to(self.device)
+            allowed = torch.from_numpy(pad_allowed(pack.allowed, filler)).to(self.device)
             mask = torch.zeros(allowed.shape, dtype=self.model.dtype, device=self.device)
             mask.masked_fill_(~allowed, torch.finfo(self.model.dtype).min)
             mask = mask[None, None]
         dev = self.device
-        res = self.model(input_ids=torch.tensor([pack.ids], device=dev),
-                         position_ids=torch.tensor([pack.positions], device=dev),
+        res = self.model(input_ids=torch.tensor([ids], device=dev),
+                         position_ids=torch.tensor([positions], device=dev),
                          attention_mask=mask, logits_to_keep=torch.tensor(pack.last, device=dev),
                          use_cache=True, **{self._cache_arg: cache})
         prefix.store(pack, _cache_layers(cache), torch)
@@ -495,7 +508,7 @@ class HFBackend(LocalTokenizerMethods, BackendBase):
 
     def _right_pad(self, seqs: Sequence[Sequence[int]]) -> tuple[Any, Any]:
         torch = self.torch
-        width = max(len(s) for s in seqs)
+        width = self._width(max(len(s) for s in seqs))
         ids = torch.full((len(seqs), width), self.tokenizer.pad_token_id, dtype=torch.long)
         mask = torch.zeros((len(seqs), width), dtype=torch.long)
         for r, s in enumerate(seqs):
@@ -610,6 +623,27 @@ def _sentence_transformers_config(path: str) -> tuple[int | None, str | None]:
     except (OSError, ValueError, TypeError):
         pass
     return (int(length) if isinstance(length, int) and length > 0 else None), pooling
+
+
+def default_pad_multiple(device: str, dtype_name: str) -> int:
+    """What ``pad_multiple=None`` means: 16 for bf16/fp16 on CPU, where oneDNN builds (and caches) kernels
+    per shape and aligned lengths suit AMX tiles; 1 (no rounding) elsewhere."""
+    return 16 if str(device) == "cpu" and dtype_name in ("bfloat16", "float16") else 1
+
+
+def round_up(n: int, multiple: int) -> int:
+    return -(-n // multiple) * multiple
+
+
+def pad_allowed(allowed: np.ndarray, filler: int) -> np.ndarray:
+    """A pack's attention matrix grown by ``filler`` trailing tokens that each see only themselves."""
+    if not filler:
+        return allowed
+    n, cols = allowed.shape
+    out = np.zeros((n + filler, cols + filler), dtype=bool)
+    out[:n, :cols] = allowed
+    out[np.arange(n, n + filler), np.arange(cols, cols + filler)] = True
+    return out
 
 
 def _batch_seed(seeds: Sequence[int | None]) -> int:

@@ -50,6 +50,8 @@ def run(args: argparse.Namespace) -> int:
     if t.get("version"):
         print(f"torch       {t['version']}, {t['threads']} threads, CUDA {'yes: ' + t['cuda_device'] if t['cuda'] else 'no'}")
         print(f"dtype=auto  {t['dtype_auto']['dtype']} ({t['dtype_auto']['reason']})")
+        print(f"hf padding  forwards rounded up to a multiple of {t['pad_multiple_auto']} tokens "
+              "(hf option pad_multiple)")
     else:
         print("torch       not installed (pip install 'rerankkit[hf]')")
     v = report["vllm"]
@@ -208,10 +210,13 @@ def torch_status() -> dict[str, Any]:
         return {}
     import torch
 
+    from ..backends.hf import default_pad_multiple
     from ..backends.precision import resolve_dtype
 
     cuda = bool(torch.cuda.is_available())
-    auto = resolve_dtype("auto", "cuda" if cuda else "cpu", torch)
+    device = "cuda" if cuda else "cpu"
+    auto = resolve_dtype("auto", device, torch)
     return {"version": torch.__version__, "threads": torch.get_num_threads(), "cuda": cuda,
             "cuda_device": torch.cuda.get_device_name(0) if cuda else None,
-            "dtype_auto": {"dtype": auto.name, "reason": auto.reason}}
+            "dtype_auto": {"dtype": auto.name, "reason": auto.reason},
+            "pad_multiple_auto": default_pad_multiple(device, auto.name)}

@@ -151,6 +151,11 @@ def test_datasets_and_doctor(capsys, tmp_path):
     rep = json.loads(capsys.readouterr().out)
     assert rep["python"] == sys.version.split()[0] and "hf" in rep["extras"] and "data" in rep
     assert set(rep["packaged_models"]) >= {"smollm2-135m-instruct"}
+    if rep["torch"]:  # what auto padding resolves to goes with what auto dtype resolves to
+        from rerankkit.backends.hf import default_pad_multiple
+
+        device = "cuda" if rep["torch"]["cuda"] else "cpu"
+        assert rep["torch"]["pad_multiple_auto"] == default_pad_multiple(device, rep["torch"]["dtype_auto"]["dtype"])
     from rerankkit.backends.vllm_engine import vllm_build
 
     build = vllm_build()  # this environment's vLLM build, as doctor reports it (none in the main venv)
