@@ -43,6 +43,7 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=3)
     ap.add_argument("--docs", type=int, default=20)
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--dtype", default=None, help="the hf backend's dtype (default: the preset's, auto)")
     ap.add_argument("--out", default="eval/results/grouprank_smollm2_dl19.json")
     ap.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                     help="override a preset parameter (repeatable)")
@@ -51,7 +52,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     ds = load_dataset("trec-dl-2019/passage")
     run = ds.candidates().head(args.queries).top(args.docs)
-    base = Reranker("grouprank-smollm2-135m")
+    base = Reranker("grouprank-smollm2-135m", **({"dtype": args.dtype} if args.dtype else {}))
     rec = Recording(base.backend)
     from rerankkit.cli._common import parse_sets
 
@@ -66,6 +67,7 @@ def main() -> None:
                 counters[k] = counters.get(k, 0) + v
     usage = out_run.metadata["usage"]
     out = {"queries": len(run), "docs_per_query": args.docs, "threads": torch.get_num_threads(),
+           "dtype": getattr(base.backend, "dtype_name", None), "sets": args.sets,
            "wall_s": round(wall, 1), "s_per_group": round(wall / max(1, counters.get("grouprank_groups", 1)), 1),
            "generated_tokens": usage["generated_tokens"], "prompt_tokens": usage["prompt_tokens"],
            "counters": counters, "ndcg@10_bm25": round(evaluate(run, ds, queries=list(run))["nDCG@10"], 4),
