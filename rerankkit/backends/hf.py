@@ -34,7 +34,7 @@ from .base import (
     sampling_list,
 )
 from .precision import DTYPE_NAMES, resolve_dtype
-from .prefix_cache import PrefixKV
+from .prefix_cache import PrefixKV, pad_allowed
 from .tokenizing import LocalTokenizer, LocalTokenizerMethods
 
 log = logging.getLogger(__name__)
@@ -75,8 +75,8 @@ class HFOptions:
                                                            "(its attention is dense over the pack: keep it small)")
     pad_multiple: int | None = option(None, bounds=(1, None),
                                       help="round every forward's token length up to a multiple of this, with "
-                                           "masked filler, so a few shapes recur (oneDNN builds a kernel per "
-                                           "shape on CPU); none: 16 for bf16/fp16 on CPU, else 1 (no rounding)")
+                                           "masked filler, so a few shapes recur (a new shape costs more on "
+                                           "CPU); none: 16 for bf16/fp16 on CPU, else 1 (no rounding)")
 
     def validate(self) -> None:
         if str(self.dtype).lower() not in DTYPE_NAMES:
@@ -626,24 +626,13 @@ def _sentence_transformers_config(path: str) -> tuple[int | None, str | None]:
 
 
 def default_pad_multiple(device: str, dtype_name: str) -> int:
-    """What ``pad_multiple=None`` means: 16 for bf16/fp16 on CPU, where oneDNN builds (and caches) kernels
-    per shape and aligned lengths suit AMX tiles; 1 (no rounding) elsewhere."""
+    """What ``pad_multiple=None`` means: 16 for bf16/fp16 on CPU, where a forward of a new length costs more
+    than one of a length seen before (measured: docs/backends.md); 1 (no rounding) elsewhere."""
     return 16 if str(device) == "cpu" and dtype_name in ("bfloat16", "float16") else 1
 
 
 def round_up(n: int, multiple: int) -> int:
     return -(-n // multiple) * multiple
-
-
-def pad_allowed(allowed: np.ndarray, filler: int) -> np.ndarray:
-    """A pack's attention matrix grown by ``filler`` trailing tokens that each see only themselves."""
-    if not filler:
-        return allowed
-    n, cols = allowed.shape
-    out = np.zeros((n + filler, cols + filler), dtype=bool)
-    out[:n, :cols] = allowed
-    out[np.arange(n, n + filler), np.arange(cols, cols + filler)] = True
-    return out
 
 
 def _batch_seed(seeds: Sequence[int | None]) -> int:

@@ -185,3 +185,15 @@ class PrefixKV:
         s = self.slot.pop(node, None)
         if s is not None:
             self.free.append(s)
+
+
+def pad_allowed(allowed: np.ndarray, filler: int) -> np.ndarray:
+    """A pack's ``allowed`` matrix grown by ``filler`` trailing tokens that each see only themselves (no real
+    token sees them): the filler that rounds a packed forward's length."""
+    if not filler:
+        return allowed
+    n, cols = allowed.shape
+    out = np.zeros((n + filler, cols + filler), dtype=bool)
+    out[:n, :cols] = allowed
+    out[np.arange(n, n + filler), np.arange(cols, cols + filler)] = True
+    return out

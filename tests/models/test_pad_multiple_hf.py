@@ -10,7 +10,8 @@ import pytest
 pytest.importorskip("torch")
 
 from rerankkit.backends.base import Prompt, ScoreRequest  # noqa: E402
-from rerankkit.backends.hf import HFBackend, default_pad_multiple, pad_allowed, round_up  # noqa: E402
+from rerankkit.backends.hf import HFBackend, default_pad_multiple, round_up  # noqa: E402
+from rerankkit.backends.prefix_cache import pad_allowed  # noqa: E402
 
 QUERY = "what causes the northern lights"
 PASSAGES = [
