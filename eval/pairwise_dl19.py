@@ -49,6 +49,7 @@ def main() -> None:
     ap.add_argument("--dtype", default="bf16")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1 is fastest on a shared 2-core box)")
     ap.add_argument("--only", default="", help="';'-separated substrings of variant names")
+    ap.add_argument("--orders", default="bm25,inverted", help="comma-separated input orders to rerank: bm25, inverted")
     ap.add_argument("--out", default="eval/results/pairwise_dl19.json")
     ap.add_argument("--cache", default="runs/pairwise_dl19.sqlite", help="persistent answer cache (resume, sharing)")
     args = ap.parse_args()
@@ -59,7 +60,7 @@ def main() -> None:
     results = json.loads(out.read_text()) if out.exists() else []
     done = {(r["variant"], r["order"]) for r in results}
     backend = CachedBackend(hf_backend(args.dtype, threads=args.threads), args.cache)
-    runs = {o: load_dl19(args.depth, invert=o == "inverted", queries=args.queries) for o in ("bm25", "inverted")}
+    runs = {o: load_dl19(args.depth, invert=o == "inverted", queries=args.queries) for o in args.orders.split(",")}
     for order, (run, qrels) in runs.items():
         if ("input", order) not in done:
             results.append({"variant": "input", "order": order, "ndcg@10": round(ndcg10(run, qrels), 4)})
