@@ -60,7 +60,10 @@ def main() -> None:
     results = json.loads(out.read_text()) if out.exists() else []
     done = {(r["variant"], r["order"]) for r in results}
     backend = CachedBackend(hf_backend(args.dtype, threads=args.threads), args.cache)
-    runs = {o: load_dl19(args.depth, invert=o == "inverted", queries=args.queries) for o in args.orders.split(",")}
+    orders = args.orders.split(",")
+    if unknown := sorted(set(orders) - {"bm25", "inverted"}):
+        ap.error(f"--orders: unknown order(s) {unknown}; choose from bm25, inverted")
+    runs = {o: load_dl19(args.depth, invert=o == "inverted", queries=args.queries) for o in orders}
     for order, (run, qrels) in runs.items():
         if ("input", order) not in done:
             results.append({"variant": "input", "order": order, "ndcg@10": round(ndcg10(run, qrels), 4)})
