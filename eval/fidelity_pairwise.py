@@ -11,6 +11,13 @@ likelihood mode, and rerankkit's scoring mode checked prompt by prompt against t
 answers. Per case, mode and query the JSON holds: rerankkit's ranking and the reference's, model calls,
 the reference's distinct / raw / degenerate (fewer than two passages) prompts, and per-prompt agreement
 (same token ids, same decision). The summary printed at the end is what eval/fidelity.md quotes.
+
+``--only`` picks cases, ``--modes generate`` skips rerankkit's scoring mode (half of rerankkit's side), and
+``--reference-cache DIR`` keeps llm-rankers' results so a rerun after an interruption skips the reference.
+PRP allpair with SmolLM2 (3,800 prompts a mode) is the slow case:
+
+    python eval/fidelity_pairwise.py --models smollm2 --threads 2 --only prp-allpair --modes generate \
+        --reference-cache runs/fidelity_reference --out eval/results/fidelity_pairwise_smollm2_allpair.json
 """
 
 from __future__ import annotations
@@ -56,6 +63,21 @@ def summarise(report: dict) -> dict:
     return out
 
 
+def reference(folder: Path, model: str, cases: list, items: list, args: argparse.Namespace) -> dict:
+    """llm-rankers' results for ``cases``, from ``--reference-cache`` when an earlier run of the same model,
+    cases, queries and depth stored them (the tiny models are rebuilt from fixed seeds, so they are the same)."""
+    if not args.reference_cache:
+        return P.run_reference(folder, cases, items, threads=args.threads)
+    key = f"{model}-q{args.queries}-d{args.depth}-" + "_".join(sorted(c.name for c in cases))
+    path = Path(args.reference_cache) / f"{key}.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    ref = P.run_reference(folder, cases, items, threads=args.threads)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(ref))
+    return ref
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--queries", type=int, default=10)
@@ -64,6 +86,10 @@ def main() -> None:
     ap.add_argument("--only", default="", help="comma-separated case names (default: all)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default="eval/results/fidelity_pairwise.json")
+    ap.add_argument("--modes", default="generate,score",
+                    help="rerankkit modes to compare (generate: the reference's own mode for causal models)")
+    ap.add_argument("--reference-cache", default=None,
+                    help="a folder keeping llm-rankers' results per model and case set, so a rerun skips them")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     import torch
@@ -72,6 +98,9 @@ def main() -> None:
     from rerankkit.backends import create_backend
     from rerankkit.models import materialize_gguf, packaged_path
 
+    wanted = tuple(args.modes.split(","))
+    if unknown := sorted(set(wanted) - {"generate", "score"}):
+        ap.error(f"--modes: unknown mode(s) {unknown}; choose from generate, score")
     items = P.dl19_items(args.queries, args.depth)
     out_path = Path(args.out)
     out_path.parent.mkdir(parents=True, exist_ok=True)
@@ -93,7 +122,7 @@ def main() -> None:
             if args.only:
                 cases = [c for c in cases if c.name in args.only.split(",")]
             t0 = time.perf_counter()
-            ref = P.run_reference(folder, cases, items, threads=args.threads)
+            ref = reference(folder, model, cases, items, args)
             ref_s = time.perf_counter() - t0
             backend = create_backend("hf", str(folder), dtype="fp32", device="cpu", threads=args.threads)
             entry: dict = {"reference_wall_s": round(ref_s, 1), "cases": {}}
@@ -101,7 +130,7 @@ def main() -> None:
                 entry["t5_decoder_ids_equal"] = backend.decoder_ids("Passage") == ref["t5_decoder_input_ids"]
             for case in cases:
                 t0 = time.perf_counter()
-                modes = ("score",) if case.scoring == "likelihood" else ("generate", "score")
+                modes = ("score",) if case.scoring == "likelihood" else wanted
                 report = P.compare_case(case, ref["cases"][case.name], items, backend, seq2seq, modes)
                 report["summary"] = summarise(report)
                 report["wall_s"] = round(time.perf_counter() - t0, 1)
