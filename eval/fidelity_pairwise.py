@@ -91,6 +91,9 @@ def main() -> None:
     ap.add_argument("--reference-cache", default=None,
                     help="a folder keeping llm-rankers' results per model and case set, so a rerun skips them")
     args = ap.parse_args()
+    wanted = tuple(args.modes.split(","))
+    if unknown := sorted(set(wanted) - {"generate", "score"}):
+        ap.error(f"--modes: unknown mode(s) {unknown}; choose from generate, score")
     logging.basicConfig(level=logging.WARNING)
     import torch
 
@@ -98,9 +101,6 @@ def main() -> None:
     from rerankkit.backends import create_backend
     from rerankkit.models import materialize_gguf, packaged_path
 
-    wanted = tuple(args.modes.split(","))
-    if unknown := sorted(set(wanted) - {"generate", "score"}):
-        ap.error(f"--modes: unknown mode(s) {unknown}; choose from generate, score")
     items = P.dl19_items(args.queries, args.depth)
     out_path = Path(args.out)
     out_path.parent.mkdir(parents=True, exist_ok=True)

@@ -53,6 +53,9 @@ def main() -> None:
     ap.add_argument("--out", default="eval/results/pairwise_dl19.json")
     ap.add_argument("--cache", default="runs/pairwise_dl19.sqlite", help="persistent answer cache (resume, sharing)")
     args = ap.parse_args()
+    orders = args.orders.split(",")
+    if unknown := sorted(set(orders) - {"bm25", "inverted"}):
+        ap.error(f"--orders: unknown order(s) {unknown}; choose from bm25, inverted")
     logging.basicConfig(level=logging.WARNING)
 
     out = Path(args.out)
@@ -60,9 +63,6 @@ def main() -> None:
     results = json.loads(out.read_text()) if out.exists() else []
     done = {(r["variant"], r["order"]) for r in results}
     backend = CachedBackend(hf_backend(args.dtype, threads=args.threads), args.cache)
-    orders = args.orders.split(",")
-    if unknown := sorted(set(orders) - {"bm25", "inverted"}):
-        ap.error(f"--orders: unknown order(s) {unknown}; choose from bm25, inverted")
     runs = {o: load_dl19(args.depth, invert=o == "inverted", queries=args.queries) for o in orders}
     for order, (run, qrels) in runs.items():
         if ("input", order) not in done:
