@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import time
-import types
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -101,30 +100,28 @@ def main() -> None:
     def hf(**kw: Any) -> Callable[[], Any]:
         return lambda: model(input_ids=ids, logits_to_keep=1, use_cache=False, **kw).logits
 
-    norms = [m for m in model.modules() if type(m).__name__.endswith("RMSNorm")]
-    mlps = [layer.mlp for layer in model.model.layers]
-    originals = {id(m): m.forward for m in norms + mlps}
-
-    def patch(which: str) -> None:
-        for m in norms + mlps:
-            m.forward = originals[id(m)]
-        if which in ("norm", "both"):
-            for m in norms:
-                m.forward = types.MethodType(lambda self, h: norm(h, self.weight), m)
-        if which in ("mlp", "both"):
-            for m, w in zip(mlps, fused):
-                def fwd(self: Any, x: Any, gu: Any = w["gu"]) -> Any:
-                    g, u = F.linear(x, gu).split([inter, inter], -1)
-                    return self.down_proj(F.silu(g) * u)
-                m.forward = types.MethodType(fwd, m)
+    # each RMSNorm and MLP forward is replaced once by one that follows ``surgery["on"]``, so an arm switches
+    # pieces with one assignment instead of re-patching 91 modules inside the timed calls
+    surgery = {"on": ""}
+    for m in [m for m in model.modules() if type(m).__name__.endswith("RMSNorm")]:
+        def norm_fwd(h: Any, m: Any = m, plain: Any = m.forward) -> Any:
+            return norm(h, m.weight) if surgery["on"] in ("norm", "both") else plain(h)
+        m.forward = norm_fwd
+    for layer, w in zip(model.model.layers, fused):
+        def mlp_fwd(x: Any, mlp: Any = layer.mlp, plain: Any = layer.mlp.forward, gu: Any = w["gu"]) -> Any:
+            if surgery["on"] not in ("mlp", "both"):
+                return plain(x)
+            g, u = F.linear(x, gu).split([inter, inter], -1)
+            return mlp.down_proj(F.silu(g) * u)
+        layer.mlp.forward = mlp_fwd
 
     def patched(which: str) -> Callable[[], Any]:
         def run() -> Any:
-            patch(which)
+            surgery["on"] = which
             try:
                 return hf(attention_mask=mask)()
             finally:
-                patch("none")
+                surgery["on"] = ""
         return run
 
     arms = {"transformers (mask)": hf(attention_mask=mask), "transformers (no mask)": hf(),
