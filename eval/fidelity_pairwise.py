@@ -13,11 +13,14 @@ the reference's distinct / raw / degenerate (fewer than two passages) prompts, a
 (same token ids, same decision). The summary printed at the end is what eval/fidelity.md quotes.
 
 ``--only`` picks cases, ``--modes generate`` skips rerankkit's scoring mode (half of rerankkit's side), and
-``--reference-cache DIR`` keeps llm-rankers' results so a rerun after an interruption skips the reference.
-PRP allpair with SmolLM2 (3,800 prompts a mode) is the slow case:
+``--reference-cache DIR`` keeps llm-rankers' results so a rerun after an interruption skips the reference,
+and ``--answer-cache DIR`` puts rerankkit's backend behind the answer cache: each prompt is computed once (the
+prompt-by-prompt check reads the run's answer; model calls are counted by the strategy, as without it), and
+a rerun resumes. PRP allpair with SmolLM2 (3,800 prompts a mode) is the slow case:
 
     python eval/fidelity_pairwise.py --models smollm2 --threads 2 --only prp-allpair --modes generate \
-        --reference-cache runs/fidelity_reference --out eval/results/fidelity_pairwise_smollm2_allpair.json
+        --reference-cache runs/fidelity_reference --answer-cache runs/fidelity_answers \
+        --out eval/results/fidelity_pairwise_smollm2_allpair.json
 """
 
 from __future__ import annotations
@@ -90,6 +93,9 @@ def main() -> None:
                     help="rerankkit modes to compare (generate: the reference's own mode for causal models)")
     ap.add_argument("--reference-cache", default=None,
                     help="a folder keeping llm-rankers' results per model and case set, so a rerun skips them")
+    ap.add_argument("--answer-cache", default=None,
+                    help="a folder for rerankkit's answer caches (one per model): the prompt-by-prompt check reads "
+                         "the run's answers instead of asking each prompt again, and a rerun resumes")
     args = ap.parse_args()
     wanted = tuple(args.modes.split(","))
     if unknown := sorted(set(wanted) - {"generate", "score"}):
@@ -105,6 +111,7 @@ def main() -> None:
     out_path = Path(args.out)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     result: dict = {"queries": args.queries, "depth": args.depth, "dtype": "fp32", "threads": args.threads,
+                    "answer_cache": bool(args.answer_cache),
                     "query_tokens": P.QUERY_TOKENS, "passage_tokens": P.PASSAGE_TOKENS, "models": {}}
     smol = packaged_path("smollm2-135m-instruct")
     smol_dir = materialize_gguf(str(smol.parent), smol.name)
@@ -125,13 +132,20 @@ def main() -> None:
             ref = reference(folder, model, cases, items, args)
             ref_s = time.perf_counter() - t0
             backend = create_backend("hf", str(folder), dtype="fp32", device="cpu", threads=args.threads)
+            asker = backend
+            if args.answer_cache:
+                from rerankkit.backends.cached import CachedBackend
+
+                cache_path = Path(args.answer_cache) / f"{model}-q{args.queries}-d{args.depth}.sqlite"
+                cache_path.parent.mkdir(parents=True, exist_ok=True)
+                asker = CachedBackend(backend, cache_path)
             entry: dict = {"reference_wall_s": round(ref_s, 1), "cases": {}}
             if seq2seq:
                 entry["t5_decoder_ids_equal"] = backend.decoder_ids("Passage") == ref["t5_decoder_input_ids"]
             for case in cases:
                 t0 = time.perf_counter()
                 modes = ("score",) if case.scoring == "likelihood" else wanted
-                report = P.compare_case(case, ref["cases"][case.name], items, backend, seq2seq, modes)
+                report = P.compare_case(case, ref["cases"][case.name], items, backend, seq2seq, modes, asker=asker)
                 report["summary"] = summarise(report)
                 report["wall_s"] = round(time.perf_counter() - t0, 1)
                 entry["cases"][case.name] = report

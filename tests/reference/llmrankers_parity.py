@@ -229,23 +229,26 @@ def reference_label(case: Case, answer: str, size: int) -> int | None:
 
 def compare_case(case: Case, ref_queries: list[dict], items: list, backend: Any, seq2seq: bool,
                  modes: tuple[str, ...] = ("generate", "score"), ask_prompts: tuple[str, ...] = ("generate", "score"),
-                 ) -> dict:
+                 asker: Any = None) -> dict:
     """rerankkit on ``items`` in each mode, checked against the reference's run of ``case``.
 
     ``generate`` (``score`` for the reference's likelihood runs) is the mode whose whole run is compared: the
     same ranking and model calls = the reference's distinct prompts. Every mode is also compared prompt by
     prompt: for each prompt the reference asked, the model input's token ids, and (modes in ``ask_prompts``)
-    rerankkit's decision on it, asked again (None where not asked).
+    rerankkit's decision on it, asked again (None where not asked). ``asker`` (default ``backend``) answers the
+    model requests of both, e.g. ``backend`` behind an answer cache so the prompt-by-prompt check reuses the
+    run's answers; token ids are always read from ``backend``'s own tokenizer.
     """
     from rerankkit.strategies.base import QueryContext
     from rerankkit.strategies.labels import best_label, read_answer
     from rerankkit.strategies.truncation import Truncator
 
+    asker = backend if asker is None else asker
     full_mode = "score" if case.scoring == "likelihood" else "generate"
     report: dict[str, Any] = {"case": asdict(case), "modes": {}}
     for mode in modes:
         strat = strategy_for(case, seq2seq, mode)
-        rankings = strat.rerank_many(backend, items)
+        rankings = strat.rerank_many(asker, items)
         per_query = []
         for (query, docs), ranking, ref in zip(items, rankings, ref_queries):
             index = {d.docid: i for i, d in enumerate(docs)}
@@ -257,9 +260,9 @@ def compare_case(case: Case, ref_queries: list[dict], items: list, backend: Any,
             if mode not in ask_prompts:
                 decisions = [None] * len(requests)
             elif mode == "score":
-                decisions = [best_label(v) for v in backend.score(requests)]
+                decisions = [best_label(v) for v in asker.score(requests)]
             else:
-                outs = backend.generate([r.prompt for r in requests], judge.max_new_tokens)
+                outs = asker.generate([r.prompt for r in requests], judge.max_new_tokens)
                 decisions = [read_answer(judge.read, o.text, [chr(65 + j) for j in range(len(g))],
                                          judge.choices(len(g))[1], r.prompt.prefix)
                              for o, g, r in zip(outs, groups, requests)]
