@@ -15,7 +15,7 @@ from typing import Any
 from .errors import InputError
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
-_FLOAT_MAX = 1.0e308
+_FLOAT32_RANGE = 1.0e38  # scores clipped to +-this: float32 steps left below it for millions of ties
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,17 +120,23 @@ class Ranking:
     def eval_scores(self) -> list[float]:
         """Scores that are strictly decreasing along the ranking, for evaluation and TREC files.
 
-        Equal (or out-of-order) scores are nudged down by the smallest float step, so tools that
-        re-sort by score (trec_eval, ir-measures) see exactly this order.
+        trec_eval (and ir-measures through pytrec_eval) re-sorts a run by score *as a 32-bit float*,
+        breaking ties by document id. So a score that is not below the previous one in float32 (equal,
+        out of order, or apart by less than float32 resolves) is replaced by the next float32 below the
+        previous score; every other score is kept exactly. Those tools then see exactly this order.
         """
+        import numpy as np
+
         out: list[float] = []
-        prev = math.inf
+        prev = np.float32(np.inf)
         for d in self.docs:
-            s = max(_finite(d.score), -_FLOAT_MAX)
-            if s >= prev:
-                s = math.nextafter(prev, -math.inf)
+            s = min(max(_finite(d.score), -_FLOAT32_RANGE), _FLOAT32_RANGE)
+            s32 = np.float32(s)
+            if s32 >= prev:
+                s32 = np.nextafter(prev, np.float32(-np.inf))
+                s = float(s32)
             out.append(s)
-            prev = s
+            prev = s32
         return out
 
 

@@ -1,5 +1,6 @@
 import math
 
+import numpy as np
 import pytest
 
 from rerankkit import Doc, InputError, Query, Ranking, Run
@@ -21,6 +22,29 @@ def test_eval_scores_strictly_decreasing_and_unchanged_when_distinct():
     assert s[0] == 3.0 and s[1] < 3.0 and s[1] > 2.999999
     distinct = Ranking.from_scores(q, [Doc("a"), Doc("b")], [2.0, 1.0])
     assert distinct.eval_scores() == [2.0, 1.0]
+
+
+def test_eval_scores_keep_the_order_through_trec_eval_which_compares_float32():
+    """Tied scores (allpair win counts, quantised bf16 log-odds) must reach trec_eval in the ranking's order,
+    not re-broken by document id: a step of one double ulp is lost in its float32 scores."""
+    import ir_measures
+    from ir_measures import RR
+
+    q = Query("q", "q")
+    n = 30
+    # docids chosen so trec_eval's own tie rule (docid, descending) would put the relevant "a00" last
+    docs = [Doc(f"z{i:02d}") for i in range(n - 1)] + [Doc("a00")]
+    for scores in ([9.5] * n, [1e6 + 1e-3 * (n - i) for i in range(n)], [-math.inf] * n, [1e300] * 3 + [9.5] * (n - 3)):
+        r = Ranking.from_scores(q, docs, scores)
+        rel = next(i for i, d in enumerate(r.docs) if d.doc.docid == "a00") + 1
+        es = r.eval_scores()
+        assert all(math.isfinite(x) for x in es)
+        assert len({float(np.float32(x)) for x in es}) == n  # distinct as float32
+        qrels = [ir_measures.Qrel("q", "a00", 1)]
+        run = [ir_measures.ScoredDoc("q", d.doc.docid, s) for d, s in zip(r.docs, es)]
+        assert ir_measures.calc_aggregate([RR], qrels, run)[RR] == pytest.approx(1 / rel)
+    distinct = Ranking.from_scores(q, [Doc("a"), Doc("b"), Doc("c")], [0.3, 0.2, 0.1])
+    assert distinct.eval_scores() == [0.3, 0.2, 0.1]  # float32-distinct scores are written exactly
 
 
 def test_from_order_requires_a_permutation():
