@@ -42,6 +42,19 @@ def best_ms(fns: dict[str, Callable[[], Any]], rounds: int, reps: int) -> dict[s
     return out
 
 
+def load_smollm2(dtype: str, threads: int) -> Any:
+    """The packaged SmolLM2-135M-Instruct as a plain transformers model (bf16 or fp32), torch on ``threads``."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from rerankkit.models import materialize_gguf, packaged_path
+
+    torch.set_num_threads(threads)
+    dt = torch.bfloat16 if dtype == "bf16" else torch.float32
+    smol = packaged_path("smollm2-135m-instruct")
+    return AutoModelForCausalLM.from_pretrained(materialize_gguf(str(smol.parent), smol.name), dtype=dt).eval()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--tokens", type=int, default=368)
@@ -53,14 +66,9 @@ def main() -> None:
 
     import torch
     import torch.nn.functional as F
-    from transformers import AutoModelForCausalLM
 
-    from rerankkit.models import materialize_gguf, packaged_path
-
-    torch.set_num_threads(args.threads)
-    dt = torch.bfloat16 if args.dtype == "bf16" else torch.float32
-    smol = packaged_path("smollm2-135m-instruct")
-    model = AutoModelForCausalLM.from_pretrained(materialize_gguf(str(smol.parent), smol.name), dtype=dt).eval()
+    model = load_smollm2(args.dtype, args.threads)
+    dt = model.dtype
     cfg = model.config
     T = args.tokens
     gen = torch.Generator().manual_seed(0)

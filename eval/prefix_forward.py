@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from forward_profile import best_ms
+from forward_profile import best_ms, load_smollm2
 
 CAUSAL_KERNEL = "causal_kernel_probe"
 
@@ -81,14 +81,9 @@ def main() -> None:
 
     import numpy as np
     import torch
-    from transformers import AutoModelForCausalLM, DynamicCache
+    from transformers import DynamicCache
 
-    from rerankkit.models import materialize_gguf, packaged_path
-
-    torch.set_num_threads(args.threads)
-    dt = torch.bfloat16 if args.dtype == "bf16" else torch.float32
-    smol = packaged_path("smollm2-135m-instruct")
-    model = AutoModelForCausalLM.from_pretrained(materialize_gguf(str(smol.parent), smol.name), dtype=dt).eval()
+    model = load_smollm2(args.dtype, args.threads)
     T = args.tokens
     cache_arg = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
     past = [int(x) for x in args.past.split(",")]
