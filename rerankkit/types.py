@@ -123,7 +123,8 @@ class Ranking:
         trec_eval (and ir-measures through pytrec_eval) re-sorts a run by score *as a 32-bit float*,
         breaking ties by document id. So a score that is not below the previous one in float32 (equal,
         out of order, or apart by less than float32 resolves) is replaced by the next float32 below the
-        previous score; every other score is kept exactly. Those tools then see exactly this order.
+        previous score; every other score is kept exactly (beyond +-1e38, clipped there; NaN ranks as
+        -inf). Those tools then see exactly this order.
         """
         import numpy as np
 
