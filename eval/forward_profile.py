@@ -55,14 +55,19 @@ def load_smollm2(dtype: str, threads: int) -> Any:
     return AutoModelForCausalLM.from_pretrained(materialize_gguf(str(smol.parent), smol.name), dtype=dt).eval()
 
 
-def main() -> None:
+def probe_parser(out: str) -> argparse.ArgumentParser:
+    """The options every forward probe takes: prompt length, dtype, threads, timing rounds, JSON path."""
     ap = argparse.ArgumentParser()
     ap.add_argument("--tokens", type=int, default=368)
     ap.add_argument("--dtype", default="bf16", choices=["bf16", "fp32"])
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--out", default="eval/results/forward_profile.json")
-    args = ap.parse_args()
+    ap.add_argument("--out", default=out)
+    return ap
+
+
+def main() -> None:
+    args = probe_parser("eval/results/forward_profile.json").parse_args()
 
     import torch
     import torch.nn.functional as F

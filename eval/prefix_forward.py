@@ -24,14 +24,13 @@ Usage (alone on the machine; ~1 min):
 
 from __future__ import annotations
 
-import argparse
 import inspect
 import json
 import time
 from pathlib import Path
 from typing import Any
 
-from forward_profile import best_ms, load_smollm2
+from forward_profile import best_ms, load_smollm2, probe_parser
 
 CAUSAL_KERNEL = "causal_kernel_probe"
 
@@ -68,15 +67,10 @@ def register_causal_kernel() -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--tokens", type=int, default=368)
+    ap = probe_parser("eval/results/prefix_forward.json")
     ap.add_argument("--past", default="32,64,128,192", help="comma-separated cached prefix lengths")
     ap.add_argument("--lengths", default="16,64,128,256,368,512", help="prompt lengths for the cost line")
     ap.add_argument("--batch", default="2,3", help="comma-separated batch sizes of T-token prompts")
-    ap.add_argument("--dtype", default="bf16", choices=["bf16", "fp32"])
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--rounds", type=int, default=5)
-    ap.add_argument("--out", default="eval/results/prefix_forward.json")
     args = ap.parse_args()
 
     import numpy as np
@@ -87,9 +81,11 @@ def main() -> None:
     T = args.tokens
     cache_arg = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
     past = [int(x) for x in args.past.split(",")]
+    lengths = [int(n) for n in args.lengths.split(",")]
+    batches = [int(b) for b in args.batch.split(",")]
+    causal_kernel = register_causal_kernel()
     gen = torch.Generator().manual_seed(0)
-    ids = torch.randint(100, model.config.vocab_size - 100, (1, max(T, *map(int, args.lengths.split(",")))),
-                        generator=gen)
+    ids = torch.randint(100, model.config.vocab_size - 100, (1, max(T, *lengths)), generator=gen)
 
     def plain(n: int, rows: Any = None) -> Any:
         def run() -> Any:
@@ -117,7 +113,6 @@ def main() -> None:
     report: dict[str, Any] = {"tokens": T, "dtype": args.dtype, "threads": args.threads,
                               "torch": torch.__version__, "date": time.strftime("%Y-%m-%d %H:%M")}
     with torch.inference_mode():
-        lengths = [int(n) for n in args.lengths.split(",")]
         line = best_ms({str(n): plain(n) for n in lengths}, args.rounds, 4)
         best = {n: min(line[str(n)]) for n in lengths}
         slope, fixed = np.polyfit(lengths, [best[n] for n in lengths], 1)
@@ -128,19 +123,19 @@ def main() -> None:
         arms: dict[str, Any] = {f"all {T} new": plain(T)}
         for p in past:
             arms[f"{p} cached + {T - p} new"] = with_past(p)
-            arms[f"{p} cached + {T - p} new, causal kernel"] = with_past(p, register_causal_kernel())
+            arms[f"{p} cached + {T - p} new, causal kernel"] = with_past(p, causal_kernel)
             arms[f"{T - p} new, no past"] = plain(T - p)
             for name in (f"{p} cached + {T - p} new", f"{p} cached + {T - p} new, causal kernel"):
                 diff = float((arms[name]()[0, -1].float() - full).abs().max())
                 report.setdefault("max_abs_logit_diff", {})[name] = diff
             model.set_attn_implementation("sdpa")
-        for b in [int(x) for x in args.batch.split(",")]:
+        for b in batches:
             rows = torch.randint(100, model.config.vocab_size - 100, (b, T), generator=gen)
             arms[f"batch of {b} x {T}"] = plain(T, rows)
         times = best_ms(arms, args.rounds, 4)
         model.set_attn_implementation("sdpa")
         base = min(times[f"all {T} new"])
-        for b in [int(x) for x in args.batch.split(",")]:
+        for b in batches:
             report.setdefault("batch_speedup_vs_one_by_one", {})[b] = round(b * base / min(times[f"batch of {b} x {T}"]), 3)
         report["ms"] = {k: {"best": round(min(v), 1), "speedup_vs_all_new": round(base / min(v), 3)}
                         for k, v in times.items()}
