@@ -14,7 +14,9 @@ Tables (eval/speed.md explains the method; the script writes its tables between 
   (``ties="incumbent"``; PRP heapsort's own default is ``input_order``, eval/fidelity.md) vs
   ielab/llm-rankers unmodified (fp32, its only CPU type) and cast to bf16, in a worker process
   (``speed_llmrankers.py``, which reuses ``tests/reference/llmrankers_side.py``); same model, candidates,
-  k, num_child and truncation (query 32, passage 128 tokens: llm-rankers' run.py defaults).
+  k, num_child and truncation (query 32, passage 128 tokens: llm-rankers' run.py defaults). With ``--vllm
+  PYTHON`` (``.venv-vllm/bin/python`` from scripts/setup-vllm) the same rerankers also run on the vLLM backend
+  (``dtype="auto"``, compiled) in a worker process (``speed_vllm.py``), as one more interleaved arm.
 - (c) the floor of each rerankkit arm: the model calls it made (the top-level ``forward`` / ``generate`` calls
   of the transformers model, with the very tensors it built), recorded during the timed run and replayed on
   the raw model right after it; the ratio arm / floor is everything that is not the model.
@@ -268,16 +270,18 @@ def llmrankers_missing() -> str:
     return ""
 
 
-class LLMRankers:
-    """The worker process (speed_llmrankers.py): one request a line, one answer a line."""
+class Worker:
+    """A worker process (``speed_llmrankers.py``, ``speed_vllm.py``): one request a line, one answer a line; the
+    first request configures it and its answer says it is ready."""
 
-    def __init__(self, model_dir: str, threads: int):
+    def __init__(self, script: str, first: dict, python: str = sys.executable):
         self.err = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (closed in close())
-        env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}
-        self.proc = subprocess.Popen([sys.executable, str(Path(__file__).parent / "speed_llmrankers.py")],
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false",
+               "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH", "")]))}
+        self.name = script
+        self.proc = subprocess.Popen([python, str(Path(__file__).parent / script)],
                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.err, text=True, env=env)
-        self.ready = self.ask({"model": model_dir, "threads": threads, "query_length": QUERY_TOKENS,
-                               "passage_length": PASSAGE_TOKENS})
+        self.ready = self.ask(first)
 
     def ask(self, req: dict) -> dict:
         self.proc.stdin.write(json.dumps(req) + "\n")
@@ -285,13 +289,19 @@ class LLMRankers:
         line = self.proc.stdout.readline()
         if not line:
             self.err.seek(0)
-            raise RuntimeError(f"llm-rankers worker failed:\n{self.err.read()[-4000:]}")
+            raise RuntimeError(f"{self.name} worker failed:\n{self.err.read()[-4000:]}")
         return json.loads(line)
 
     def close(self) -> None:
         self.proc.stdin.close()
-        self.proc.wait(timeout=60)
+        self.proc.wait(timeout=120)
         self.err.close()
+
+
+def llmrankers_worker(model_dir: str, threads: int) -> Worker:
+    """llm-rankers, unmodified, in fp32 and cast to bf16 (speed_llmrankers.py)."""
+    return Worker("speed_llmrankers.py", {"model": model_dir, "threads": threads, "query_length": QUERY_TOKENS,
+                                          "passage_length": PASSAGE_TOKENS})
 
 
 def table_b(items: list, qrels: dict, torch: Any, warm: tuple) -> dict:
@@ -299,7 +309,7 @@ def table_b(items: list, qrels: dict, torch: Any, warm: tuple) -> dict:
 
     backends = Backends(torch)
     smol = packaged_path("smollm2-135m-instruct")
-    worker = LLMRankers(str(materialize_gguf(str(smol.parent), smol.name)), ARGS.threads)
+    worker = llmrankers_worker(str(materialize_gguf(str(smol.parent), smol.name)), ARGS.threads)
     torch.set_num_threads(ARGS.threads)
     cases = []
     for name, preset, method, ranker, ref_method in B_CASES:
@@ -311,11 +321,25 @@ def table_b(items: list, qrels: dict, torch: Any, warm: tuple) -> dict:
         if getattr(p, "max_doc_tokens", None) != PASSAGE_TOKENS:
             raise SystemExit(f"{preset}: max_doc_tokens {getattr(p, 'max_doc_tokens', None)} != {PASSAGE_TOKENS}")
         req = {"ranker": ranker, "method": ref_method, "k": p.k, "num_child": getattr(p, "num_child", 0)}
+        overrides = {k: v for k, v in {"method": method, "ties": "incumbent", "max_query_tokens": QUERY_TOKENS}.items()
+                     if k not in dropped}
         cases.append({"name": name, "preset": preset, "arm": arm, "plain": plain, "req": req, "dropped": dropped,
+                      "overrides": overrides, "vllm": [],
                       "params": {k: getattr(p, k) for k in ("method", "k", "mode", "num_child", "max_doc_tokens",
                                                               "ties", "max_query_tokens", "parallel")
                                  if hasattr(p, k)},
                       "ref": {"fp32": [], "bf16": []}})
+
+    vllm = None
+    if ARGS.vllm:  # rerankkit's same rerankers on the vLLM backend (dtype auto), in .venv-vllm's python
+        vllm = Worker("speed_vllm.py", {"threads": ARGS.threads, "kv_cache_gb": 1.0, "dtype": "auto",
+                                        "cases": [{"name": c["name"], "preset": c["preset"], "params": c["overrides"]}
+                                                  for c in cases]}, python=ARGS.vllm)
+        print(f"(b) vLLM worker ready: {vllm.ready}", flush=True)
+
+    def on_vllm(case: dict, q: Any, docs: list) -> dict:
+        return vllm.ask({"case": case["name"], "qid": q.qid, "query": q.text,
+                         "docs": [[d.docid, d.text, d.title] for d in docs]})
 
     def ref(case: dict, dtype: str, q: Any, docs: list) -> dict:
         ans = worker.ask({**case["req"], "dtype": dtype, "query": q.text,
@@ -328,20 +352,29 @@ def table_b(items: list, qrels: dict, torch: Any, warm: tuple) -> dict:
             a.rows.clear()
         for dtype in ("fp32", "bf16"):
             ref(c, dtype, *warm)
-    arms = ("rerankkit", "fp32", "bf16", "plain")
+        if vllm is not None:
+            on_vllm(c, *warm)
+    arms = ("rerankkit", "fp32", "bf16", "plain") + (("vllm",) if vllm is not None else ())
     for i, (q, docs) in enumerate(items):
         for c in cases:
-            for arm in arms[i % 4:] + arms[: i % 4]:  # rotate the order query by query
+            for arm in arms[i % len(arms):] + arms[: i % len(arms)]:  # rotate the order query by query
                 if arm == "rerankkit":
                     row = c["arm"].run(q, docs, floor=True)
                 elif arm == "plain":  # rerankkit without the prefix cache: what the cache itself gains
                     row = c["plain"].run(q, docs, floor=False)
+                elif arm == "vllm":
+                    row = on_vllm(c, q, docs)
+                    c["vllm"].append(row)
                 else:
                     row = ref(c, arm, q, docs)
                     c["ref"][arm].append(row)
                 print(f"(b) q{i + 1}/{len(items)} {c['name']:18} {arm:9} {row['wall_s']:7.2f} s", flush=True)
     worker.close()
+    if vllm is not None:
+        vllm.close()
     out = {"llmrankers_dtypes": worker.ready.get("dtypes"), "cases": {}}
+    if vllm is not None:
+        out["vllm"] = vllm.ready
     for c in cases:
         rk = c["arm"].rows
         entry = {"preset": c["preset"], "rerankkit_params": c["params"], "not_declared_here": c["dropped"],
@@ -357,6 +390,13 @@ def table_b(items: list, qrels: dict, torch: Any, warm: tuple) -> dict:
                                             "rows": rows}
             entry[f"speedup_vs_{dtype}"] = (entry[f"llmrankers_{dtype}"]["summary"]["s_per_query"]
                                             / entry["rerankkit"]["summary"]["s_per_query"])
+        if vllm is not None:
+            vr = c["vllm"]
+            entry["rerankkit_vllm"] = {"summary": summary(vr), "ndcg10": ndcg_of(vr, items, qrels), "rows": vr}
+            for dtype in ("fp32", "bf16"):
+                entry[f"vllm_speedup_vs_{dtype}"] = (entry[f"llmrankers_{dtype}"]["summary"]["s_per_query"]
+                                                     / entry["rerankkit_vllm"]["summary"]["s_per_query"])
+            entry["vllm_same_rankings_as_rerankkit"] = sum(a["ranking"] == b["ranking"] for a, b in zip(vr, rk))
         out["cases"][c["name"]] = entry
     return out
 
@@ -398,6 +438,20 @@ def md_b(res: dict, meta: dict) -> str:
                      f"| {f32.get('compares_per_query', 0):.1f} "
                      f"| {e['rerankkit_no_prefix_cache']['summary']['s_per_query']:.2f} ({e['prefix_cache_speedup']:.2f}x, "
                      f"{e['same_rankings_as_no_prefix_cache']}/{r['queries']}) |")
+    if "vllm" in res:
+        v = res["vllm"]
+        lines += ["", f"The same rerankers on the vLLM backend ({v.get('engine')}, dtype auto = {v.get('dtype')}, "
+                  f"compiled; engine start {v.get('start_s', 0):.0f} s, not in the times), interleaved with the arms "
+                  "above, vLLM's prefix cache emptied before each query:", "",
+                  "| case | rerankkit on vLLM s/query | vs llm-rankers fp32 (target >= 2x) "
+                  "| vs llm-rankers bf16 (target >= 1.3x) | vs rerankkit on hf | nDCG@10 | prompts/query "
+                  "| rankings as rerankkit on hf |", "|---|---|---|---|---|---|---|---|"]
+        for name, e in res["cases"].items():
+            vs, r = e["rerankkit_vllm"]["summary"], e["rerankkit"]["summary"]
+            lines.append(f"| {name} | {vs['s_per_query']:.2f} | {e['vllm_speedup_vs_fp32']:.2f}x "
+                         f"| {e['vllm_speedup_vs_bf16']:.2f}x | {r['s_per_query'] / vs['s_per_query']:.2f}x "
+                         f"| {e['rerankkit_vllm']['ndcg10']:.4f} | {vs.get('prompts_per_query', 0):.1f} "
+                         f"| {e['vllm_same_rankings_as_rerankkit']}/{vs['queries']} |")
     params = {n: (e["rerankkit_params"], e["not_declared_here"]) for n, e in res["cases"].items()}
     lines += ["", "rerankkit parameters (and overrides this version did not declare): "
               + "; ".join(f"{n}: {p} {d or ''}" for n, (p, d) in params.items())]
@@ -427,6 +481,9 @@ def main() -> None:
     ap.add_argument("--presets", default="", help="comma-separated; default: every offline preset")
     ap.add_argument("--out", default="eval/results/speed.json")
     ap.add_argument("--md", default="eval/speed.md", help="markdown file whose speed:a / speed:b blocks are rewritten")
+    ap.add_argument("--vllm", default="", metavar="PYTHON",
+                    help="table (b) adds rerankkit on the vLLM backend, run by this python (.venv-vllm/bin/python, "
+                         "from scripts/setup-vllm)")
     ARGS = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
     import torch
