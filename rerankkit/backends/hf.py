@@ -33,6 +33,7 @@ from .base import (
     ScoreRequest,
     sampling_list,
 )
+from .choice_head import ChoiceHead
 from .precision import DTYPE_NAMES, resolve_dtype
 from .prefix_cache import PrefixKV, pad_allowed
 from .tokenizing import LocalTokenizer, LocalTokenizerMethods
@@ -73,6 +74,9 @@ class HFOptions:
                                                                     "keeps (least recently used go first)")
     pack_tokens: int = option(1024, bounds=(1, None), help="new tokens per packed forward of the prefix cache "
                                                            "(its attention is dense over the pack: keep it small)")
+    fp32_choices: bool = option(True, help="a bf16/fp16 model's answer-choice logits (yes/no, labels) recomputed in "
+                                           "fp32 from its output head's input: bf16 logits step by 0.06 near 15, "
+                                           "which ties and swaps close scores; off: the model's own logits")
     pad_multiple: int | None = option(None, bounds=(1, None),
                                       help="round every forward's token length up to a multiple of this, with "
                                            "masked filler, so a few shapes recur (a new shape costs more on "
@@ -154,6 +158,7 @@ class HFBackend(LocalTokenizerMethods, BackendBase):
         elif o.prefix_cache:
             self.prefix = PrefixKV(o.prefix_cache_tokens)
         self.pack_tokens = o.pack_tokens
+        self.choice_head = ChoiceHead.attach(self.model, torch) if o.fp32_choices and self.kind != "encoder" else None
         self.pad_multiple = o.pad_multiple or default_pad_multiple(self.device, name)
         # the forward's keyword for a KV cache: ``cache`` from transformers 5.x, ``past_key_values`` before
         self._cache_arg = "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
@@ -269,7 +274,8 @@ class HFBackend(LocalTokenizerMethods, BackendBase):
             needs_next = [i for i, cs in enumerate(conts) if any(len(c) == 1 for c in cs)]
             for batch in self._batches([len(prompts[i]) for i in needs_next]):
                 idx = [needs_next[b] for b in batch]
-                logp = self._next_token_logprobs([prompts[i] for i in idx], [decs[i] for i in idx])
+                ids = sorted({c[0] for i in idx for c in conts[i] if len(c) == 1})
+                logp = self._next_token_logprobs([prompts[i] for i in idx], [decs[i] for i in idx], ids)
                 for row, i in enumerate(idx):
                     k = requests[i].top_k
                     kth = float(np.partition(logp[row], -k)[-k]) if k and k < logp.shape[1] else -np.inf
@@ -286,19 +292,28 @@ class HFBackend(LocalTokenizerMethods, BackendBase):
         self.usage.add(len(requests), sum(len(p) for p in prompts))
         return out
 
-    def _next_token_logprobs(self, seqs: list[list[int]], decs: list[list[int]]) -> np.ndarray:
-        """Next-token log-probs per row; ``decs``: a seq2seq decoder's prefix ids (after its start token)."""
+    def _next_token_logprobs(self, seqs: list[list[int]], decs: list[list[int]], ids: Sequence[int] = ()) -> np.ndarray:
+        """Next-token log-probs per row; ``decs``: a seq2seq decoder's prefix ids (after its start token); ``ids``:
+        the tokens whose logits :class:`.ChoiceHead` recomputes in fp32."""
         torch = self.torch
         if self.kind == "seq2seq":
             logits = self._seq2seq_logits(seqs, decs)
-            logits = logits[torch.arange(len(decs)), torch.tensor([len(d) for d in decs])]
+            at = (torch.arange(len(decs)), torch.tensor([len(d) for d in decs]))
+            logits = self._fp32_rows(logits[at], lambda h: h[at], ids)
         elif self.prefix is not None:
-            logits = self._packed_next_token_logits(seqs)
+            logits = self._packed_next_token_logits(seqs, ids)
         else:
-            logits = self._causal_forward(seqs, keep=1).logits[:, -1, :]
-        return torch.log_softmax(logits.float(), dim=-1).cpu().numpy()
+            logits = self._fp32_rows(self._causal_forward(seqs, keep=1).logits[:, -1, :], lambda h: h[:, -1], ids)
+        return torch.log_softmax(logits, dim=-1).cpu().numpy()
 
-    def _packed_next_token_logits(self, seqs: list[list[int]]) -> Any:
+    def _fp32_rows(self, logits: Any, select: Any, ids: Sequence[int]) -> Any:
+        """The last forward's logits rows in fp32, ``ids`` recomputed in fp32 where the model is bf16/fp16
+        (``select`` picks the matching rows of the output head's input)."""
+        if self.choice_head is None:
+            return logits.float()
+        return self.choice_head.refine(logits, select, ids)
+
+    def _packed_next_token_logits(self, seqs: list[list[int]], ids: Sequence[int] = ()) -> Any:
         """Next-token logits per prompt through the prefix cache: groups of at most ``pack_tokens`` new tokens,
         one packed forward each (see :mod:`.prefix_cache`)."""
         rows: list[Any] = [None] * len(seqs)
@@ -309,6 +324,7 @@ class HFBackend(LocalTokenizerMethods, BackendBase):
             long = [i for i, n in enumerate(new) if n > self.pack_tokens]
             if long:
                 logits = self._causal_forward([seqs[i] for i in long], keep=1).logits[:, -1, :]
+                logits = self._fp32_rows(logits, lambda h: h[:, -1], ids)
                 for r, i in enumerate(long):
                     rows[i] = logits[r]
             group: list[int] = []
@@ -317,15 +333,15 @@ class HFBackend(LocalTokenizerMethods, BackendBase):
                 if n > self.pack_tokens:
                     continue
                 if group and size + n > self.pack_tokens:
-                    self._packed_forward(seqs, group, rows)
+                    self._packed_forward(seqs, group, rows, ids)
                     group, size = [], 0
                 group.append(i)
                 size += n
             if group:
-                self._packed_forward(seqs, group, rows)
+                self._packed_forward(seqs, group, rows, ids)
         return self.torch.stack(rows)
 
-    def _packed_forward(self, seqs: list[list[int]], group: list[int], rows: list[Any]) -> None:
+    def _packed_forward(self, seqs: list[list[int]], group: list[int], rows: list[Any], ids: Sequence[int] = ()) -> None:
         torch = self.torch
         prefix = self.prefix
         pack = prefix.pack([seqs[i] for i in group])
@@ -348,8 +364,9 @@ class HFBackend(LocalTokenizerMethods, BackendBase):
                          attention_mask=mask, logits_to_keep=torch.tensor(pack.last, device=dev),
                          use_cache=True, **{self._cache_arg: cache})
         prefix.store(pack, _cache_layers(cache), torch)
+        logits = self._fp32_rows(res.logits[0], lambda h: h[0], ids)
         for r, i in enumerate(group):
-            rows[i] = res.logits[0, r]
+            rows[i] = logits[r]
 
     def _continuation_logprobs(self, prompts: list[list[int]], conts: list[list[int]],
                                decs: list[list[int]]) -> list[float]:
