@@ -24,6 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 from pairwise_common import hf_backend, load_dl19, ndcg10  # noqa: E402
+from vllm_parity import kendall_tau  # noqa: E402  (plain Python: no vLLM import)
 
 from rerankkit import Reranker  # noqa: E402
 from rerankkit.types import Run  # noqa: E402
@@ -34,14 +35,6 @@ PRESETS = {  # name -> (preset, overrides)
     "setwise heapsort": ("setwise-smollm2-135m", {"method": "heapsort", "k": 10}),
 }
 ARMS = {"fp32": ("fp32", True), "bf16 model logits": ("bf16", False), "bf16 fp32 choices": ("bf16", True)}
-
-
-def kendall_tau(a: list[str], b: list[str]) -> float:
-    pos = {d: i for i, d in enumerate(b)}
-    x = [pos[d] for d in a]
-    n = len(x)
-    s = sum((1 if x[j] > x[i] else -1) for i in range(n) for j in range(i + 1, n))
-    return s / (n * (n - 1) / 2)
 
 
 def main() -> None:
