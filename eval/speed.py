@@ -370,10 +370,9 @@ def table_b(items: list, qrels: dict, torch: Any, warm: tuple) -> dict:
                     c["ref"][arm].append(row)
                 print(f"(b) q{i + 1}/{len(items)} {c['name']:18} {arm:9} {row['wall_s']:7.2f} s", flush=True)
     worker.close()
-    if vllm is not None:
-        vllm.close()
     out = {"llmrankers_dtypes": worker.ready.get("dtypes"), "cases": {}}
     if vllm is not None:
+        vllm.close()
         out["vllm"] = vllm.ready
     for c in cases:
         rk = c["arm"].rows
